@@ -1,0 +1,11 @@
+//! `sgevents state ...`.
+
+use std::process::ExitCode;
+
+/// Subcommands of `sgevents state`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {}
+
+pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {}
+}

@@ -1,0 +1,67 @@
+//! The `sgevents` binary: parses the command line and hands off to one command module.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// sgevents: a drop-in replacement for the shotgunEvents daemon.
+#[derive(Debug, Parser)]
+#[command(name = "sgevents", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (for systemd and containers).
+    Run(commands::run::Args),
+    /// Run the local site emulator with live activity and the example plugins.
+    Demo(commands::demo::Args),
+    /// Run a local Flow Production Tracking site emulator.
+    Sim(commands::sim::Args),
+    /// Convert or check a configuration file.
+    #[command(subcommand)]
+    Config(commands::config::Command),
+    /// Show or change the persisted plugin cursors.
+    #[command(subcommand)]
+    State(commands::state::Command),
+    /// Show each plugin's state: from the running daemon, or from the state store.
+    Status(commands::status::Args),
+    /// Upstream-compatible daemon control: start in the background.
+    Start(commands::lifecycle::Args),
+    /// Upstream-compatible daemon control: stop the background daemon.
+    Stop(commands::lifecycle::Args),
+    /// Upstream-compatible daemon control: stop, then start.
+    Restart(commands::lifecycle::Args),
+    /// Upstream-compatible daemon control: run in the foreground.
+    Foreground(commands::lifecycle::Args),
+}
+
+fn main() -> ExitCode {
+    // One TLS crypto provider for every crate (see rust-deps.md): install it before anything
+    // builds a TLS config. An error only means one is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Sim(args) => commands::sim::run(args),
+        Command::Config(command) => commands::config::run(command),
+        Command::State(command) => commands::state::run(command),
+        Command::Status(args) => commands::status::run(args),
+        Command::Start(args) => commands::lifecycle::start(args),
+        Command::Stop(args) => commands::lifecycle::stop(args),
+        Command::Restart(args) => commands::lifecycle::restart(args),
+        Command::Foreground(args) => commands::lifecycle::foreground(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("sgevents: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

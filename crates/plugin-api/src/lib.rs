@@ -1,0 +1,89 @@
+//! The plugin contract: events, upstream's matchEvents filter, and the native `Plugin` trait.
+//!
+//! Python plugins (through `sgevents-plugin-host`) and native Rust plugins implement the same
+//! [`Plugin`] trait, so the daemon dispatches to both the same way.
+
+mod match_events;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use match_events::{MatchEvents, MatchEventsError};
+pub use sgevents_api::Event;
+
+/// A boxed future, so that [`Plugin`] stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One registered callback of a plugin, as `reg.registerCallback` declared it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackSpec {
+    /// The callback's name: the function name, or `<Class>_<hex id>` for callable instances.
+    pub name: String,
+    /// Which events the callback wants.
+    pub match_events: MatchEvents,
+    /// Whether a failure deactivates the whole plugin until its file changes.
+    pub stop_on_error: bool,
+}
+
+/// What happened when a plugin handled one event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Callbacks that failed, in the order they ran.
+    pub failures: Vec<Failure>,
+}
+
+/// One failed callback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// The callback's name.
+    pub callback: String,
+    /// A one-line reason (exception, timeout, crash).
+    pub message: String,
+    /// True when the callback had stopOnError set: the plugin is now inactive and the
+    /// event must not be acknowledged.
+    pub stop: bool,
+}
+
+impl Outcome {
+    /// The failure that stopped the plugin, if any.
+    pub fn stopped(&self) -> Option<&Failure> {
+        self.failures.iter().find(|failure| failure.stop)
+    }
+}
+
+/// A plugin: one upstream plugin file, or a native plugin compiled into the binary.
+///
+/// The daemon calls [`Plugin::handle`] with events in id order (late arrivals excepted), one
+/// at a time, and only with the callbacks whose [`MatchEvents`] accept the event.
+/// Implementations must not panic; the daemon still catches panics at this boundary and
+/// reports them as failures.
+pub trait Plugin: Send + 'static {
+    /// The callbacks the plugin registered, in registration order.
+    fn callbacks(&self) -> &[CallbackSpec];
+
+    /// Runs the given callbacks (indexes into [`Plugin::callbacks`], ascending) on one event.
+    fn handle<'a>(
+        &'a mut self,
+        event: &'a Arc<Event>,
+        callbacks: &'a [usize],
+    ) -> BoxFuture<'a, Outcome>;
+
+    /// Lets the plugin finish and release its resources. Called once, before it is dropped.
+    fn shutdown(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// The indexes of the callbacks of `callbacks` that accept `event`, ascending.
+pub fn matching_callbacks(callbacks: &[CallbackSpec], event: &Event) -> Vec<usize> {
+    callbacks
+        .iter()
+        .enumerate()
+        .filter(|(_, spec)| {
+            spec.match_events
+                .matches(&event.event_type, event.attribute_name.as_deref())
+        })
+        .map(|(idx, _)| idx)
+        .collect()
+}

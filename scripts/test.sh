@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust workspace, then the Python suite against the real binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/venv.sh
+export SGEVENTS_PYTHON="$PWD/.venv/bin/python"
+cargo build --locked --bin sgevents
+export SGEVENTS_BIN="$PWD/target/debug/sgevents"
+cargo test --workspace --locked
+.venv/bin/python -m pytest -q tests/python
