@@ -1,5 +1,15 @@
 //! The only crate that knows the site's HTTP protocol: the api3 JSON client and the event type.
 
+pub mod client;
+pub mod config;
+pub mod error;
 pub mod event;
+pub mod retry;
+pub mod stats;
 
+pub use client::{Client, DEFAULT_RECORDS_PER_PAGE};
+pub use config::ClientConfig;
+pub use error::ClientError;
 pub use event::{EVENT_FIELDS, Event, EventError};
+pub use retry::{RetryNotice, RetryPolicy, with_retry, with_retry_notify};
+pub use stats::{ClientStats, MethodStats};
