@@ -1,2 +1,177 @@
 //! Daemon configuration: upstream's INI file and our native TOML, validated into [`Settings`].
+//!
+//! Reading is two-stage: either format is read into raw structs ([`raw::RawConfig`], the TOML
+//! shape), then validated once into [`Settings`] (durations, paths, enums, resolved secrets),
+//! which the daemon receives explicitly. Every problem found names the file, the line where
+//! known, the key and what to do; [`check`] returns all of them, not just the first.
+
+mod error;
+mod find;
+mod from_ini;
 pub mod ini;
+mod keys;
+pub mod raw;
+mod secret;
+mod settings;
+mod toml_format;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{ConfigError, ConfigProblem};
+pub use find::{CONFIG_NAMES, find_config, find_config_in};
+pub use ini::Environment;
+pub use secret::Secret;
+pub use settings::{
+    ConfigFormat, DaemonSettings, DispatchMode, EmailSettings, LogFormat, LogMode, LogSettings,
+    PluginFilters, PluginPathSettings, ProcessMode, Settings, SiteSettings,
+};
+pub use validate::STATE_DB_NAME;
+
+/// Reads and validates the configuration at `path`, choosing INI or TOML by content and name
+/// (see [`detect_format`]), with the process environment for `%(NAME)s` and `*_env` secrets.
+///
+/// # Errors
+/// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Invalid`] listing every
+/// problem otherwise.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    load_with_env(path, &Environment::from_process())
+}
+
+/// [`load`] with an explicit environment.
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with_env(path: &Path, env: &Environment) -> Result<Settings, ConfigError> {
+    let text = read(path)?;
+    parse_with_env(&text, path, env).map_err(|problems| ConfigError::Invalid { problems })
+}
+
+/// Validates the file and returns every problem (a read failure is one problem).
+///
+/// # Errors
+/// All [`ConfigProblem`]s found.
+pub fn check(path: &Path) -> Result<Settings, Vec<ConfigProblem>> {
+    check_with_env(path, &Environment::from_process())
+}
+
+/// [`check`] with an explicit environment.
+///
+/// # Errors
+/// All [`ConfigProblem`]s found.
+pub fn check_with_env(path: &Path, env: &Environment) -> Result<Settings, Vec<ConfigProblem>> {
+    match load_with_env(path, env) {
+        Ok(settings) => Ok(settings),
+        Err(ConfigError::Invalid { problems }) => Err(problems),
+        Err(err) => Err(vec![ConfigProblem {
+            file: path.to_owned(),
+            line: None,
+            key: None,
+            message: err.to_string(),
+            fix: "check the path and its permissions".to_owned(),
+        }]),
+    }
+}
+
+/// Parses and validates configuration `text` as if read from `source`.
+///
+/// # Errors
+/// Every [`ConfigProblem`] found.
+pub fn parse_with_env(
+    text: &str,
+    source: &Path,
+    env: &Environment,
+) -> Result<Settings, Vec<ConfigProblem>> {
+    let format = detect_format(text, source);
+    let (raw, locations, mut problems, warnings) = read_raw(text, source, format, env);
+    let ctx = validate::Context {
+        source,
+        format,
+        locations: &locations,
+        env,
+    };
+    match validate::validate(&raw, &ctx, warnings) {
+        Ok(settings) if problems.is_empty() => Ok(settings),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+            Err(problems)
+        }
+    }
+}
+
+/// Reads an upstream INI file into the raw (TOML-shaped) configuration, for conversion.
+///
+/// # Errors
+/// [`ConfigError::Read`], or [`ConfigError::Invalid`] for syntax, interpolation and value errors.
+pub fn read_ini(path: &Path, env: &Environment) -> Result<raw::RawConfig, ConfigError> {
+    let text = read(path)?;
+    let read = from_ini::read(&text, path, env);
+    if read.problems.is_empty() {
+        Ok(read.raw)
+    } else {
+        Err(ConfigError::Invalid {
+            problems: read.problems,
+        })
+    }
+}
+
+/// The TOML text of a raw configuration (what `sgevents config convert` prints).
+///
+/// # Errors
+/// [`toml::ser::Error`] if a value cannot be written (not expected for raw configs).
+pub fn to_toml(raw: &raw::RawConfig) -> Result<String, toml::ser::Error> {
+    toml::to_string(raw)
+}
+
+/// Decides the format: a `[shotgun]` header means INI, `[site]`/`[[plugins]]` mean TOML;
+/// otherwise `.toml` files are TOML and everything else is INI (upstream's `.conf`).
+pub fn detect_format(text: &str, source: &Path) -> ConfigFormat {
+    for line in text.lines().map(str::trim) {
+        match line {
+            "[shotgun]" => return ConfigFormat::Ini,
+            "[site]" | "[[plugins]]" => return ConfigFormat::Toml,
+            _ => {}
+        }
+    }
+    match source.extension().and_then(|e| e.to_str()) {
+        Some("toml") => ConfigFormat::Toml,
+        _ => ConfigFormat::Ini,
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+type RawRead = (
+    raw::RawConfig,
+    error::Locations,
+    Vec<ConfigProblem>,
+    Vec<String>,
+);
+
+fn read_raw(text: &str, source: &Path, format: ConfigFormat, env: &Environment) -> RawRead {
+    match format {
+        ConfigFormat::Ini => {
+            let read = from_ini::read(text, source, env);
+            (read.raw, read.locations, read.problems, read.warnings)
+        }
+        ConfigFormat::Toml => {
+            let read = toml_format::read(text, source);
+            (read.raw, read.locations, read.problems, Vec::new())
+        }
+    }
+}
+
+/// A path the daemon's state store defaults to, given upstream's `eventIdFile`.
+pub fn default_state_db(event_id_file: &Path) -> PathBuf {
+    event_id_file
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(STATE_DB_NAME)
+}
