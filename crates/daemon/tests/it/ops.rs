@@ -1,0 +1,9 @@
+//! Operator-facing parts against real peers: SMTP (aiosmtpd), HTTP, and headless Chromium.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod alerts;
+mod browser;
+mod server;
+mod support;
