@@ -1,1 +1,105 @@
-//! placeholder
+//! Runs upstream shotgunEvents Python plugins, each in its own child process.
+//!
+//! A [`PluginHost`] starts Python runner processes and loads plugin files into them; each
+//! loaded file becomes a [`PythonPlugin`], which the daemon drives through the
+//! [`sgevents_plugin_api::Plugin`] trait. The daemon filters events with matchEvents in
+//! Rust, so only matching events cross the pipe. The wire protocol is in
+//! `docs/plugin-protocol.md` and [`protocol`].
+
+mod error;
+mod host;
+mod lines;
+pub mod logs;
+mod plugin;
+pub mod process;
+pub mod protocol;
+mod runner;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::LoadError;
+pub use host::PluginHost;
+pub use plugin::{Emails, PythonPlugin};
+
+/// The per-callback timeout when the configuration does not set one.
+pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How plugin files share processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessMode {
+    /// One process per plugin file: a crash or hang touches only that plugin.
+    #[default]
+    PerPlugin,
+    /// One process for all plugins loaded through one [`PluginHost`] (use one host per
+    /// plugin path), for studios with many tiny plugins. A crash restarts them all.
+    PerPath,
+}
+
+/// Everything the host needs to start plugin processes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostConfig {
+    /// The Python interpreter (a venv's, rez's or conda's `python`).
+    pub python: PathBuf,
+    /// The site URL handed to `shotgun_api3.Shotgun`.
+    pub site_url: String,
+    /// `http_proxy` for `shotgun_api3.Shotgun`.
+    pub proxy: Option<String>,
+    /// Call `sg.set_session_uuid(event['session_uuid'])` before each callback.
+    pub use_session_uuid: bool,
+    /// How long one callback (or one plugin load) may run before its process group is killed.
+    pub callback_timeout: Duration,
+    /// The level of the `plugin.<name>` loggers (`daemon.logging`, Python's numeric levels).
+    pub log_level: u8,
+    /// How plugin files share processes.
+    pub process: ProcessMode,
+    /// Extra environment variables for the plugin processes.
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl HostConfig {
+    /// Settings with upstream's defaults: INFO logging, no proxy, no session uuid,
+    /// [`DEFAULT_CALLBACK_TIMEOUT`], one process per plugin.
+    pub fn new(python: impl Into<PathBuf>, site_url: impl Into<String>) -> HostConfig {
+        HostConfig {
+            python: python.into(),
+            site_url: site_url.into(),
+            proxy: None,
+            use_session_uuid: false,
+            callback_timeout: DEFAULT_CALLBACK_TIMEOUT,
+            log_level: 20,
+            process: ProcessMode::PerPlugin,
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// Loads one plugin file into a process of its own (whatever `config.process` says; use a
+/// [`PluginHost`] to group plugins of a path).
+///
+/// # Errors
+/// See [`PluginHost::load`].
+pub async fn load_plugin(config: &HostConfig, path: &Path) -> Result<PythonPlugin, LoadError> {
+    let config = HostConfig {
+        process: ProcessMode::PerPlugin,
+        ..config.clone()
+    };
+    PluginHost::new(config).load(path).await
+}
+
+/// Starts `python` with the runner and returns its Python version when it can run plugins.
+///
+/// # Errors
+/// [`LoadError::Interpreter`] when it cannot be started, [`LoadError::MissingShotgunApi`]
+/// when it lacks shotgun_api3 (naming `<python> -m pip install shotgun-api3`), and
+/// [`LoadError::Runner`] when it does not speak the protocol.
+pub async fn check_interpreter(python: &Path) -> Result<String, LoadError> {
+    let config = HostConfig {
+        callback_timeout: Duration::from_secs(60),
+        ..HostConfig::new(python, "")
+    };
+    let runner = runner::Runner::start(&config, "engine").await?;
+    let version = runner.hello.python.clone();
+    runner.close(Duration::from_secs(5)).await;
+    Ok(version)
+}

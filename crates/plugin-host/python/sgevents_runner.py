@@ -1,0 +1,563 @@
+"""sgevents plugin runner: loads shotgunEvents-style plugin files and runs their callbacks.
+
+The sgevents daemon starts this file with ``python -c`` and talks to it over a socket
+handed over as file descriptor 0. Messages are JSON objects, one per line, described in
+docs/plugin-protocol.md. Plugins never see the channel: fd 0 is replaced by /dev/null,
+and ``print()`` output is forwarded to the daemon as log records of the plugin's logger.
+
+This file must stay importable by any Python 3.7+ and use the standard library only
+(plus shotgun_api3, which plugins need anyway).
+"""
+
+import datetime
+import faulthandler
+import importlib.machinery
+import importlib.util
+import json
+import logging
+import os
+import pprint
+import re
+import socket
+import sys
+import threading
+import traceback
+
+PROTOCOL_VERSION = 1
+# Longest log message we forward; the daemon refuses longer lines.
+MAX_MESSAGE_CHARS = 1 << 20
+
+try:
+    import shotgun_api3
+    import shotgun_api3.shotgun as _sg_module
+
+    SG_IMPORT_ERROR = None
+except Exception as _err:  # any failure means plugins cannot run
+    shotgun_api3 = None
+    _sg_module = None
+    SG_IMPORT_ERROR = "%s: %s" % (type(_err).__name__, _err)
+
+
+class Channel(object):
+    """The line-oriented JSON channel to the daemon; safe to use from any thread."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._rfile = sock.makefile("rb")
+        self._lock = threading.Lock()
+
+    def send(self, message):
+        data = (json.dumps(message) + "\n").encode("utf-8")
+        with self._lock:
+            self._sock.sendall(data)
+
+    def receive(self):
+        line = self._rfile.readline()
+        if not line:
+            return None
+        return json.loads(line.decode("utf-8"))
+
+
+def take_channel():
+    """Moves the socket from fd 0 to a private descriptor and puts /dev/null on fd 0."""
+    private_fd = os.dup(0)  # os.dup makes a non-inheritable copy
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    return Channel(socket.socket(fileno=private_fd))
+
+
+CHANNEL = None
+STATE = {
+    "site_url": None,
+    "proxy": None,
+    "use_session_uuid": False,
+    "log_level": logging.INFO,
+    # The plugin whose code is running (load or call); prints are logged under it.
+    "current": None,
+}
+PLUGINS = {}
+
+
+class ForwardHandler(logging.Handler):
+    """Sends every record that passed the loggers' levels to the daemon."""
+
+    def emit(self, record):
+        try:
+            message = self.format(record)
+            if len(message) > MAX_MESSAGE_CHARS:
+                message = message[:MAX_MESSAGE_CHARS] + " [truncated by sgevents]"
+            CHANNEL.send(
+                {
+                    "type": "log",
+                    "logger": record.name,
+                    "level": record.levelno,
+                    "message": message,
+                }
+            )
+        except Exception:
+            self.handleError(record)
+
+
+class PrintStream(object):
+    """Stands in for sys.stdout / sys.stderr: complete lines become log records."""
+
+    def __init__(self, level, fallback_logger):
+        self._level = level
+        self._fallback = fallback_logger
+        self._buffer = ""
+        self._lock = threading.Lock()
+        self.encoding = "utf-8"
+        self.errors = "replace"
+
+    def write(self, text):
+        if not isinstance(text, str):
+            text = str(text)
+        with self._lock:
+            self._buffer += text
+            lines = self._buffer.split("\n")
+            self._buffer = lines.pop()
+        for line in lines:
+            self._send(line)
+        return len(text)
+
+    def flush(self):
+        with self._lock:
+            rest, self._buffer = self._buffer, ""
+        if rest:
+            self._send(rest)
+
+    def _send(self, line):
+        current = STATE["current"]
+        logger = "plugin." + current.name if current is not None else self._fallback
+        try:
+            CHANNEL.send(
+                {
+                    "type": "log",
+                    "logger": logger,
+                    "level": self._level,
+                    "message": line[:MAX_MESSAGE_CHARS],
+                }
+            )
+        except Exception:
+            pass
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        # C-level writers (subprocess, faulthandler) get the real descriptor, which the
+        # daemon also reads into the plugin's log.
+        return 1 if self._level == logging.INFO else 2
+
+
+# ----------------------------------------------------------------------------------------
+# Events: the same values shotgun_api3's find() returns.
+
+
+def _date_time_pattern():
+    pattern = getattr(getattr(shotgun_api3, "Shotgun", None), "_DATE_TIME_PATTERN", None)
+    if pattern is not None:
+        return pattern
+    return re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def _timezones():
+    zones = getattr(_sg_module, "SG_TIMEZONE", None)
+    if zones is not None:
+        return zones.utc, zones.local
+    return datetime.timezone.utc, datetime.datetime.now().astimezone().tzinfo
+
+
+def _local_path_field():
+    caps = getattr(_sg_module, "ClientCapabilities", None)
+    if caps is None:
+        return None
+    try:
+        return caps().local_path_field
+    except Exception:
+        return None
+
+
+class EventConverter(object):
+    """Applies shotgun_api3's inbound conversions to a raw EventLogEntry row."""
+
+    def __init__(self):
+        self._pattern = _date_time_pattern()
+        self._utc, self._local = _timezones()
+        self._local_path_field = _local_path_field()
+
+    def convert(self, row):
+        row = self._walk(row)
+        if isinstance(row, dict):
+            self._fix_record(row)
+        return row
+
+    def _walk(self, value):
+        # Empty containers and empty strings pass through untouched, as in the client.
+        if not value:
+            return value
+        if isinstance(value, list):
+            return [self._walk(item) for item in value]
+        if isinstance(value, dict):
+            return dict((key, self._walk(item)) for key, item in value.items())
+        if isinstance(value, str) and len(value) == 20 and self._pattern.match(value):
+            try:
+                parsed = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                return value
+            return parsed.replace(tzinfo=self._utc).astimezone(self._local)
+        return value
+
+    def _fix_record(self, record):
+        for key, value in record.items():
+            if not value:
+                continue
+            if isinstance(value, str):
+                record[key] = value.replace("&lt;", "<")
+            elif (
+                isinstance(value, dict)
+                and value.get("link_type") == "local"
+                and self._local_path_field
+                and self._local_path_field in value
+            ):
+                local_path = value[self._local_path_field]
+                value["local_path"] = local_path
+                value["url"] = "file://%s" % (local_path or "",)
+
+
+# ----------------------------------------------------------------------------------------
+# Plugins, the registrar and callbacks.
+
+
+class LoadFailure(Exception):
+    """A plugin cannot be used; carries the protocol's failure kind."""
+
+    def __init__(self, kind, message, detail=""):
+        Exception.__init__(self, message)
+        self.kind = kind
+        self.message = message
+        self.detail = detail
+
+
+class NotCallableError(TypeError):
+    """registerCallback got something that cannot be called."""
+
+
+class Callback(object):
+    def __init__(self, plugin, function, sg, match_events, args, stop_on_error):
+        if hasattr(function, "__name__"):
+            self.name = function.__name__
+        else:
+            self.name = "%s_%s" % (type(function).__name__, hex(id(function)))
+        self.function = function
+        self.sg = sg
+        self.match_events = match_events
+        self.args = args
+        self.stop_on_error = bool(stop_on_error)
+        self.logger = logging.getLogger(plugin.logger.name + "." + self.name)
+
+
+class Plugin(object):
+    def __init__(self, slot, name, path):
+        self.slot = slot
+        self.name = name
+        self.path = path
+        self.logger = logging.getLogger("plugin." + name)
+        self.logger.setLevel(STATE["log_level"])
+        self.callbacks = []
+        self.emails = {"kind": "default"}
+        self.registering = False
+        self.event = None
+
+
+def _match_events_json(value):
+    """matchEvents as JSON (tuples and sets become lists); None when it cannot be encoded."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError("key %r is not an event type string" % (key,))
+            result[key] = _match_events_json(item)
+        return result
+    if isinstance(value, (list, tuple)):
+        return [_match_events_json(item) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((_match_events_json(item) for item in value), key=repr)
+    raise TypeError("%r (%s) cannot be used in matchEvents" % (value, type(value).__name__))
+
+
+class Registrar(object):
+    """What registerCallbacks(reg) receives."""
+
+    def __init__(self, plugin):
+        self._plugin = plugin
+
+    @property
+    def logger(self):
+        return self._plugin.logger
+
+    def getLogger(self):
+        return self._plugin.logger
+
+    def setEmails(self, *emails):
+        """True: the configured recipients. False: no emails. Otherwise addresses."""
+        plugin = self._plugin
+        if len(emails) == 1 and isinstance(emails[0], bool):
+            setting = {"kind": "default" if emails[0] else "disabled"}
+        else:
+            if len(emails) == 1 and isinstance(emails[0], (list, tuple)):
+                emails = tuple(emails[0])
+            if not emails or not all(isinstance(e, str) for e in emails):
+                raise ValueError(
+                    "setEmails takes True (the configured addresses), False (no emails) "
+                    "or one or more address strings; got %r" % (emails,)
+                )
+            setting = {"kind": "to", "addresses": list(emails)}
+        if not plugin.registering:
+            plugin.logger.warning(
+                "setEmails called after registerCallbacks returned; sgevents reads it "
+                "only while the plugin loads, so this call has no effect."
+            )
+            return
+        plugin.emails = setting
+
+    def registerCallback(
+        self,
+        sgScriptName,
+        sgScriptKey,
+        callback,
+        matchEvents=None,
+        args=None,
+        stopOnError=True,
+    ):
+        if not callable(callback):
+            raise NotCallableError(
+                "The callback must be a callable object (function, method or callable "
+                "class instance)."
+            )
+        plugin = self._plugin
+        sg = shotgun_api3.Shotgun(
+            STATE["site_url"], sgScriptName, sgScriptKey, http_proxy=STATE["proxy"]
+        )
+        plugin.callbacks.append(
+            Callback(plugin, callback, sg, matchEvents, args, stopOnError)
+        )
+
+
+def _format_exception():
+    return traceback.format_exc()
+
+
+def load_plugin(slot, name, path):
+    plugin = Plugin(slot, name, path)
+    STATE["current"] = plugin
+    try:
+        try:
+            loader = importlib.machinery.SourceFileLoader(name, path)
+            spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+            module = importlib.util.module_from_spec(spec)
+            # Deliberately not entered in sys.modules: each load runs fresh code.
+            loader.exec_module(module)
+        except BaseException:
+            raise LoadFailure(
+                "import",
+                "Could not load the plugin at %s." % path,
+                _format_exception(),
+            )
+        register = getattr(module, "registerCallbacks", None)
+        if not callable(register):
+            raise LoadFailure(
+                "no_register",
+                "Did not find a registerCallbacks function in plugin at %s." % path,
+            )
+        plugin.registering = True
+        try:
+            register(Registrar(plugin))
+        except BaseException as err:
+            raise LoadFailure(
+                "not_callable" if isinstance(err, NotCallableError) else "register_raised",
+                "Error running register callback function from plugin at %s." % path,
+                _format_exception(),
+            )
+        finally:
+            plugin.registering = False
+        specs = []
+        for callback in plugin.callbacks:
+            try:
+                match_events = _match_events_json(callback.match_events)
+            except TypeError as err:
+                raise LoadFailure(
+                    "bad_match_events",
+                    "Callback %s in plugin at %s has a bad matchEvents: %s."
+                    % (callback.name, path, err),
+                )
+            specs.append(
+                {
+                    "name": callback.name,
+                    "match_events": match_events,
+                    "stop_on_error": callback.stop_on_error,
+                }
+            )
+    finally:
+        STATE["current"] = None
+    PLUGINS[slot] = plugin
+    return {"type": "loaded", "slot": slot, "callbacks": specs, "emails": plugin.emails}
+
+
+def _outermost_plugin_locals(tb):
+    """pprint of the locals of the first frame below ours, like upstream; never raises."""
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    if len(frames) < 2:
+        return (
+            "(none: the exception was raised while calling the callback itself; check "
+            "that it accepts (sg, logger, event, args))"
+        )
+    try:
+        return pprint.pformat(frames[1].f_locals)
+    except BaseException as err:
+        return "(could not format the locals: %s: %s)" % (type(err).__name__, err)
+
+
+def run_callback(plugin, index):
+    callback = plugin.callbacks[index]
+    event = plugin.event
+    STATE["current"] = plugin
+    try:
+        if STATE["use_session_uuid"]:
+            callback.sg.set_session_uuid(event.get("session_uuid"))
+        try:
+            callback.function(callback.sg, callback.logger, event, callback.args)
+        except BaseException as err:
+            tb = sys.exc_info()[2]
+            callback.logger.critical(
+                "An error occured processing an event.\n\n%s\n\nLocal variables at outer "
+                "most frame in plugin:\n\n%s",
+                _format_exception(),
+                _outermost_plugin_locals(tb),
+            )
+            return {"ok": False, "error": "%s: %s" % (type(err).__name__, err)}
+        return {"ok": True}
+    finally:
+        STATE["current"] = None
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+# ----------------------------------------------------------------------------------------
+# The message loop.
+
+
+def handle(message, converter):
+    kind = message.get("type")
+    if kind == "configure":
+        STATE["site_url"] = message.get("site_url")
+        STATE["proxy"] = message.get("proxy")
+        STATE["use_session_uuid"] = bool(message.get("use_session_uuid"))
+        STATE["log_level"] = int(message.get("log_level") or logging.INFO)
+        return None
+    if kind == "load":
+        slot = message["slot"]
+        try:
+            return load_plugin(slot, message["name"], message["path"])
+        except LoadFailure as failure:
+            return {
+                "type": "load_failed",
+                "slot": slot,
+                "kind": failure.kind,
+                "message": failure.message,
+                "detail": failure.detail,
+            }
+    if kind == "unload":
+        PLUGINS.pop(message["slot"], None)
+        return None
+    if kind == "event":
+        plugin = PLUGINS[message["slot"]]
+        plugin.event = converter.convert(message["event"])
+        return None
+    if kind == "call":
+        plugin = PLUGINS[message["slot"]]
+        reply = run_callback(plugin, message["callback"])
+        reply.update({"type": "result", "slot": plugin.slot, "callback": message["callback"]})
+        return reply
+    raise ValueError("unknown message type %r" % (kind,))
+
+
+def main():
+    global CHANNEL
+    # The daemon passes the runner with -c, which puts the working directory on sys.path;
+    # upstream never adds it, so neither do we.
+    if sys.path and sys.path[0] in ("", "-c"):
+        del sys.path[0]
+    CHANNEL = take_channel()
+    faulthandler.enable(file=sys.__stderr__)
+
+    hello = {
+        "type": "hello",
+        "protocol": PROTOCOL_VERSION,
+        "pid": os.getpid(),
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "executable": sys.executable,
+        "shotgun_api3": getattr(shotgun_api3, "__version__", "unknown")
+        if shotgun_api3 is not None
+        else None,
+    }
+    if SG_IMPORT_ERROR is not None:
+        hello["error"] = SG_IMPORT_ERROR
+    CHANNEL.send(hello)
+    if shotgun_api3 is None:
+        return 3
+
+    root = logging.getLogger()
+    root.addHandler(ForwardHandler())
+    sys.stdout = PrintStream(logging.INFO, "plugin")
+    sys.stderr = PrintStream(logging.WARNING, "plugin")
+    converter = EventConverter()
+
+    while True:
+        message = CHANNEL.receive()
+        if message is None or message.get("type") == "shutdown":
+            break
+        try:
+            reply = handle(message, converter)
+        except Exception:
+            CHANNEL.send(
+                {
+                    "type": "log",
+                    "logger": "sgevents.runner",
+                    "level": logging.ERROR,
+                    "message": "The runner could not handle a %r message:\n%s"
+                    % (message.get("type"), traceback.format_exc()),
+                }
+            )
+            reply = None
+            if message.get("type") == "call":
+                reply = {
+                    "type": "result",
+                    "slot": message.get("slot"),
+                    "callback": message.get("callback"),
+                    "ok": False,
+                    "error": "the runner could not run this call (see the log)",
+                }
+        if reply is not None:
+            CHANNEL.send(reply)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+    finally:
+        # Threads a plugin left running must not keep the process alive.
+        os._exit(code)

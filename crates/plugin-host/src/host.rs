@@ -1,0 +1,506 @@
+//! Plugin processes and the plugins loaded into them: loading, dispatch, restart, shutdown.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use sgevents_plugin_api::{CallbackSpec, Event, Failure, MatchEvents, Outcome};
+use tokio::time::Instant;
+
+use crate::error::LoadError;
+use crate::logs::{self, CRITICAL};
+use crate::plugin::{Emails, PythonPlugin};
+use crate::protocol::{CallbackInfo, ChildMessage, EmailsInfo, HostMessage, LoadFailureKind};
+use crate::runner::{ReplyError, Runner};
+use crate::{HostConfig, ProcessMode};
+
+/// How long a process may take to exit after `shutdown` before its group is killed.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Loads plugin files into Python processes: one process per plugin
+/// ([`ProcessMode::PerPlugin`]) or one shared by every plugin this host loads
+/// ([`ProcessMode::PerPath`]; use one host per plugin path).
+pub struct PluginHost {
+    config: Arc<HostConfig>,
+    group: Mutex<Weak<Shared>>,
+}
+
+impl PluginHost {
+    /// A host that starts processes as `config` says.
+    pub fn new(config: HostConfig) -> PluginHost {
+        PluginHost {
+            config: Arc::new(config),
+            group: Mutex::new(Weak::new()),
+        }
+    }
+
+    /// The settings this host was made with.
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Loads (or reloads) one plugin file: a fresh module, `registerCallbacks(reg)` run.
+    ///
+    /// For a reload, call this for the changed file, then [`Plugin::shutdown`] on the old
+    /// plugin. In per-path mode the new module loads into the shared process.
+    ///
+    /// [`Plugin::shutdown`]: sgevents_plugin_api::Plugin::shutdown
+    ///
+    /// # Errors
+    /// Returns a [`LoadError`] for each of upstream's deactivation cases and for an
+    /// interpreter that is missing, lacks shotgun_api3 or crashes while loading.
+    pub async fn load(&self, path: &Path) -> Result<PythonPlugin, LoadError> {
+        let (path, name) = plugin_path(path)?;
+        let shared = match self.config.process {
+            ProcessMode::PerPlugin => Shared::new(Arc::clone(&self.config), &name),
+            ProcessMode::PerPath => {
+                let mut group = self.group.lock().unwrap_or_else(PoisonError::into_inner);
+                match group.upgrade() {
+                    Some(shared) => shared,
+                    None => {
+                        let shared = Shared::new(Arc::clone(&self.config), &name);
+                        *group = Arc::downgrade(&shared);
+                        shared
+                    }
+                }
+            }
+        };
+        let loaded = shared.load(&path, &name).await?;
+        Ok(PythonPlugin::new(name, path, loaded, shared))
+    }
+}
+
+/// A plugin as its process registered it.
+pub(crate) struct Loaded {
+    pub(crate) slot: u32,
+    pub(crate) callbacks: Vec<CallbackSpec>,
+    pub(crate) emails: Emails,
+}
+
+/// One process (restarted as needed) and the plugins loaded into it.
+pub(crate) struct Shared {
+    config: Arc<HostConfig>,
+    state: tokio::sync::Mutex<State>,
+}
+
+struct State {
+    runner: Option<Runner>,
+    slots: BTreeMap<u32, Slot>,
+    next_slot: u32,
+    /// The logger for process output before any plugin is known.
+    label: String,
+}
+
+struct Slot {
+    name: String,
+    path: PathBuf,
+    callbacks: Vec<CallbackSpec>,
+    /// Set when a restart could not bring the plugin back; it then fails every event.
+    broken: Option<String>,
+}
+
+/// Why loading one slot into a runner failed.
+enum SlotError {
+    /// The plugin itself is bad; the process is fine.
+    Plugin(LoadError),
+    /// The process died or hung.
+    Process(ReplyError),
+}
+
+impl Shared {
+    fn new(config: Arc<HostConfig>, name: &str) -> Arc<Shared> {
+        Arc::new(Shared {
+            config,
+            state: tokio::sync::Mutex::new(State {
+                runner: None,
+                slots: BTreeMap::new(),
+                next_slot: 0,
+                label: format!("plugin.{name}"),
+            }),
+        })
+    }
+
+    async fn load(&self, path: &Path, name: &str) -> Result<Loaded, LoadError> {
+        let mut state = self.state.lock().await;
+        let slot = state.next_slot;
+        state.next_slot += 1;
+        ensure_runner(&mut state, &self.config).await?;
+        let Some(runner) = state.runner.as_mut() else {
+            return Err(crashed(path, "the process could not be started"));
+        };
+        let result = load_slot(runner, &self.config, slot, name, path).await;
+        match result {
+            Ok((callbacks, emails)) => {
+                state.slots.insert(
+                    slot,
+                    Slot {
+                        name: name.to_owned(),
+                        path: path.to_owned(),
+                        callbacks: callbacks.clone(),
+                        broken: None,
+                    },
+                );
+                Ok(Loaded {
+                    slot,
+                    callbacks,
+                    emails,
+                })
+            }
+            Err(err) => {
+                let err = match err {
+                    SlotError::Plugin(err) => err,
+                    SlotError::Process(reply) => {
+                        state.runner = None;
+                        crashed(path, &reply.to_string())
+                    }
+                };
+                if state.slots.is_empty()
+                    && let Some(runner) = state.runner.take()
+                {
+                    runner.close(SHUTDOWN_GRACE).await;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Runs `indexes` of the slot's callbacks on `event`, in order, as upstream does.
+    pub(crate) async fn handle(&self, slot: u32, event: &Event, indexes: &[usize]) -> Outcome {
+        let mut state = self.state.lock().await;
+        let mut outcome = Outcome::default();
+        // The process generation that already has this event, so it is sent once.
+        let mut event_sent = false;
+        for &idx in indexes {
+            let Some(info) = state.slots.get(&slot) else {
+                outcome.failures.push(Failure {
+                    callback: String::new(),
+                    message: "the plugin was shut down".to_owned(),
+                    stop: true,
+                });
+                break;
+            };
+            let Some(spec) = info.callbacks.get(idx) else {
+                outcome.failures.push(Failure {
+                    callback: format!("#{idx}"),
+                    message: format!("the plugin has no callback number {idx}"),
+                    stop: false,
+                });
+                continue;
+            };
+            let callback = spec.name.clone();
+            let stop_on_error = spec.stop_on_error;
+            let logger = format!("plugin.{}.{}", info.name, callback);
+            let plugin_logger = format!("plugin.{}", info.name);
+            if state.runner.is_none() {
+                event_sent = false;
+                if let Err(err) = ensure_runner(&mut state, &self.config).await {
+                    let message = format!("the plugin process could not be restarted: {err}");
+                    logs::emit(&logger, CRITICAL, &message);
+                    outcome.failures.push(Failure {
+                        callback,
+                        message,
+                        stop: true,
+                    });
+                    break;
+                }
+            }
+            if let Some(reason) = state.slots.get(&slot).and_then(|s| s.broken.clone()) {
+                outcome.failures.push(Failure {
+                    callback,
+                    message: reason,
+                    stop: true,
+                });
+                break;
+            }
+            let Some(runner) = state.runner.as_mut() else {
+                break;
+            };
+            runner.set_logger(&plugin_logger);
+            match call(runner, &self.config, slot, idx, event, !event_sent).await {
+                Ok(None) => event_sent = true,
+                Ok(Some(message)) => {
+                    event_sent = true;
+                    outcome.failures.push(Failure {
+                        callback,
+                        message,
+                        stop: stop_on_error,
+                    });
+                    if stop_on_error {
+                        break;
+                    }
+                }
+                Err(reply) => {
+                    state.runner = None;
+                    let message = reply.to_string();
+                    logs::emit(
+                        &logger,
+                        CRITICAL,
+                        &format!(
+                            "Callback {callback} failed on event {}: {message}",
+                            event.id
+                        ),
+                    );
+                    outcome.failures.push(Failure {
+                        callback,
+                        message,
+                        stop: stop_on_error,
+                    });
+                    if stop_on_error {
+                        break;
+                    }
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Forgets a plugin; ends the process when it was the last one in it.
+    pub(crate) async fn unload(&self, slot: u32) {
+        let mut state = self.state.lock().await;
+        state.slots.remove(&slot);
+        if state.slots.is_empty() {
+            if let Some(runner) = state.runner.take() {
+                runner.close(SHUTDOWN_GRACE).await;
+            }
+        } else if let Some(runner) = state.runner.as_mut()
+            && runner.send(&HostMessage::Unload { slot }).await.is_err()
+        {
+            state.runner = None;
+        }
+    }
+
+    /// [`Shared::unload`] for `Drop`: only when nobody holds the state right now.
+    pub(crate) fn forget(&self, slot: u32) {
+        if let Ok(mut state) = self.state.try_lock() {
+            state.slots.remove(&slot);
+            if state.slots.is_empty() {
+                state.runner = None;
+            }
+        }
+    }
+}
+
+/// Starts the process if it is not running and loads every known plugin into it again.
+async fn ensure_runner(state: &mut State, config: &HostConfig) -> Result<(), LoadError> {
+    // Each round either succeeds or marks one more plugin broken, so this ends.
+    while state.runner.is_none() {
+        let mut runner = Runner::start(config, &state.label).await?;
+        let mut died = false;
+        for (&slot, info) in state.slots.iter_mut() {
+            if info.broken.is_some() {
+                continue;
+            }
+            runner.set_logger(&format!("plugin.{}", info.name));
+            match load_slot(&mut runner, config, slot, &info.name, &info.path).await {
+                Ok((callbacks, _)) => {
+                    if !same_shape(&callbacks, &info.callbacks) {
+                        info.broken = Some(format!(
+                            "after a restart the plugin at {} registered different callbacks; \
+                             it stays off until its file changes",
+                            info.path.display()
+                        ));
+                    }
+                }
+                Err(SlotError::Plugin(err)) => {
+                    err.emit(&info.name);
+                    info.broken = Some(format!("the plugin failed to load again: {err}"));
+                }
+                Err(SlotError::Process(reply)) => {
+                    info.broken = Some(format!("the plugin crashed while loading again: {reply}"));
+                    died = true;
+                    break;
+                }
+            }
+        }
+        if !died {
+            state.runner = Some(runner);
+        }
+    }
+    Ok(())
+}
+
+/// Loads one plugin file into `runner` under `slot`.
+async fn load_slot(
+    runner: &mut Runner,
+    config: &HostConfig,
+    slot: u32,
+    name: &str,
+    path: &Path,
+) -> Result<(Vec<CallbackSpec>, Emails), SlotError> {
+    let path_text = path.to_string_lossy();
+    let load = HostMessage::Load {
+        slot,
+        name,
+        path: &path_text,
+    };
+    runner.send(&load).await.map_err(SlotError::Process)?;
+    let deadline = Instant::now() + config.callback_timeout;
+    loop {
+        let message = runner
+            .recv_until(deadline, config.callback_timeout)
+            .await
+            .map_err(SlotError::Process)?;
+        match message {
+            ChildMessage::Loaded {
+                slot: got,
+                callbacks,
+                emails,
+            } if got == slot => {
+                return match specs(path, callbacks) {
+                    Ok(specs) => Ok((specs, emails.into())),
+                    Err(err) => {
+                        runner
+                            .send(&HostMessage::Unload { slot })
+                            .await
+                            .map_err(SlotError::Process)?;
+                        Err(SlotError::Plugin(err))
+                    }
+                };
+            }
+            ChildMessage::LoadFailed {
+                slot: got,
+                kind,
+                message,
+                detail,
+            } if got == slot => {
+                return Err(SlotError::Plugin(load_failure(path, kind, message, detail)));
+            }
+            other => tracing::debug!(message = ?other, "Ignored a stale plugin process message"),
+        }
+    }
+}
+
+/// Sends the event (when `send_event`) and one `call`; returns the failure message if the
+/// callback raised.
+async fn call(
+    runner: &mut Runner,
+    config: &HostConfig,
+    slot: u32,
+    callback: usize,
+    event: &Event,
+    send_event: bool,
+) -> Result<Option<String>, ReplyError> {
+    if send_event {
+        runner
+            .send(&HostMessage::Event {
+                slot,
+                event: &event.raw,
+            })
+            .await?;
+    }
+    runner.send(&HostMessage::Call { slot, callback }).await?;
+    let deadline = Instant::now() + config.callback_timeout;
+    loop {
+        match runner.recv_until(deadline, config.callback_timeout).await? {
+            ChildMessage::Result {
+                slot: got_slot,
+                callback: got_callback,
+                ok,
+                error,
+            } if got_slot == slot && got_callback == callback => {
+                return Ok(if ok {
+                    None
+                } else {
+                    Some(error.unwrap_or_else(|| "the callback failed".to_owned()))
+                });
+            }
+            other => tracing::debug!(message = ?other, "Ignored a stale plugin process message"),
+        }
+    }
+}
+
+fn specs(path: &Path, callbacks: Vec<CallbackInfo>) -> Result<Vec<CallbackSpec>, LoadError> {
+    callbacks
+        .into_iter()
+        .map(|info| {
+            let match_events = MatchEvents::from_json(&info.match_events).map_err(|err| {
+                LoadError::BadMatchEvents {
+                    path: path.to_owned(),
+                    callback: info.name.clone(),
+                    reason: err.to_string(),
+                }
+            })?;
+            Ok(CallbackSpec {
+                name: info.name,
+                match_events,
+                stop_on_error: info.stop_on_error,
+            })
+        })
+        .collect()
+}
+
+/// Whether a restart registered the same callbacks. Names of callable instances carry
+/// their address, so only the filters and flags are compared.
+fn same_shape(new: &[CallbackSpec], old: &[CallbackSpec]) -> bool {
+    new.len() == old.len()
+        && new.iter().zip(old).all(|(new, old)| {
+            new.match_events == old.match_events && new.stop_on_error == old.stop_on_error
+        })
+}
+
+fn load_failure(path: &Path, kind: LoadFailureKind, message: String, detail: String) -> LoadError {
+    let path = path.to_owned();
+    match kind {
+        LoadFailureKind::Import => LoadError::Import {
+            path,
+            message,
+            traceback: detail,
+        },
+        LoadFailureKind::NoRegister => LoadError::NoRegisterCallbacks { path, message },
+        LoadFailureKind::RegisterRaised => LoadError::RegisterFailed {
+            path,
+            message,
+            traceback: detail,
+        },
+        LoadFailureKind::NotCallable => LoadError::NotCallable {
+            path,
+            message,
+            traceback: detail,
+        },
+        LoadFailureKind::BadMatchEvents => LoadError::BadMatchEvents {
+            path,
+            callback: String::new(),
+            reason: message,
+        },
+    }
+}
+
+fn crashed(path: &Path, reason: &str) -> LoadError {
+    LoadError::Crashed {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// The absolute path of a plugin file and its name (the file stem).
+fn plugin_path(path: &Path) -> Result<(PathBuf, String), LoadError> {
+    let bad = |reason: &str| LoadError::BadPath {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let absolute = std::path::absolute(path).map_err(|err| bad(&err.to_string()))?;
+    let metadata = std::fs::metadata(&absolute).map_err(|err| bad(&err.to_string()))?;
+    if !metadata.is_file() {
+        return Err(bad("it is a directory or a special file"));
+    }
+    let name = absolute
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .ok_or_else(|| bad("its name is not valid UTF-8"))?
+        .to_owned();
+    if absolute.to_str().is_none() {
+        return Err(bad("the path is not valid UTF-8"));
+    }
+    Ok((absolute, name))
+}
+
+impl From<EmailsInfo> for Emails {
+    fn from(info: EmailsInfo) -> Emails {
+        match info {
+            EmailsInfo::Default => Emails::Default,
+            EmailsInfo::Disabled => Emails::Disabled,
+            EmailsInfo::To { addresses } => Emails::To(addresses),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `PythonPlugin`: one loaded plugin file, implementing the daemon's `Plugin` trait.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sgevents_plugin_api::{BoxFuture, CallbackSpec, Event, Outcome, Plugin};
+
+use crate::host::{Loaded, Shared};
+
+/// Where a plugin's error alerts go, as `reg.setEmails(...)` chose.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Emails {
+    /// `setEmails` not called, or `setEmails(True)`: the configured recipients.
+    #[default]
+    Default,
+    /// `setEmails(False)`: no emails for this plugin.
+    Disabled,
+    /// `setEmails('a@x', 'b@y')`: these addresses instead of the configured ones.
+    To(Vec<String>),
+}
+
+/// One upstream-style Python plugin file, loaded into a child process.
+pub struct PythonPlugin {
+    name: String,
+    path: PathBuf,
+    slot: u32,
+    callbacks: Vec<CallbackSpec>,
+    emails: Emails,
+    shared: Arc<Shared>,
+    shut_down: bool,
+}
+
+impl PythonPlugin {
+    pub(crate) fn new(name: String, path: PathBuf, loaded: Loaded, shared: Arc<Shared>) -> Self {
+        PythonPlugin {
+            name,
+            path,
+            slot: loaded.slot,
+            callbacks: loaded.callbacks,
+            emails: loaded.emails,
+            shared,
+            shut_down: false,
+        }
+    }
+
+    /// The plugin name: the file stem, as upstream names it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The absolute path of the plugin file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where this plugin's error alerts go.
+    pub fn emails(&self) -> &Emails {
+        &self.emails
+    }
+}
+
+impl Plugin for PythonPlugin {
+    fn callbacks(&self) -> &[CallbackSpec] {
+        &self.callbacks
+    }
+
+    fn handle<'a>(
+        &'a mut self,
+        event: &'a Arc<Event>,
+        callbacks: &'a [usize],
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.shared.handle(self.slot, event, callbacks))
+    }
+
+    fn shutdown(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            if !self.shut_down {
+                self.shut_down = true;
+                self.shared.unload(self.slot).await;
+            }
+        })
+    }
+}
+
+impl Drop for PythonPlugin {
+    fn drop(&mut self) {
+        if !self.shut_down {
+            self.shared.forget(self.slot);
+        }
+    }
+}
+
+impl std::fmt::Debug for PythonPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PythonPlugin")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("callbacks", &self.callbacks)
+            .field("emails", &self.emails)
+            .finish_non_exhaustive()
+    }
+}

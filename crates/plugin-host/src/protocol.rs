@@ -1,0 +1,187 @@
+//! The JSON-lines messages between the host and a plugin runner (docs/plugin-protocol.md).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The protocol version this host speaks; the runner announces its own in `hello`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The longest line the host accepts from a runner, in bytes. Longer lines are dropped
+/// with a warning.
+pub const MAX_LINE_BYTES: usize = 8 << 20;
+
+/// A message from the host to the runner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HostMessage<'a> {
+    /// Site settings; sent once, right after `hello`.
+    Configure {
+        /// The protocol version the host will speak.
+        protocol: u32,
+        /// The site's base URL, for `shotgun_api3.Shotgun`.
+        site_url: &'a str,
+        /// `http_proxy` for `shotgun_api3.Shotgun`, if any.
+        proxy: Option<&'a str>,
+        /// Whether to call `sg.set_session_uuid(event['session_uuid'])` before each callback.
+        use_session_uuid: bool,
+        /// The level of the `plugin.<name>` loggers (Python's numeric levels).
+        log_level: u8,
+    },
+    /// Load one plugin file under a slot number chosen by the host.
+    Load {
+        /// The host's handle for this plugin in this process.
+        slot: u32,
+        /// The plugin name (the file stem).
+        name: &'a str,
+        /// The absolute path of the plugin file.
+        path: &'a str,
+    },
+    /// Forget a plugin (its file was reloaded or removed).
+    Unload {
+        /// The plugin's slot.
+        slot: u32,
+    },
+    /// The event that the following `call`s for this slot receive.
+    Event {
+        /// The plugin's slot.
+        slot: u32,
+        /// The EventLogEntry row exactly as the site returned it.
+        event: &'a Map<String, Value>,
+    },
+    /// Run one callback on the current event; answered by `result`.
+    Call {
+        /// The plugin's slot.
+        slot: u32,
+        /// The callback's index in registration order.
+        callback: usize,
+    },
+    /// Finish and exit.
+    Shutdown,
+}
+
+/// A message from the runner to the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChildMessage {
+    /// The first message of every runner.
+    Hello {
+        /// The runner's protocol version.
+        protocol: u32,
+        /// The runner's process id.
+        #[serde(default)]
+        pid: Option<u32>,
+        /// The Python version, such as `3.11.7`.
+        #[serde(default)]
+        python: Option<String>,
+        /// `sys.executable`.
+        #[serde(default)]
+        executable: Option<String>,
+        /// `shotgun_api3.__version__`, or null when it cannot be imported.
+        #[serde(default)]
+        shotgun_api3: Option<String>,
+        /// Why the runner cannot work (for example the shotgun_api3 import error).
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// A plugin loaded and registered its callbacks.
+    Loaded {
+        /// The plugin's slot.
+        slot: u32,
+        /// The callbacks, in registration order.
+        callbacks: Vec<CallbackInfo>,
+        /// What `reg.setEmails` chose.
+        #[serde(default)]
+        emails: EmailsInfo,
+    },
+    /// A plugin could not be loaded.
+    LoadFailed {
+        /// The plugin's slot.
+        slot: u32,
+        /// Which upstream failure case this is.
+        kind: LoadFailureKind,
+        /// Upstream's log message, naming the file.
+        message: String,
+        /// The Python traceback, when there is one.
+        #[serde(default)]
+        detail: String,
+    },
+    /// The answer to a `call`.
+    Result {
+        /// The plugin's slot.
+        slot: u32,
+        /// The callback's index.
+        callback: usize,
+        /// Whether the callback returned normally.
+        ok: bool,
+        /// A one-line reason when it raised.
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// A Python log record, or a line the plugin printed.
+    Log {
+        /// The Python logger name, such as `plugin.foo.bar`.
+        logger: String,
+        /// Python's numeric level.
+        level: i64,
+        /// The formatted message, with the traceback when the record had one.
+        message: String,
+    },
+}
+
+/// One callback as the runner reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackInfo {
+    /// The function name, or `<Class>_<hex id>`.
+    pub name: String,
+    /// `matchEvents`, as JSON (tuples and sets became lists).
+    #[serde(default)]
+    pub match_events: Value,
+    /// `bool(stopOnError)`.
+    pub stop_on_error: bool,
+}
+
+/// What `reg.setEmails` chose, on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EmailsInfo {
+    /// Not called, or `setEmails(True)`.
+    #[default]
+    Default,
+    /// `setEmails(False)`.
+    Disabled,
+    /// `setEmails('a@x', 'b@y')`.
+    To {
+        /// The addresses.
+        addresses: Vec<String>,
+    },
+}
+
+/// Upstream's cases for deactivating a plugin at load time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadFailureKind {
+    /// The file could not be imported.
+    Import,
+    /// The module has no callable `registerCallbacks`.
+    NoRegister,
+    /// `registerCallbacks` raised.
+    RegisterRaised,
+    /// `registerCallback` got something that is not callable.
+    NotCallable,
+    /// A `matchEvents` could not be encoded.
+    BadMatchEvents,
+}
+
+impl HostMessage<'_> {
+    /// The message as one JSON line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        // Serialising these types cannot fail: every key is a string and every value is
+        // plain data. Fall back to an empty object rather than panic.
+        let mut line = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
+        line.push(b'\n');
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,376 @@
+//! One running Python runner process: start-up handshake, sending, receiving, killing.
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::process::Child;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::HostConfig;
+use crate::error::LoadError;
+use crate::lines::{Line, read_line};
+use crate::logs::{self, INFO, WARNING};
+use crate::process::{describe_exit, kill_group, spawn_child};
+use crate::protocol::{ChildMessage, HostMessage, MAX_LINE_BYTES, PROTOCOL_VERSION};
+
+/// The Python side, embedded so that the binary needs no files next to it.
+pub(crate) const RUNNER_SOURCE: &str = include_str!("../python/sgevents_runner.py");
+
+/// Longest stdout/stderr line kept; the rest of such a line is dropped.
+const MAX_STDIO_LINE_BYTES: usize = 64 << 10;
+/// How many recent stderr lines are kept to explain a runner that fails to start.
+const KEPT_STDERR_LINES: usize = 20;
+/// How long to wait for a killed process to be reaped.
+const REAP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the runner said in its `hello`.
+#[derive(Debug, Clone)]
+pub(crate) struct Hello {
+    pub(crate) python: String,
+    pub(crate) shotgun_api3: String,
+}
+
+/// Why waiting for a reply ended without one.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ReplyError {
+    /// No reply within the timeout; the process group was killed.
+    TimedOut(Duration),
+    /// The process ended (or closed its channel); holds how it ended.
+    Died(String),
+}
+
+impl std::fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplyError::TimedOut(timeout) => write!(
+                f,
+                "no answer within {}s; the plugin process was killed",
+                timeout.as_secs_f64()
+            ),
+            ReplyError::Died(how) => write!(f, "the plugin process {how}"),
+        }
+    }
+}
+
+/// A running runner process. Dropping it kills its process group.
+pub(crate) struct Runner {
+    child: Child,
+    pid: u32,
+    writer: OwnedWriteHalf,
+    replies: mpsc::UnboundedReceiver<ChildMessage>,
+    logger: Arc<Mutex<String>>,
+    recent_stderr: Arc<Mutex<VecDeque<String>>>,
+    reaped: bool,
+    pub(crate) hello: Hello,
+}
+
+impl Runner {
+    /// Starts a runner with `config`'s interpreter, waits for its `hello`, checks it and
+    /// sends `configure`. `logger` names the Python logger that unattributed output of the
+    /// process (stdout, stderr, unreadable lines) is logged under.
+    pub(crate) async fn start(config: &HostConfig, logger: &str) -> Result<Runner, LoadError> {
+        let python = &config.python;
+        let (ours, theirs) =
+            std::os::unix::net::UnixStream::pair().map_err(|source| LoadError::Interpreter {
+                python: python.clone(),
+                source,
+            })?;
+        ours.set_nonblocking(true)
+            .map_err(|source| LoadError::Interpreter {
+                python: python.clone(),
+                source,
+            })?;
+        let args: [&OsStr; 2] = [OsStr::new("-c"), OsStr::new(RUNNER_SOURCE)];
+        let mut child = spawn_child(python, &args, &config.extra_env, OwnedFd::from(theirs))
+            .map_err(|source| LoadError::Interpreter {
+                python: python.clone(),
+                source,
+            })?;
+        let pid = child.id().unwrap_or(0);
+        let stream =
+            tokio::net::UnixStream::from_std(ours).map_err(|source| LoadError::Interpreter {
+                python: python.clone(),
+                source,
+            })?;
+        let (read_half, writer) = stream.into_split();
+        let logger = Arc::new(Mutex::new(logger.to_owned()));
+        let recent_stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let (tx, replies) = mpsc::unbounded_channel();
+        tokio::spawn(read_messages(read_half, tx, Arc::clone(&logger)));
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(read_stdio(stdout, INFO, Arc::clone(&logger), None));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            let recent = Some(Arc::clone(&recent_stderr));
+            tokio::spawn(read_stdio(stderr, WARNING, Arc::clone(&logger), recent));
+        }
+        let mut runner = Runner {
+            child,
+            pid,
+            writer,
+            replies,
+            logger,
+            recent_stderr,
+            reaped: false,
+            hello: Hello {
+                python: String::new(),
+                shotgun_api3: String::new(),
+            },
+        };
+        runner.handshake(config).await?;
+        Ok(runner)
+    }
+
+    async fn handshake(&mut self, config: &HostConfig) -> Result<(), LoadError> {
+        let python = &config.python;
+        let runner_error = |reason: String| LoadError::Runner {
+            python: python.clone(),
+            reason,
+        };
+        let hello = match self.recv(config.callback_timeout).await {
+            Ok(hello) => hello,
+            Err(err) => return Err(runner_error(self.explain(&err.to_string()))),
+        };
+        let ChildMessage::Hello {
+            protocol,
+            python: version,
+            shotgun_api3,
+            error,
+            ..
+        } = hello
+        else {
+            return Err(runner_error(format!(
+                "its first message was not `hello`: {hello:?}"
+            )));
+        };
+        if protocol != PROTOCOL_VERSION {
+            return Err(runner_error(format!(
+                "it speaks plugin protocol {protocol}, this daemon speaks {PROTOCOL_VERSION}"
+            )));
+        }
+        let Some(shotgun_api3) = shotgun_api3 else {
+            return Err(LoadError::MissingShotgunApi {
+                python: python.clone(),
+                reason: error.unwrap_or_else(|| "no reason given".to_owned()),
+            });
+        };
+        self.hello = Hello {
+            python: version.unwrap_or_default(),
+            shotgun_api3,
+        };
+        tracing::debug!(
+            pid = self.pid,
+            python = %self.hello.python,
+            shotgun_api3 = %self.hello.shotgun_api3,
+            "Plugin process started"
+        );
+        let configure = HostMessage::Configure {
+            protocol: PROTOCOL_VERSION,
+            site_url: &config.site_url,
+            proxy: config.proxy.as_deref(),
+            use_session_uuid: config.use_session_uuid,
+            log_level: config.log_level,
+        };
+        if let Err(err) = self.send(&configure).await {
+            return Err(runner_error(self.explain(&err.to_string())));
+        }
+        Ok(())
+    }
+
+    /// Adds the process's last stderr lines to a failure reason.
+    fn explain(&self, reason: &str) -> String {
+        let recent = self
+            .recent_stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if recent.is_empty() {
+            reason.to_owned()
+        } else {
+            let lines: Vec<&str> = recent.iter().map(String::as_str).collect();
+            format!("{reason}; its stderr ended with:\n{}", lines.join("\n"))
+        }
+    }
+
+    /// Names the Python logger that unattributed output is logged under from now on.
+    pub(crate) fn set_logger(&self, name: &str) {
+        let mut logger = self.logger.lock().unwrap_or_else(PoisonError::into_inner);
+        if *logger != name {
+            name.clone_into(&mut logger);
+        }
+    }
+
+    /// Writes one message. A failure means the process is gone.
+    pub(crate) async fn send(&mut self, message: &HostMessage<'_>) -> Result<(), ReplyError> {
+        let line = message.to_line();
+        if let Err(err) = self.writer.write_all(&line).await {
+            let how = self
+                .reap()
+                .await
+                .unwrap_or_else(|| format!("closed its channel ({err})"));
+            return Err(ReplyError::Died(how));
+        }
+        Ok(())
+    }
+
+    /// Waits for the next message that is not a log record. On timeout the process group
+    /// is killed; either way a [`ReplyError`] means the process is gone.
+    pub(crate) async fn recv(&mut self, timeout: Duration) -> Result<ChildMessage, ReplyError> {
+        self.recv_until(Instant::now() + timeout, timeout).await
+    }
+
+    pub(crate) async fn recv_until(
+        &mut self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<ChildMessage, ReplyError> {
+        match tokio::time::timeout_at(deadline, self.replies.recv()).await {
+            Ok(Some(message)) => Ok(message),
+            Ok(None) => {
+                let how = self
+                    .reap()
+                    .await
+                    .unwrap_or_else(|| "closed its channel".to_owned());
+                Err(ReplyError::Died(how))
+            }
+            Err(_) => {
+                self.kill().await;
+                Err(ReplyError::TimedOut(timeout))
+            }
+        }
+    }
+
+    /// Kills the process group and reaps the process.
+    pub(crate) async fn kill(&mut self) {
+        kill_group(self.pid);
+        self.reap().await;
+    }
+
+    /// Waits (briefly) for the process to end and describes how it did.
+    async fn reap(&mut self) -> Option<String> {
+        match tokio::time::timeout(REAP_TIMEOUT, self.child.wait()).await {
+            Ok(Ok(status)) => {
+                self.reaped = true;
+                // Anything the process started must go with it.
+                kill_group(self.pid);
+                Some(describe_exit(status))
+            }
+            Ok(Err(_)) | Err(_) => {
+                kill_group(self.pid);
+                None
+            }
+        }
+    }
+
+    /// Asks the runner to exit, waits up to `grace`, then kills its process group.
+    pub(crate) async fn close(mut self, grace: Duration) {
+        let _ = self
+            .writer
+            .write_all(&HostMessage::Shutdown.to_line())
+            .await;
+        let _ = self.writer.shutdown().await;
+        match tokio::time::timeout(grace, self.child.wait()).await {
+            Ok(Ok(_)) => {
+                self.reaped = true;
+                kill_group(self.pid);
+            }
+            Ok(Err(_)) | Err(_) => self.kill().await,
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if !self.reaped {
+            kill_group(self.pid);
+        }
+    }
+}
+
+/// Reads the runner's messages: log records are emitted at once (even while the host
+/// waits for nothing), everything else goes to `tx`. Ends at end of input.
+async fn read_messages(
+    read_half: tokio::net::unix::OwnedReadHalf,
+    tx: mpsc::UnboundedSender<ChildMessage>,
+    logger: Arc<Mutex<String>>,
+) {
+    let mut reader = BufReader::new(read_half);
+    let mut buf = Vec::new();
+    loop {
+        let line = match read_line(&mut reader, &mut buf, MAX_LINE_BYTES).await {
+            Ok(line) => line,
+            Err(err) => {
+                tracing::warn!(error = %err, "Could not read from a plugin process");
+                return;
+            }
+        };
+        match line {
+            Line::Eof => return,
+            Line::TooLong(len) => {
+                let logger = current(&logger);
+                tracing::warn!(
+                    logger,
+                    len,
+                    limit = MAX_LINE_BYTES,
+                    "Dropped an over-long message from a plugin process"
+                );
+            }
+            Line::Complete => match serde_json::from_slice::<ChildMessage>(&buf) {
+                Ok(ChildMessage::Log {
+                    logger,
+                    level,
+                    message,
+                }) => logs::emit(&logger, level, &message),
+                Ok(message) => {
+                    if tx.send(message).is_err() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    let logger = current(&logger);
+                    let text = String::from_utf8_lossy(&buf);
+                    tracing::warn!(logger, error = %err, line = %text, "Skipped an unreadable message from a plugin process");
+                }
+            },
+        }
+    }
+}
+
+/// Logs each line a process writes to stdout or stderr under the current logger.
+async fn read_stdio(
+    stream: impl AsyncRead + Unpin,
+    py_level: i64,
+    logger: Arc<Mutex<String>>,
+    recent: Option<Arc<Mutex<VecDeque<String>>>>,
+) {
+    let mut reader = BufReader::new(stream);
+    let mut buf = Vec::new();
+    loop {
+        let text = match read_line(&mut reader, &mut buf, MAX_STDIO_LINE_BYTES).await {
+            Ok(Line::Complete) => String::from_utf8_lossy(&buf).into_owned(),
+            Ok(Line::TooLong(len)) => format!("[an output line of {len} bytes was dropped]"),
+            Ok(Line::Eof) if !buf.is_empty() => String::from_utf8_lossy(&buf).into_owned(),
+            Ok(Line::Eof) | Err(_) => return,
+        };
+        if let Some(recent) = &recent {
+            let mut recent = recent.lock().unwrap_or_else(PoisonError::into_inner);
+            if recent.len() == KEPT_STDERR_LINES {
+                recent.pop_front();
+            }
+            recent.push_back(text.clone());
+        }
+        logs::emit(&current(&logger), py_level, &text);
+    }
+}
+
+fn current(logger: &Mutex<String>) -> String {
+    logger
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
