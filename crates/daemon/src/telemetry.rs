@@ -1,0 +1,285 @@
+//! Prometheus metrics: one [`Telemetry`] value with an explicit registry and typed methods.
+//!
+//! The loop calls the `record_*`/`set_*` methods; the status server calls [`Telemetry::encode`].
+//! Every metric name starts with `sgevents_`. Labels stay low-cardinality: `plugin` (a plugin
+//! name), `method` (an api3 method such as `read`) and `result` (`ok`/`error`).
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The label of per-plugin series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PluginLabel {
+    plugin: String,
+}
+
+/// The label of per-method API series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct MethodLabel {
+    method: String,
+}
+
+/// The label of poll outcomes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn callback_histogram() -> Histogram {
+    // 1 ms to about 2 minutes.
+    Histogram::new(exponential_buckets(0.001, 2.0, 18))
+}
+
+fn api_histogram() -> Histogram {
+    // 5 ms to about 40 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+/// The daemon's metrics. Share it as `Arc<Telemetry>`; every method takes `&self`.
+#[derive(Debug)]
+pub struct Telemetry {
+    registry: Registry,
+    events_fetched: Counter,
+    polls: Family<ResultLabel, Counter>,
+    events_dispatched: Family<PluginLabel, Counter>,
+    plugin_failures: Family<PluginLabel, Counter>,
+    plugin_deactivations: Family<PluginLabel, Counter>,
+    plugin_restarts: Family<PluginLabel, Counter>,
+    callback_duration: Histograms<PluginLabel>,
+    lag_events: Family<PluginLabel, Gauge>,
+    lag_seconds: Family<PluginLabel, Gauge<f64, AtomicU64>>,
+    backlog: Family<PluginLabel, Gauge>,
+    api_requests: Family<MethodLabel, Counter>,
+    api_errors: Family<MethodLabel, Counter>,
+    api_duration: Histograms<MethodLabel>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
+impl Telemetry {
+    /// A fresh registry with every metric registered (and `sgevents_build_info`).
+    pub fn new() -> Telemetry {
+        let mut registry = Registry::with_prefix("sgevents");
+        registry.register(
+            "build",
+            "The daemon's version",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        let telemetry = Telemetry {
+            events_fetched: Counter::default(),
+            polls: Family::default(),
+            events_dispatched: Family::default(),
+            plugin_failures: Family::default(),
+            plugin_deactivations: Family::default(),
+            plugin_restarts: Family::default(),
+            callback_duration: Family::new_with_constructor(callback_histogram as fn() -> _),
+            lag_events: Family::default(),
+            lag_seconds: Family::default(),
+            backlog: Family::default(),
+            api_requests: Family::default(),
+            api_errors: Family::default(),
+            api_duration: Family::new_with_constructor(api_histogram as fn() -> _),
+            registry: Registry::default(),
+        };
+        telemetry.register_all(registry)
+    }
+
+    fn register_all(mut self, mut registry: Registry) -> Telemetry {
+        let r = &mut registry;
+        r.register(
+            "events_fetched",
+            "Events read from the site's EventLogEntry table",
+            self.events_fetched.clone(),
+        );
+        r.register("polls", "Polls of the site, by result", self.polls.clone());
+        r.register(
+            "events_dispatched",
+            "Events handed to a plugin",
+            self.events_dispatched.clone(),
+        );
+        r.register(
+            "plugin_failures",
+            "Failed callback runs (exception, timeout or crash)",
+            self.plugin_failures.clone(),
+        );
+        r.register(
+            "plugin_deactivations",
+            "Times a plugin was stopped by a stopOnError failure or a load error",
+            self.plugin_deactivations.clone(),
+        );
+        r.register(
+            "plugin_restarts",
+            "Plugin process restarts",
+            self.plugin_restarts.clone(),
+        );
+        r.register_with_unit(
+            "callback_duration",
+            "Time a plugin took to handle one event",
+            Unit::Seconds,
+            self.callback_duration.clone(),
+        );
+        r.register(
+            "plugin_lag_events",
+            "Events the site has that the plugin has not handled yet",
+            self.lag_events.clone(),
+        );
+        r.register_with_unit(
+            "plugin_lag",
+            "Age of the newest event the plugin has not handled (0 when caught up)",
+            Unit::Seconds,
+            self.lag_seconds.clone(),
+        );
+        r.register(
+            "plugin_backlog",
+            "Missing event ids the plugin still waits for",
+            self.backlog.clone(),
+        );
+        r.register(
+            "api_requests",
+            "api3 requests sent to the site, by method",
+            self.api_requests.clone(),
+        );
+        r.register(
+            "api_errors",
+            "api3 requests that failed, by method",
+            self.api_errors.clone(),
+        );
+        r.register_with_unit(
+            "api_request_duration",
+            "api3 request latency, by method",
+            Unit::Seconds,
+            self.api_duration.clone(),
+        );
+        self.registry = registry;
+        self
+    }
+
+    /// `count` events were fetched by one poll.
+    pub fn record_events_fetched(&self, count: u64) {
+        self.events_fetched.inc_by(count);
+    }
+
+    /// One poll finished, successfully or not.
+    pub fn record_poll(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.polls.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// One event was handed to `plugin`.
+    pub fn record_dispatched(&self, plugin: &str) {
+        self.events_dispatched
+            .get_or_create(&plugin_label(plugin))
+            .inc();
+    }
+
+    /// `plugin` handled one event in `duration`; `failures` of its callbacks failed.
+    pub fn record_callback(&self, plugin: &str, duration: Duration, failures: u64) {
+        let label = plugin_label(plugin);
+        self.callback_duration
+            .get_or_create(&label)
+            .observe(duration.as_secs_f64());
+        if failures > 0 {
+            self.plugin_failures.get_or_create(&label).inc_by(failures);
+        }
+    }
+
+    /// `plugin` had `count` failures outside a timed callback (for example a crash).
+    pub fn record_failures(&self, plugin: &str, count: u64) {
+        self.plugin_failures
+            .get_or_create(&plugin_label(plugin))
+            .inc_by(count);
+    }
+
+    /// `plugin` was deactivated (stopOnError, or its file failed to load).
+    pub fn record_deactivation(&self, plugin: &str) {
+        self.plugin_deactivations
+            .get_or_create(&plugin_label(plugin))
+            .inc();
+    }
+
+    /// `plugin`'s process was restarted.
+    pub fn record_restart(&self, plugin: &str) {
+        self.plugin_restarts
+            .get_or_create(&plugin_label(plugin))
+            .inc();
+    }
+
+    /// How far `plugin` is behind: in events, and the age in seconds of the oldest event it
+    /// has not handled yet (0 when caught up).
+    pub fn set_lag(&self, plugin: &str, events: u64, seconds: f64) {
+        let label = plugin_label(plugin);
+        self.lag_events
+            .get_or_create(&label)
+            .set(i64::try_from(events).unwrap_or(i64::MAX));
+        self.lag_seconds.get_or_create(&label).set(seconds.max(0.0));
+    }
+
+    /// How many missing ids `plugin` waits for.
+    pub fn set_backlog(&self, plugin: &str, size: u64) {
+        self.backlog
+            .get_or_create(&plugin_label(plugin))
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
+    }
+
+    /// One api3 request of `method` took `duration`; `ok` is false when it failed.
+    pub fn record_api_request(&self, method: &str, duration: Duration, ok: bool) {
+        let label = MethodLabel {
+            method: method.to_owned(),
+        };
+        self.api_requests.get_or_create(&label).inc();
+        if !ok {
+            self.api_errors.get_or_create(&label).inc();
+        }
+        self.api_duration
+            .get_or_create(&label)
+            .observe(duration.as_secs_f64());
+    }
+
+    /// Drops `plugin`'s series (the plugin was removed), so they stop being exported.
+    pub fn forget_plugin(&self, plugin: &str) {
+        let label = plugin_label(plugin);
+        self.events_dispatched.remove(&label);
+        self.plugin_failures.remove(&label);
+        self.plugin_deactivations.remove(&label);
+        self.plugin_restarts.remove(&label);
+        self.callback_duration.remove(&label);
+        self.lag_events.remove(&label);
+        self.lag_seconds.remove(&label);
+        self.backlog.remove(&label);
+    }
+
+    /// Every metric in the OpenMetrics text format (ending in `# EOF`).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The `Content-Type` of [`Telemetry::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn plugin_label(plugin: &str) -> PluginLabel {
+    PluginLabel {
+        plugin: plugin.to_owned(),
+    }
+}
