@@ -72,7 +72,12 @@ pub(crate) struct Locations {
 }
 
 impl Locations {
-    pub(crate) fn insert(&mut self, path: impl Into<String>, line: usize, written: impl Into<String>) {
+    pub(crate) fn insert(
+        &mut self,
+        path: impl Into<String>,
+        line: usize,
+        written: impl Into<String>,
+    ) {
         self.map.insert(path.into(), (line, written.into()));
     }
 

@@ -101,9 +101,15 @@ pub(crate) fn read(text: &str, source: &Path, env: &Environment) -> IniRead {
 }
 
 fn out_plugin_locations(out: &mut IniRead, file: &IniFile, index: usize, paths_line: usize) {
-    out.locations
-        .insert(format!("plugins[{index}].path"), paths_line, "plugins.paths");
-    for key in KEYS.iter().filter(|k| k.ini.0 == "plugins" && k.ini.1 != "paths") {
+    out.locations.insert(
+        format!("plugins[{index}].path"),
+        paths_line,
+        "plugins.paths",
+    );
+    for key in KEYS
+        .iter()
+        .filter(|k| k.ini.0 == "plugins" && k.ini.1 != "paths")
+    {
         if let Some(option) = file.raw("plugins", key.ini.1) {
             let field = key.toml.trim_start_matches("plugins.");
             out.locations.insert(
@@ -172,14 +178,14 @@ impl Reader<'_> {
         let line = option.line;
         let shown = format!("{section}.{}", option.written_key);
         self.out.locations.insert(key.toml, line, shown.clone());
-        if key.kind == Kind::Secret {
-            if let Some(reference) = env_reference(self.file, section, &option.value) {
-                // `key: %(SG_ED_API_KEY)s` becomes `script_key_env`, so converting the file never
-                // writes the secret out and errors name the variable, not the value.
-                let env_path = format!("{}_env", key.toml);
-                self.out.locations.insert(env_path.clone(), line, shown);
-                return Some((env_path, Value::String(reference.to_owned()), line));
-            }
+        if key.kind == Kind::Secret
+            && let Some(reference) = env_reference(self.file, section, &option.value)
+        {
+            // `key: %(SG_ED_API_KEY)s` becomes `script_key_env`, so converting the file never
+            // writes the secret out and errors name the variable, not the value.
+            let env_path = format!("{}_env", key.toml);
+            self.out.locations.insert(env_path.clone(), line, shown);
+            return Some((env_path, Value::String(reference.to_owned()), line));
         }
         let value = match self.file.get(section, name, self.env) {
             Ok(Some((value, _))) => value,
@@ -258,7 +264,8 @@ fn convert(value: &str, kind: Kind, toml_path: &str) -> Result<Option<Value>, Ba
 fn int(value: &str) -> Result<i64, Bad> {
     let trimmed = value.trim();
     let cleaned = trimmed.replace('_', "");
-    let ok_underscores = !trimmed.starts_with('_') && !trimmed.ends_with('_') && !trimmed.contains("__");
+    let ok_underscores =
+        !trimmed.starts_with('_') && !trimmed.ends_with('_') && !trimmed.contains("__");
     cleaned
         .parse::<i64>()
         .ok()

@@ -42,7 +42,8 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
                 line,
                 key: None,
                 message: format!("this is not valid TOML: {}", err.message().trim_end()),
-                fix: "fix the syntax (text values need quotes; see docs/configuration.md)".to_owned(),
+                fix: "fix the syntax (text values need quotes; see docs/configuration.md)"
+                    .to_owned(),
             });
         }
         Ok(document) => {
@@ -52,7 +53,11 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
             for (key, value) in document {
                 let name = key.get_ref().to_string();
                 match name.as_str() {
-                    "daemon" => raw.daemon = ctx.section::<RawDaemon>(value, "daemon").unwrap_or_default(),
+                    "daemon" => {
+                        raw.daemon = ctx
+                            .section::<RawDaemon>(value, "daemon")
+                            .unwrap_or_default()
+                    }
                     "site" => raw.site = ctx.section::<RawSite>(value, "site").unwrap_or_default(),
                     "emails" => raw.emails = ctx.section::<RawEmails>(value, "emails"),
                     "plugins" => raw.plugins = ctx.plugins(value),
@@ -61,7 +66,12 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
                             "shotgun" => "the site connection is the [site] table in TOML".to_owned(),
                             _ => "remove it; the tables are [daemon], [site], [[plugins]] and [emails]".to_owned(),
                         };
-                        ctx.push(key.span(), &name, format!("unknown table or key `{name}`"), fix);
+                        ctx.push(
+                            key.span(),
+                            &name,
+                            format!("unknown table or key `{name}`"),
+                            fix,
+                        );
                     }
                 }
             }
@@ -78,7 +88,11 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
 impl Ctx<'_> {
     fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
     }
 
     fn push(&mut self, span: Range<usize>, key: &str, message: String, fix: String) {
@@ -118,7 +132,9 @@ impl Ctx<'_> {
             DeValue::Array(items) => items
                 .iter()
                 .enumerate()
-                .filter_map(|(index, item)| self.section::<RawPluginPath>(item.clone(), &format!("plugins[{index}]")))
+                .filter_map(|(index, item)| {
+                    self.section::<RawPluginPath>(item.clone(), &format!("plugins[{index}]"))
+                })
                 .collect(),
             _ => {
                 self.push(
@@ -134,10 +150,15 @@ impl Ctx<'_> {
 
     /// Deserializes one table; on an error, records it, drops the offending key and tries again,
     /// so every bad key in the table is reported.
-    fn section<T: DeserializeOwned>(&mut self, value: Spanned<DeValue<'_>>, name: &str) -> Option<T> {
+    fn section<T: DeserializeOwned>(
+        &mut self,
+        value: Spanned<DeValue<'_>>,
+        name: &str,
+    ) -> Option<T> {
         let mut value = value;
         for _ in 0..100 {
-            let attempt: Result<T, toml::de::Error> = T::deserialize(ValueDeserializer::from(value.clone()));
+            let attempt: Result<T, toml::de::Error> =
+                T::deserialize(ValueDeserializer::from(value.clone()));
             let err = match attempt {
                 Ok(parsed) => return Some(parsed),
                 Err(err) => err,
@@ -146,7 +167,12 @@ impl Ctx<'_> {
             let span_ref = value.span();
             let DeValue::Table(table) = value.get_mut() else {
                 let message = err.message().to_owned();
-                self.push(span_ref, name, message, format!("`{name}` must be a table: write it as [{name}]"));
+                self.push(
+                    span_ref,
+                    name,
+                    message,
+                    format!("`{name}` must be a table: write it as [{name}]"),
+                );
                 return None;
             };
             let culprit = table
@@ -154,7 +180,12 @@ impl Ctx<'_> {
                 .find(|(k, v)| contains(&k.span(), span.start) || contains(&v.span(), span.start))
                 .map(|(k, _)| k.get_ref().to_string());
             let Some(culprit) = culprit else {
-                self.push(span, name, err.message().to_owned(), "see docs/configuration.md".to_owned());
+                self.push(
+                    span,
+                    name,
+                    err.message().to_owned(),
+                    "see docs/configuration.md".to_owned(),
+                );
                 return None;
             };
             let key = format!("{name}.{culprit}");

@@ -54,7 +54,11 @@ pub(crate) fn validate(
             warnings,
         }),
         // Every `None` above comes with a problem, so this is unreachable in practice.
-        _ => Err(vec![v.problem("", "the configuration is incomplete", "see the errors above")]),
+        _ => Err(vec![v.problem(
+            "",
+            "the configuration is incomplete",
+            "see the errors above",
+        )]),
     }
 }
 
@@ -65,7 +69,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn problem(&self, path: &str, message: impl Into<String>, fix: impl Into<String>) -> ConfigProblem {
+    fn problem(
+        &self,
+        path: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigProblem {
         let located = self.ctx.locations.get(path);
         let key = match located {
             Some((_, written)) => Some(written.clone()),
@@ -91,7 +100,12 @@ impl Validator<'_> {
     }
 
     /// A value that upstream requires in INI files; TOML files fall back to `default`.
-    fn upstream_required<T: Clone>(&mut self, path: &str, value: &Option<T>, default: Option<T>) -> Option<T> {
+    fn upstream_required<T: Clone>(
+        &mut self,
+        path: &str,
+        value: &Option<T>,
+        default: Option<T>,
+    ) -> Option<T> {
         match (value, self.is_ini(), default) {
             (Some(value), _, _) => Some(value.clone()),
             (None, false, Some(default)) => Some(default),
@@ -146,9 +160,20 @@ impl Validator<'_> {
     }
 
     /// A setting only sgevents has: optional in both formats.
-    fn ours_secs(&mut self, path: &str, value: Option<i64>, default: i64, min: i64) -> Option<Duration> {
-        self.range(path, Some(value.unwrap_or(default)), min, i64::from(u32::MAX))
-            .map(|secs| Duration::from_secs(secs.unsigned_abs()))
+    fn ours_secs(
+        &mut self,
+        path: &str,
+        value: Option<i64>,
+        default: i64,
+        min: i64,
+    ) -> Option<Duration> {
+        self.range(
+            path,
+            Some(value.unwrap_or(default)),
+            min,
+            i64::from(u32::MAX),
+        )
+        .map(|secs| Duration::from_secs(secs.unsigned_abs()))
     }
 
     fn daemon(&mut self, raw: &RawDaemon) -> Option<DaemonSettings> {
@@ -156,13 +181,20 @@ impl Validator<'_> {
             true => self.upstream_required("daemon.pid_file", &raw.pid_file, None),
             false => raw.pid_file.clone(),
         };
-        let pid_file = self.non_empty("daemon.pid_file", pid_file).map(PathBuf::from);
+        let pid_file = self
+            .non_empty("daemon.pid_file", pid_file)
+            .map(PathBuf::from);
         let event_id_file = match self.is_ini() {
             true => self.upstream_required("daemon.event_id_file", &raw.event_id_file, None),
             false => raw.event_id_file.clone(),
         };
-        let event_id_file = self.non_empty("daemon.event_id_file", event_id_file).map(PathBuf::from);
-        let state_db = match (self.non_empty("daemon.state_db", raw.state_db.clone()), &event_id_file) {
+        let event_id_file = self
+            .non_empty("daemon.event_id_file", event_id_file)
+            .map(PathBuf::from);
+        let state_db = match (
+            self.non_empty("daemon.state_db", raw.state_db.clone()),
+            &event_id_file,
+        ) {
             (Some(path), _) => Some(PathBuf::from(path)),
             (None, Some(id_file)) => Some(
                 id_file
@@ -182,14 +214,41 @@ impl Validator<'_> {
             }
         };
         let log = self.log(raw);
-        let conn_retry_sleep = self.secs("daemon.conn_retry_sleep_secs", raw.conn_retry_sleep_secs, 60, 0);
-        let max_conn_retries = self.upstream_required("daemon.max_conn_retries", &raw.max_conn_retries, Some(5));
-        let max_conn_retries = self.range("daemon.max_conn_retries", max_conn_retries, 1, i64::from(u32::MAX));
+        let conn_retry_sleep = self.secs(
+            "daemon.conn_retry_sleep_secs",
+            raw.conn_retry_sleep_secs,
+            60,
+            0,
+        );
+        let max_conn_retries =
+            self.upstream_required("daemon.max_conn_retries", &raw.max_conn_retries, Some(5));
+        let max_conn_retries = self.range(
+            "daemon.max_conn_retries",
+            max_conn_retries,
+            1,
+            i64::from(u32::MAX),
+        );
         let fetch_interval = self.secs("daemon.fetch_interval_secs", raw.fetch_interval_secs, 5, 0);
-        let batch = self.range("daemon.max_event_batch_size", Some(raw.max_event_batch_size.unwrap_or(500)), 1, 1_000_000);
-        let backlog_timeout = self.ours_secs("daemon.backlog_timeout_secs", raw.backlog_timeout_secs, 300, 0);
-        let queue_size = self.range("daemon.queue_size", Some(raw.queue_size.unwrap_or(1000)), 1, 10_000_000);
-        let shutdown_grace = self.ours_secs("daemon.shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0);
+        let batch = self.range(
+            "daemon.max_event_batch_size",
+            Some(raw.max_event_batch_size.unwrap_or(500)),
+            1,
+            1_000_000,
+        );
+        let backlog_timeout = self.ours_secs(
+            "daemon.backlog_timeout_secs",
+            raw.backlog_timeout_secs,
+            300,
+            0,
+        );
+        let queue_size = self.range(
+            "daemon.queue_size",
+            Some(raw.queue_size.unwrap_or(1000)),
+            1,
+            10_000_000,
+        );
+        let shutdown_grace =
+            self.ours_secs("daemon.shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0);
         let http = match raw.http.as_deref().map(str::trim) {
             None | Some("") => Some(None),
             Some(text) => match text.parse::<SocketAddr>() {
@@ -238,7 +297,11 @@ impl Validator<'_> {
         };
         let path = match raw.log_path.as_deref() {
             Some(text) if text.trim().is_empty() => {
-                self.report("daemon.log_path", "the value is empty", "give a directory or remove the key");
+                self.report(
+                    "daemon.log_path",
+                    "the value is empty",
+                    "give a directory or remove the key",
+                );
                 None
             }
             Some(text) => {
@@ -256,14 +319,6 @@ impl Validator<'_> {
         };
         let file = self.upstream_required("daemon.log_file", &raw.log_file, None);
         let file = self.non_empty("daemon.log_file", file);
-        if let Some(name) = &file {
-            if path.as_ref().is_some_and(Option::is_some) && name.contains('/') {
-                self.warnings.push(format!(
-                    "{}: logFile `{name}` contains `/`; it is joined to logPath as upstream does",
-                    self.ctx.source.display()
-                ));
-            }
-        }
         let level = self.upstream_required("daemon.log_level", &raw.log_level, Some(20));
         let level = self.range("daemon.log_level", level, 0, 50);
         Some(LogSettings {
@@ -279,14 +334,14 @@ impl Validator<'_> {
     fn site(&mut self, raw: &RawSite) -> Option<SiteSettings> {
         let server = self.upstream_required("site.server", &raw.server, None);
         let server = self.non_empty("site.server", server);
-        if let Some(url) = &server {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                self.report(
-                    "site.server",
-                    format!("`{url}` is not a site URL"),
-                    "write the full URL, e.g. https://yoursite.shotgrid.autodesk.com",
-                );
-            }
+        if let Some(url) = &server
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            self.report(
+                "site.server",
+                format!("`{url}` is not a site URL"),
+                "write the full URL, e.g. https://yoursite.shotgrid.autodesk.com",
+            );
         }
         let script_name = self.upstream_required("site.script_name", &raw.script_name, None);
         let script_name = self.non_empty("site.script_name", script_name);
@@ -304,7 +359,8 @@ impl Validator<'_> {
             }
             None => None,
         };
-        let use_session_uuid = self.upstream_required("site.use_session_uuid", &raw.use_session_uuid, Some(false));
+        let use_session_uuid =
+            self.upstream_required("site.use_session_uuid", &raw.use_session_uuid, Some(false));
         let timeout = self.ours_secs("site.timeout_secs", raw.timeout_secs, 60, 1);
         let proxy_server = raw
             .proxy_server
@@ -364,7 +420,11 @@ impl Validator<'_> {
                     let text = text.strip_suffix('\n').unwrap_or(&text);
                     let text = text.strip_suffix('\r').unwrap_or(text);
                     if text.is_empty() {
-                        self.report(&file_path, format!("secret file {file} is empty"), "write the secret into it");
+                        self.report(
+                            &file_path,
+                            format!("secret file {file} is empty"),
+                            "write the secret into it",
+                        );
                         None
                     } else {
                         Some(Some(Secret::new(text)))
@@ -407,7 +467,11 @@ impl Validator<'_> {
         let at = |field: &str| format!("plugins[{index}].{field}");
         let path = match raw.path.as_deref().map(str::trim) {
             None => {
-                self.report(&at("path"), "this plugin table has no path", "add `path = \"/path/to/plugins\"`");
+                self.report(
+                    &at("path"),
+                    "this plugin table has no path",
+                    "add `path = \"/path/to/plugins\"`",
+                );
                 None
             }
             Some("") => {
@@ -423,7 +487,11 @@ impl Validator<'_> {
                 if dir.is_dir() {
                     Some(dir)
                 } else {
-                    let what = if dir.exists() { "is not a directory" } else { "does not exist" };
+                    let what = if dir.exists() {
+                        "is not a directory"
+                    } else {
+                        "does not exist"
+                    };
                     self.report(
                         &at("path"),
                         format!("plugin path {} {what}", dir.display()),
@@ -433,10 +501,19 @@ impl Validator<'_> {
                 }
             }
         };
-        let callback_timeout = self.ours_secs(&at("callback_timeout_secs"), raw.callback_timeout_secs, 600, 1);
+        let callback_timeout = self.ours_secs(
+            &at("callback_timeout_secs"),
+            raw.callback_timeout_secs,
+            600,
+            1,
+        );
         let python = match raw.python.as_deref().map(str::trim) {
             Some("") => {
-                self.report(&at("python"), "the value is empty", "give an interpreter path or remove the key");
+                self.report(
+                    &at("python"),
+                    "the value is empty",
+                    "give an interpreter path or remove the key",
+                );
                 None
             }
             other => Some(other.map(PathBuf::from)),
@@ -471,8 +548,14 @@ impl Validator<'_> {
             raw.password_env.as_deref(),
             raw.password_file.as_deref(),
         );
-        let digest_window = self.ours_secs("emails.digest_window_secs", raw.digest_window_secs, 300, 1);
-        let max_per_window = self.range("emails.max_per_window", Some(raw.max_per_window.unwrap_or(5)), 1, 1_000_000);
+        let digest_window =
+            self.ours_secs("emails.digest_window_secs", raw.digest_window_secs, 300, 1);
+        let max_per_window = self.range(
+            "emails.max_per_window",
+            Some(raw.max_per_window.unwrap_or(5)),
+            1,
+            1_000_000,
+        );
         let (enabled, port, password, digest_window, max_per_window) =
             (enabled?, port?, password?, digest_window?, max_per_window?);
         if !enabled {
