@@ -1,0 +1,149 @@
+//! The status as a compact terminal table (for `sgevents status`), and shared value formatting.
+
+use jiff::Timestamp;
+
+use super::{PluginStatus, StatusSnapshot};
+
+/// A moment as `2026-11-22 09:43:42 UTC (12 s ago)`.
+pub fn when(now: Timestamp, at: Timestamp) -> String {
+    format!(
+        "{} ({})",
+        at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        ago(now, at)
+    )
+}
+
+/// How long ago `at` was: `just now`, `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`.
+pub fn ago(now: Timestamp, at: Timestamp) -> String {
+    let seconds = now.duration_since(at).as_secs();
+    match seconds {
+        i64::MIN..=0 => "just now".to_owned(),
+        1..=89 => format!("{seconds} s ago"),
+        90..=5399 => format!("{} min ago", seconds / 60),
+        5400..=172_799 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} d ago", seconds / 86_400),
+    }
+}
+
+/// A plugin's lag as `3 events, 12.5 s`, `caught up`, or `-` when unknown.
+pub fn lag_text(events: Option<u64>, seconds: Option<f64>) -> String {
+    match (events, seconds) {
+        (Some(0), _) => "caught up".to_owned(),
+        (Some(events), Some(seconds)) => format!("{events} events, {seconds:.1} s"),
+        (Some(events), None) => format!("{events} events"),
+        (None, Some(seconds)) => format!("{seconds:.1} s"),
+        (None, None) => "-".to_owned(),
+    }
+}
+
+/// An optional event id, `-` when unknown.
+pub fn opt_id(id: Option<i64>) -> String {
+    id.map_or_else(|| "-".to_owned(), |id| id.to_string())
+}
+
+/// The whole status: a header about the daemon and the site, then the plugin table.
+pub fn render_table(snapshot: &StatusSnapshot) -> String {
+    let now = snapshot.generated_at;
+    let daemon = &snapshot.daemon;
+    let site = &snapshot.site;
+    let mut out = format!(
+        "sgevents {} (pid {}), started {}\nsite {} (api {})",
+        daemon.version,
+        daemon.pid,
+        ago(now, daemon.started_at),
+        site.url,
+        site.api.as_str()
+    );
+    match (site.last_poll_at, site.last_poll_ok) {
+        (Some(at), Some(true)) => out.push_str(&format!(
+            ", last poll {}: ok, {} event(s)",
+            ago(now, at),
+            site.last_poll_events.unwrap_or(0)
+        )),
+        (Some(at), Some(false)) => out.push_str(&format!(
+            ", last poll {}: FAILED ({} in a row)",
+            ago(now, at),
+            site.consecutive_failures
+        )),
+        _ => out.push_str(", not polled yet"),
+    }
+    if let Some(error) = &site.last_error {
+        out.push_str(&format!(
+            "\nlast site error {}: {}",
+            ago(now, error.at),
+            first_line(&error.message, 100)
+        ));
+    }
+    out.push_str("\n\n");
+    out.push_str(&render_plugins(&snapshot.plugins, now));
+    out
+}
+
+/// The plugin table alone (also used from the state store when the daemon is down).
+pub fn render_plugins(plugins: &[PluginStatus], now: Timestamp) -> String {
+    if plugins.is_empty() {
+        return "no plugins\n".to_owned();
+    }
+    let header = [
+        "PLUGIN",
+        "STATE",
+        "CURSOR",
+        "LAG",
+        "BACKLOG",
+        "DISPATCHED",
+        "FAILURES",
+        "LAST ERROR",
+    ];
+    let rows: Vec<[String; 8]> = plugins
+        .iter()
+        .map(|plugin| {
+            [
+                plugin.name.clone(),
+                plugin.state.as_str().to_owned(),
+                opt_id(plugin.cursor),
+                lag_text(plugin.lag_events, plugin.lag_seconds),
+                plugin.backlog.to_string(),
+                plugin.counts.dispatched.to_string(),
+                plugin.counts.failures.to_string(),
+                plugin.last_error.as_ref().map_or_else(
+                    || "-".to_owned(),
+                    |error| format!("{}: {}", ago(now, error.at), first_line(&error.message, 60)),
+                ),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let last = cells.len() - 1;
+        for (index, cell) in cells.iter().enumerate() {
+            if index == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[index]));
+            }
+        }
+        out.push('\n');
+    };
+    line(&header);
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        line(&cells);
+    }
+    out
+}
+
+/// The first line of `text`, cut to `max` characters with an ellipsis.
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    if line.chars().count() <= max {
+        return line.to_owned();
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
