@@ -18,7 +18,7 @@ const REMOVED_ENV: &[&str] = &["NOTIFY_SOCKET"];
 /// The child gets its own process group (so a kill reaches anything it started), is killed
 /// when its [`Child`] is dropped, receives `channel` as its stdin (the runner moves it off
 /// fd 0 before any plugin code runs), and has piped stdout and stderr for the host to log.
-/// `extra_env` is added to the daemon's environment, minus [`REMOVED_ENV`].
+/// `extra_env` is added to the daemon's environment; [`REMOVED_ENV`] is removed from both.
 ///
 /// # Errors
 /// Returns the spawn error, for example when `program` does not exist.
@@ -40,11 +40,11 @@ pub fn spawn_child(
         .stdin(Stdio::from(channel))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for name in REMOVED_ENV {
-        command.env_remove(name);
-    }
     for (name, value) in extra_env {
         command.env(name, value);
+    }
+    for name in REMOVED_ENV {
+        command.env_remove(name);
     }
     command.spawn()
 }
