@@ -1,0 +1,433 @@
+//! Synthetic studio activity: shots, tasks, status changes, versions and notes, used live
+//! (`--activity R`) and to prefill history (`--prefill N`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::db::{Db, Link};
+use crate::error::ApiError;
+use crate::events::Actor;
+use crate::site::{Site, writes_from_object};
+use crate::{time, write};
+
+const TASK_FLOW: &[&str] = &["wtg", "rdy", "ip", "rev", "ip", "rev", "fin"];
+const SHOT_FLOW: &[&str] = &["wtg", "rdy", "ip", "cmpt", "fin"];
+const VERSION_FLOW: &[&str] = &["rev", "vwd", "apr", "rej"];
+
+/// A seeded generator of plausible writes.
+pub(crate) struct Studio {
+    rng: StdRng,
+}
+
+impl Studio {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Performs one action inside the caller's transaction; returns how many events it logged.
+    pub(crate) fn act(&mut self, db: &mut Db, now: i64) -> Result<u64, ApiError> {
+        let before = db.next_event_id;
+        let Some(actor) = self.artist(db) else {
+            return Ok(0);
+        };
+        let roll = self.rng.random_range(0..100);
+        match roll {
+            0..10 => self.create_shot(db, &actor, now)?,
+            10..15 => self.create_asset(db, &actor, now)?,
+            15..30 => self.create_task(db, &actor, now)?,
+            30..58 => self.advance(db, &actor, "Task", TASK_FLOW, now)?,
+            58..66 => self.advance(db, &actor, "Shot", SHOT_FLOW, now)?,
+            66..78 => self.create_version(db, &actor, now)?,
+            78..86 => self.advance(db, &actor, "Version", VERSION_FLOW, now)?,
+            86..93 => self.create_note(db, &actor, now)?,
+            93..98 => self.assign(db, &actor, now)?,
+            _ => self.retire_or_revive(db, &actor, now)?,
+        }
+        Ok(u64::try_from(db.next_event_id - before).unwrap_or(0))
+    }
+
+    fn artist(&mut self, db: &mut Db) -> Option<Actor> {
+        let id = self.pick(db, "HumanUser")?;
+        let ty = db.intern("HumanUser");
+        Some(Actor {
+            user: Link { ty, id },
+            sudo_actual: None,
+            session_uuid: None,
+            log_events: true,
+        })
+    }
+
+    /// A random live record of a type.
+    fn pick(&mut self, db: &Db, ty: &str) -> Option<i64> {
+        let table = db.tables.get(ty)?;
+        let last = *table.keys().next_back()?;
+        for _ in 0..8 {
+            let id = self.rng.random_range(1..=last);
+            if table.get(&id).is_some_and(|e| !e.retired) {
+                return Some(id);
+            }
+        }
+        table
+            .iter()
+            .rev()
+            .find(|(_, e)| !e.retired)
+            .map(|(id, _)| *id)
+    }
+
+    fn project(&mut self, db: &Db) -> Value {
+        self.pick(db, "Project")
+            .map_or(Value::Null, |id| json!({"type": "Project", "id": id}))
+    }
+
+    fn create(
+        db: &mut Db,
+        actor: &Actor,
+        ty: &str,
+        fields: Value,
+        now: i64,
+    ) -> Result<Option<i64>, ApiError> {
+        let Some(def) = db.schema.entity(ty).cloned() else {
+            return Ok(None);
+        };
+        let fields: serde_json::Map<String, Value> = fields
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, v)| def.field(k).is_some() && !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let created = write::create(
+            db,
+            actor,
+            "create",
+            ty,
+            &writes_from_object(&Value::Object(fields))?,
+            &[],
+            now,
+        )?;
+        Ok(created.get("id").and_then(Value::as_i64))
+    }
+
+    fn update(
+        db: &mut Db,
+        actor: &Actor,
+        ty: &str,
+        id: i64,
+        fields: Value,
+        now: i64,
+    ) -> Result<(), ApiError> {
+        write::update(
+            db,
+            actor,
+            "update",
+            ty,
+            id,
+            &writes_from_object(&fields)?,
+            now,
+        )
+        .map(|_| ())
+    }
+
+    fn create_shot(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        let project = self.project(db);
+        let n_seq = db.tables.get("Sequence").map_or(0, |t| t.len());
+        let seq = if n_seq == 0 || self.rng.random_range(0..20) == 0 {
+            let code = format!("SEQ{:03}", (n_seq + 1) * 10);
+            Self::create(
+                db,
+                actor,
+                "Sequence",
+                json!({"code": code, "project": project}),
+                now,
+            )?
+        } else {
+            self.pick(db, "Sequence")
+        };
+        let seq_code = seq
+            .and_then(|id| db.display_name("Sequence", id))
+            .unwrap_or_else(|| "SEQ".into());
+        let n = db.next_ids.get("Shot").copied().unwrap_or(1);
+        let cut_in = 1001;
+        let cut_out = cut_in + self.rng.random_range(24..240);
+        Self::create(
+            db,
+            actor,
+            "Shot",
+            json!({"code": format!("{seq_code}_{:04}", n * 10), "project": project,
+                   "sg_sequence": seq.map(|id| json!({"type": "Sequence", "id": id})),
+                   "sg_cut_in": cut_in, "sg_cut_out": cut_out, "sg_cut_duration": cut_out - cut_in + 1,
+                   "description": "Created by the studio activity generator"}),
+            now,
+        )?;
+        Ok(())
+    }
+
+    fn create_asset(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        const KINDS: &[&str] = &["Character", "Environment", "Prop", "Vehicle"];
+        const NAMES: &[&str] = &[
+            "hero", "robot", "forest", "car", "lamp", "dragon", "city", "boat",
+        ];
+        let project = self.project(db);
+        let kind = KINDS[self.rng.random_range(0..KINDS.len())];
+        let name = NAMES[self.rng.random_range(0..NAMES.len())];
+        let n = db.next_ids.get("Asset").copied().unwrap_or(1);
+        Self::create(
+            db,
+            actor,
+            "Asset",
+            json!({"code": format!("{name}{n:03}"), "sg_asset_type": kind, "project": project}),
+            now,
+        )?;
+        Ok(())
+    }
+
+    fn create_task(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        let on_shot = self.rng.random_range(0..3) != 0;
+        let ty = if on_shot { "Shot" } else { "Asset" };
+        let Some(target) = self.pick(db, ty) else {
+            return self.create_shot(db, actor, now);
+        };
+        let steps: Vec<(i64, String)> = db
+            .tables
+            .get("Step")
+            .map(|t| {
+                t.iter()
+                    .filter(|(_, e)| {
+                        !e.retired
+                            && e.fields.get("entity_type").and_then(Value::as_str) == Some(ty)
+                    })
+                    .map(|(id, e)| {
+                        (
+                            *id,
+                            e.fields
+                                .get("code")
+                                .and_then(Value::as_str)
+                                .unwrap_or("Task")
+                                .to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (step, content) = if steps.is_empty() {
+            (Value::Null, "Work".to_owned())
+        } else {
+            let (id, code) = &steps[self.rng.random_range(0..steps.len())];
+            (json!({"type": "Step", "id": id}), code.clone())
+        };
+        let project = db
+            .project_of(ty, target)
+            .map_or(Value::Null, |p| json!({"type": "Project", "id": p}));
+        let assignee = self
+            .pick(db, "HumanUser")
+            .map(|id| json!([{"type": "HumanUser", "id": id}]));
+        let due = time::utc_date(now + self.rng.random_range(3..60) * 86_400).to_string();
+        Self::create(
+            db,
+            actor,
+            "Task",
+            json!({"content": content, "entity": {"type": ty, "id": target}, "step": step, "project": project,
+                   "task_assignees": assignee, "due_date": due, "est_in_mins": self.rng.random_range(1..40) * 60}),
+            now,
+        )?;
+        Ok(())
+    }
+
+    fn advance(
+        &mut self,
+        db: &mut Db,
+        actor: &Actor,
+        ty: &str,
+        flow: &[&str],
+        now: i64,
+    ) -> Result<(), ApiError> {
+        let Some(id) = self.pick(db, ty) else {
+            return self.create_task(db, actor, now);
+        };
+        let current = db
+            .get(ty, id)
+            .and_then(|e| e.fields.get("sg_status_list"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let pos = flow.iter().position(|s| *s == current);
+        let next = match pos {
+            Some(p) if p + 1 < flow.len() => flow[p + 1],
+            _ => flow[self.rng.random_range(0..flow.len())],
+        };
+        let valid = db
+            .schema
+            .entity(ty)
+            .and_then(|d| d.field("sg_status_list"))
+            .is_some_and(|f| f.valid_values.iter().any(|v| v == next));
+        if valid && next != current {
+            Self::update(db, actor, ty, id, json!({"sg_status_list": next}), now)?;
+        }
+        Ok(())
+    }
+
+    fn create_version(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        let Some(task) = self.pick(db, "Task") else {
+            return self.create_task(db, actor, now);
+        };
+        let fields = db
+            .get("Task", task)
+            .map(|e| e.fields.clone())
+            .unwrap_or_default();
+        let entity = fields.get("entity").cloned().unwrap_or(Value::Null);
+        let entity_name = crate::value::link_of(&entity)
+            .and_then(|(t, i)| db.display_name(t, i))
+            .unwrap_or_else(|| "shot".into());
+        let step = db
+            .display_name("Task", task)
+            .unwrap_or_default()
+            .to_lowercase();
+        let n = db.next_ids.get("Version").copied().unwrap_or(1);
+        let code = format!("{entity_name}_{step}_v{:03}", n % 1000);
+        Self::create(
+            db,
+            actor,
+            "Version",
+            json!({"code": code, "entity": entity, "sg_task": {"type": "Task", "id": task}, "project": fields.get("project"),
+                   "user": {"type": &*actor.user.ty, "id": actor.user.id},
+                   "sg_path_to_movie": format!("/mnt/projects/demo/{code}.mov"),
+                   "sg_first_frame": 1001, "sg_last_frame": 1001 + self.rng.random_range(24..200)}),
+            now,
+        )?;
+        Ok(())
+    }
+
+    fn create_note(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        const REMARKS: &[&str] = &[
+            "Looks great",
+            "Please fix the flicker",
+            "More contrast on the key light",
+            "Timing feels slow",
+            "Approved for comp",
+        ];
+        let Some(version) = self.pick(db, "Version") else {
+            return self.create_version(db, actor, now);
+        };
+        let name = db.display_name("Version", version).unwrap_or_default();
+        let project = db
+            .project_of("Version", version)
+            .map_or(Value::Null, |p| json!({"type": "Project", "id": p}));
+        let to = self
+            .pick(db, "HumanUser")
+            .map(|id| json!([{"type": "HumanUser", "id": id}]));
+        let remark = REMARKS[self.rng.random_range(0..REMARKS.len())];
+        Self::create(
+            db,
+            actor,
+            "Note",
+            json!({"subject": format!("Note on {name}"), "content": remark, "project": project,
+                   "note_links": [{"type": "Version", "id": version}], "addressings_to": to,
+                   "user": {"type": &*actor.user.ty, "id": actor.user.id}}),
+            now,
+        )?;
+        Ok(())
+    }
+
+    fn assign(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        let (Some(task), Some(user)) = (self.pick(db, "Task"), self.pick(db, "HumanUser")) else {
+            return Ok(());
+        };
+        let fields = vec![write::FieldWrite {
+            name: "task_assignees".into(),
+            value: json!([{"type": "HumanUser", "id": user}]),
+            mode: write::Mode::Add,
+        }];
+        write::update(db, actor, "update", "Task", task, &fields, now).map(|_| ())
+    }
+
+    fn retire_or_revive(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        let retired = db
+            .tables
+            .get("Version")
+            .and_then(|t| t.iter().find(|(_, e)| e.retired).map(|(id, _)| *id));
+        match retired {
+            Some(id) if self.rng.random_range(0..2) == 0 => {
+                write::revive(db, actor, "revive", "Version", id, now).map(|_| ())
+            }
+            _ => match self.pick(db, "Version") {
+                Some(id) => write::delete(db, actor, "delete", "Version", id, now).map(|_| ()),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// Writes about `n_events` events of back-dated history directly (no HTTP), densely committed.
+pub(crate) fn prefill(site: &Site, n_events: u64, seed: u64) -> Result<(), ApiError> {
+    let mut studio = Studio::new(seed ^ 0x7072_6566 ^ n_events);
+    let now = time::now_secs();
+    let start = now - i64::try_from(n_events / 2).unwrap_or(0);
+    let mut db = site.lock();
+    let saved = std::mem::take(&mut db.gaps.profile);
+    let mut produced = 0u64;
+    let mut result = Ok(());
+    while produced < n_events && result.is_ok() {
+        db.begin();
+        let mut in_batch = 0u64;
+        let outcome = loop {
+            if produced >= n_events || in_batch >= 20_000 {
+                break Ok(());
+            }
+            let at = start + i64::try_from(produced / 2).unwrap_or(0);
+            match studio.act(&mut db, at) {
+                Ok(0) => {
+                    if db.tables.get("HumanUser").is_none_or(|t| t.is_empty()) {
+                        break Err(ApiError::crud(
+                            "cannot prefill: the site has no HumanUser to act as",
+                        ));
+                    }
+                }
+                Ok(n) => {
+                    produced += n;
+                    in_batch += n;
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        result = match outcome {
+            Ok(()) => db.commit(time::now_millis()),
+            Err(e) => {
+                db.rollback();
+                Err(e)
+            }
+        };
+    }
+    db.gaps.profile = saved;
+    result
+}
+
+/// Drives activity at about `rate` events per second until `stop` fires.
+pub(crate) async fn worker(
+    site: Arc<Site>,
+    rate: f64,
+    seed: u64,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut studio = Studio::new(seed ^ 0x6163_7469);
+    loop {
+        let produced = match site.transaction(|db, now| studio.act(db, now)) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "Activity write failed");
+                1
+            }
+        };
+        let pause = Duration::from_secs_f64(produced.max(1) as f64 / rate.max(0.001));
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Bootstrap records of a fresh site (people, steps, a project) and the registered scripts.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::db::{Db, Link};
+use crate::error::{ApiError, SimError};
+use crate::events::Actor;
+use crate::site::{Site, writes_from_object};
+use crate::write;
+
+const PEOPLE: &[(&str, &str, &str)] = &[
+    ("Admin", "User", "admin"),
+    ("Ada", "Lovelace", "ada"),
+    ("Grace", "Hopper", "grace"),
+    ("Alan", "Turing", "alan"),
+    ("Katherine", "Johnson", "katherine"),
+    ("Linus", "Pauling", "linus"),
+];
+
+const STEPS: &[(&str, &str, &str)] = &[
+    ("Layout", "LAY", "Shot"),
+    ("Animation", "ANM", "Shot"),
+    ("FX", "FX", "Shot"),
+    ("Lighting", "LGT", "Shot"),
+    ("Comp", "CMP", "Shot"),
+    ("Model", "MOD", "Asset"),
+    ("Rig", "RIG", "Asset"),
+    ("Surface", "SRF", "Asset"),
+];
+
+/// Creates the bootstrap records on an empty site (no events logged) and registers scripts.
+pub(crate) fn bootstrap(site: &Arc<Site>, scripts: &[(String, String)]) -> Result<(), SimError> {
+    site.transaction(|db, now| {
+        let schema = db.schema.clone();
+        let has = |ty: &str| schema.entity(ty).is_some();
+        let empty = db.tables.get("HumanUser").is_none_or(|t| t.is_empty());
+        let human = db.intern("HumanUser");
+        let system = Actor {
+            user: Link { ty: human, id: 1 },
+            sudo_actual: None,
+            session_uuid: None,
+            log_events: false,
+        };
+        if empty
+            && has("HumanUser")
+            && schema
+                .entity("HumanUser")
+                .is_some_and(|d| d.field("login").is_some())
+        {
+            seed_records(db, &system, now)?;
+        }
+        if has("ApiUser") {
+            for (name, key) in scripts {
+                register_script(db, &system, name, key, now)?;
+            }
+        }
+        Ok(())
+    })
+    .map_err(SimError::from)
+}
+
+fn create(db: &mut Db, actor: &Actor, ty: &str, fields: Value, now: i64) -> Result<i64, ApiError> {
+    // Keep only fields this schema has, so bootstrap works with any loaded dump.
+    let def = db.schema.entity(ty).cloned();
+    let Some(def) = def else { return Ok(0) };
+    let fields: serde_json::Map<String, Value> = fields
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| def.field(k).is_some())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let created = write::create(
+        db,
+        actor,
+        "create",
+        ty,
+        &writes_from_object(&Value::Object(fields))?,
+        &[],
+        now,
+    )?;
+    Ok(created.get("id").and_then(Value::as_i64).unwrap_or(0))
+}
+
+fn seed_records(db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+    let mut users = Vec::new();
+    for (first, last, login) in PEOPLE {
+        let id = create(
+            db,
+            actor,
+            "HumanUser",
+            json!({"name": format!("{first} {last}"), "firstname": first, "lastname": last, "login": login,
+                   "email": format!("{login}@studio.example"), "sg_status_list": "act"}),
+            now,
+        )?;
+        users.push(json!({"type": "HumanUser", "id": id}));
+    }
+    for (name, code) in [
+        ("Animation", "ANM"),
+        ("Lighting", "LGT"),
+        ("Compositing", "CMP"),
+        ("Modeling", "MOD"),
+    ] {
+        create(
+            db,
+            actor,
+            "Department",
+            json!({"name": name, "code": code}),
+            now,
+        )?;
+    }
+    create(
+        db,
+        actor,
+        "Group",
+        json!({"code": "Artists", "users": users[1..].to_vec()}),
+        now,
+    )?;
+    create(
+        db,
+        actor,
+        "Group",
+        json!({"code": "Supervisors", "users": users[..2].to_vec()}),
+        now,
+    )?;
+    for (idx, (name, short, entity_type)) in STEPS.iter().enumerate() {
+        create(
+            db,
+            actor,
+            "Step",
+            json!({"code": name, "short_name": short, "entity_type": entity_type, "list_order": idx + 1}),
+            now,
+        )?;
+    }
+    for name in [
+        "Maya Scene",
+        "Nuke Script",
+        "Alembic Cache",
+        "Image Sequence",
+    ] {
+        create(db, actor, "PublishedFileType", json!({"code": name}), now)?;
+    }
+    create(
+        db,
+        actor,
+        "Project",
+        json!({"name": "Demo Project", "tank_name": "demo", "sg_status": "Active", "sg_type": "Feature", "users": users}),
+        now,
+    )?;
+    Ok(())
+}
+
+fn register_script(
+    db: &mut Db,
+    actor: &Actor,
+    name: &str,
+    key: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    let existing = db
+        .tables
+        .get("ApiUser")
+        .and_then(|t| {
+            t.iter().find(|(_, e)| {
+                !e.retired && e.fields.get("firstname").and_then(Value::as_str) == Some(name)
+            })
+        })
+        .map(|(id, _)| *id);
+    match existing {
+        Some(id) => {
+            let fields = writes_from_object(&json!({"salted_password": key}))?;
+            write::update(db, actor, "update", "ApiUser", id, &fields, now)?;
+        }
+        None => {
+            create(
+                db,
+                actor,
+                "ApiUser",
+                json!({"firstname": name, "lastname": "1.0", "salted_password": key, "generate_event_log_entries": true,
+                       "description": "registered with sgevents sim --script"}),
+                now,
+            )?;
+        }
+    }
+    Ok(())
+}
