@@ -1,0 +1,224 @@
+//! Events reach every plugin once, in id order; gaps that close are filled, gaps that never
+//! close expire; restarts resume where plugins stopped.
+
+use std::time::Duration;
+
+use sgevents_daemon::{DispatchMode, Options, PluginState};
+use sgevents_sim::{Delay, GapProfile};
+
+use super::support::*;
+
+#[tokio::test]
+async fn every_plugin_sees_every_event_once_in_order() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_shots(&sim, 20);
+    let ledger = Ledger::default();
+    let daemon = Daemon::start(
+        &sim,
+        &dir.path().join("state.db"),
+        options(),
+        vec![Recorder::new("a", &ledger), Recorder::new("b", &ledger)],
+    );
+    write_shots(&sim, 20);
+    let expected = all_event_ids(&sim).await;
+    wait_until("both plugins saw every event", || {
+        count(&ledger, "a") >= expected.len() && count(&ledger, "b") >= expected.len()
+    })
+    .await;
+    daemon.stop().await;
+    for (plugin, ids) in per_plugin(&ledger) {
+        assert_eq!(
+            ids, expected,
+            "plugin {plugin} must see every event once, in id order"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sequential_mode_keeps_upstreams_order() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_shots(&sim, 10);
+    let ledger = Ledger::default();
+    let options = Options {
+        dispatch: DispatchMode::Sequential,
+        ..options()
+    };
+    let daemon = Daemon::start(
+        &sim,
+        &dir.path().join("state.db"),
+        options,
+        vec![Recorder::new("a", &ledger), Recorder::new("b", &ledger)],
+    );
+    let expected = all_event_ids(&sim).await;
+    wait_until("both plugins saw every event", || {
+        count(&ledger, "b") >= expected.len()
+    })
+    .await;
+    daemon.stop().await;
+    let order: Vec<(String, i64)> = ledger.lock().unwrap().clone();
+    let upstream: Vec<(String, i64)> = expected
+        .iter()
+        .flat_map(|id| [("a".to_owned(), *id), ("b".to_owned(), *id)])
+        .collect();
+    assert_eq!(
+        order, upstream,
+        "each event goes to every plugin before the next event"
+    );
+}
+
+#[tokio::test]
+async fn gaps_that_close_are_processed_exactly_once() {
+    let sim = sim().await;
+    sim.set_gap_profile(GapProfile {
+        late: 0.5,
+        never: 0.0,
+        delay: Delay::Uniform {
+            min_ms: 100,
+            max_ms: 800,
+        },
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::default();
+    let daemon = Daemon::start(
+        &sim,
+        &dir.path().join("state.db"),
+        options(),
+        vec![Recorder::new("a", &ledger)],
+    );
+    write_shots(&sim, 30);
+    // Let every late row commit, then compare with what the site shows.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let expected = all_event_ids(&sim).await;
+    wait_until("the plugin saw every event", || {
+        count(&ledger, "a") >= expected.len()
+    })
+    .await;
+    daemon.stop().await;
+    let mut seen = per_plugin(&ledger).remove("a").unwrap();
+    let in_arrival_order = seen.clone();
+    seen.sort_unstable();
+    assert_eq!(
+        seen, expected,
+        "no event lost or repeated (arrival order: {in_arrival_order:?})"
+    );
+}
+
+#[tokio::test]
+async fn gaps_that_never_close_expire_and_nothing_repeats() {
+    let sim = sim().await;
+    sim.set_gap_profile(GapProfile {
+        late: 0.0,
+        never: 0.3,
+        delay: Delay::Fixed { ms: 0 },
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::default();
+    let options = Options {
+        backlog_timeout: Duration::from_secs(1),
+        ..options()
+    };
+    let daemon = Daemon::start(
+        &sim,
+        &dir.path().join("state.db"),
+        options,
+        vec![Recorder::new("a", &ledger)],
+    );
+    write_shots(&sim, 30);
+    let expected = all_event_ids(&sim).await;
+    wait_until("the plugin saw every event", || {
+        count(&ledger, "a") >= expected.len()
+    })
+    .await;
+    // The site's clock moves on (HTTP Date), so the backlog expires.
+    wait_until("the backlog expired", || {
+        daemon
+            .watch
+            .plugins()
+            .iter()
+            .all(|(_, _, view)| view.cursor.backlog.is_empty())
+    })
+    .await;
+    daemon.stop().await;
+    assert_eq!(per_plugin(&ledger).remove("a").unwrap(), expected);
+}
+
+#[tokio::test]
+async fn a_restart_resumes_without_loss_or_repeats() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let ledger = Ledger::default();
+    write_shots(&sim, 10);
+    let daemon = Daemon::start(&sim, &db, options(), vec![Recorder::new("a", &ledger)]);
+    let first = all_event_ids(&sim).await;
+    wait_until("first run caught up", || count(&ledger, "a") >= first.len()).await;
+    daemon.stop().await;
+
+    write_shots(&sim, 10);
+    let resumed = Options {
+        start_at: sgevents_daemon::StartAt::Saved,
+        ..options()
+    };
+    let daemon = Daemon::start(&sim, &db, resumed, vec![Recorder::new("a", &ledger)]);
+    let all = all_event_ids(&sim).await;
+    wait_until("second run caught up", || count(&ledger, "a") >= all.len()).await;
+    daemon.stop().await;
+    assert_eq!(per_plugin(&ledger).remove("a").unwrap(), all);
+}
+
+#[tokio::test]
+async fn a_failing_plugin_stops_alone_at_its_event() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_shots(&sim, 10);
+    let expected = all_event_ids(&sim).await;
+    let failing_id = expected[expected.len() / 2];
+    let ledger = Ledger::default();
+    let mut failing = Recorder::new("failing", &ledger);
+    failing.fail_on = Some(failing_id);
+    let mut slow = Recorder::new("slow", &ledger);
+    slow.delay = Duration::from_millis(5);
+    let daemon = Daemon::start(
+        &sim,
+        &dir.path().join("state.db"),
+        options(),
+        vec![failing, Recorder::new("healthy", &ledger), slow],
+    );
+    wait_until("the healthy plugins saw every event", || {
+        count(&ledger, "healthy") >= expected.len() && count(&ledger, "slow") >= expected.len()
+    })
+    .await;
+    let plugins = daemon.watch.plugins();
+    let (_, _, failing_view) = plugins
+        .iter()
+        .find(|(key, _, _)| key.plugin == "failing")
+        .unwrap();
+    assert_eq!(failing_view.state, PluginState::Failed);
+    assert_eq!(
+        failing_view.cursor.last_id,
+        Some(failing_id - 1),
+        "the cursor stays before the failed event"
+    );
+    assert!(
+        failing_view
+            .last_error
+            .as_ref()
+            .unwrap()
+            .1
+            .contains("failing on purpose")
+    );
+    daemon.stop().await;
+    let seen = per_plugin(&ledger);
+    assert_eq!(seen["healthy"], expected);
+    assert_eq!(seen["slow"], expected);
+    let before_failure: Vec<i64> = expected
+        .iter()
+        .copied()
+        .filter(|id| *id < failing_id)
+        .collect();
+    assert_eq!(seen["failing"], before_failure);
+}

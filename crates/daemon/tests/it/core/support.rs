@@ -1,0 +1,210 @@
+//! A recording native plugin and a harness that runs the daemon against an in-process sim.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use sgevents_api::{Client, ClientConfig};
+use sgevents_daemon::{Deps, NativePlugin, Options, PluginFilters, PluginKey, StartAt, Watch};
+use sgevents_plugin_api::{BoxFuture, CallbackSpec, Event, Failure, MatchEvents, Outcome, Plugin};
+use sgevents_sim::{Sim, SimConfig};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) const SCRIPT: &str = "daemon";
+pub(crate) const KEY: &str = "daemon-key";
+
+/// Every (plugin, event id) handled, in the order handled, across plugins.
+pub(crate) type Ledger = Arc<Mutex<Vec<(String, i64)>>>;
+
+/// A native plugin that records what it sees, and can fail or be slow on purpose.
+pub(crate) struct Recorder {
+    pub(crate) name: String,
+    pub(crate) ledger: Ledger,
+    pub(crate) callbacks: Vec<CallbackSpec>,
+    /// Fail (with stopOnError) on this event id.
+    pub(crate) fail_on: Option<i64>,
+    pub(crate) delay: Duration,
+}
+
+impl Recorder {
+    pub(crate) fn new(name: &str, ledger: &Ledger) -> Recorder {
+        Recorder {
+            name: name.to_owned(),
+            ledger: ledger.clone(),
+            callbacks: vec![CallbackSpec {
+                name: "record".to_owned(),
+                match_events: MatchEvents::All,
+                stop_on_error: true,
+            }],
+            fail_on: None,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+impl Plugin for Recorder {
+    fn callbacks(&self) -> &[CallbackSpec] {
+        &self.callbacks
+    }
+
+    fn handle<'a>(
+        &'a mut self,
+        event: &'a Arc<Event>,
+        _callbacks: &'a [usize],
+    ) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            if self.fail_on == Some(event.id) {
+                return Outcome {
+                    failures: vec![Failure {
+                        callback: "record".to_owned(),
+                        message: "failing on purpose".to_owned(),
+                        stop: true,
+                    }],
+                };
+            }
+            self.ledger
+                .lock()
+                .unwrap()
+                .push((self.name.clone(), event.id));
+            Outcome::default()
+        })
+    }
+}
+
+pub(crate) async fn sim() -> Sim {
+    sgevents_sim::spawn(SimConfig {
+        scripts: vec![(SCRIPT.to_owned(), KEY.to_owned())],
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+pub(crate) fn client(sim: &Sim) -> Client {
+    Client::new(ClientConfig::new(&sim.url(), SCRIPT, KEY)).unwrap()
+}
+
+/// Fast options for tests: short intervals, start at the first event.
+pub(crate) fn options() -> Options {
+    Options {
+        fetch_interval: Duration::from_millis(50),
+        conn_retry_sleep: Duration::from_millis(200),
+        scan_interval: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(5),
+        start_at: StartAt::Id(1),
+        ..Options::default()
+    }
+}
+
+/// A running daemon with its own store, stopped by [`Daemon::stop`].
+pub(crate) struct Daemon {
+    pub(crate) watch: Arc<Watch>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Daemon {
+    pub(crate) fn start(
+        sim: &Sim,
+        store_path: &std::path::Path,
+        options: Options,
+        plugins: Vec<Recorder>,
+    ) -> Daemon {
+        let store = sgevents_store::Store::open(store_path).unwrap();
+        let saved = store.load().unwrap();
+        let watch = Arc::new(Watch::default());
+        let native_plugins = plugins
+            .into_iter()
+            .map(|plugin| NativePlugin {
+                key: PluginKey::new("native", plugin.name.clone()),
+                plugin: Box::new(plugin),
+                filters: PluginFilters::default(),
+            })
+            .collect();
+        let deps = Deps {
+            client: client(sim),
+            store: Box::new(store),
+            saved,
+            plugin_dirs: Vec::new(),
+            native_plugins,
+            reload: Arc::new(Notify::new()),
+            watch: watch.clone(),
+        };
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move { sgevents_daemon::run(options, deps, shutdown).await.unwrap() }
+        });
+        Daemon {
+            watch,
+            shutdown,
+            task,
+        }
+    }
+
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+/// Waits until `done` holds, failing the test after 30 s.
+pub(crate) async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Creates `n` shots (each write makes several events).
+pub(crate) fn write_shots(sim: &Sim, n: usize) {
+    for i in 0..n {
+        sim.create(
+            SCRIPT,
+            "Shot",
+            json!({"code": format!("sh{i:04}"), "sg_status_list": "wtg"}),
+        )
+        .unwrap();
+    }
+}
+
+/// Every visible event id on the site.
+pub(crate) async fn all_event_ids(sim: &Sim) -> Vec<i64> {
+    let client = client(sim);
+    let mut ids = Vec::new();
+    let mut after = 0;
+    loop {
+        let events = client.events_after(after, 500).await.unwrap();
+        let Some(last) = events.last() else { break };
+        after = last.id;
+        ids.extend(events.iter().map(|event| event.id));
+    }
+    ids
+}
+
+/// The ids each plugin handled, in the order it handled them.
+pub(crate) fn per_plugin(ledger: &Ledger) -> BTreeMap<String, Vec<i64>> {
+    let mut map: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (plugin, id) in ledger.lock().unwrap().iter() {
+        map.entry(plugin.clone()).or_default().push(*id);
+    }
+    map
+}
+
+pub(crate) fn count(ledger: &Ledger, plugin: &str) -> usize {
+    ledger
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name == plugin)
+        .count()
+}

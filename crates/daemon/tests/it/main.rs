@@ -1,0 +1,7 @@
+//! Integration tests of the daemon crate, one module per area.
+
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod core;
+mod ops;
