@@ -63,3 +63,63 @@ async fn every_field_matches_shotgun_api3_find() {
     }
     plugin.shutdown().await;
 }
+
+#[tokio::test]
+async fn datetimes_inside_meta_and_escaped_brackets_convert_like_shotgun_api3() {
+    let (logs, _guard) = Logs::capture();
+    let sim = site().await;
+    let raw = json!({
+        "type": "EventLogEntry", "id": 987_654, "event_type": "Studio_Review_Approved",
+        "attribute_name": "notes &lt;draft&gt;",
+        "meta": {
+            "type": "custom", "approved_at": "2026-03-01T10:20:30Z",
+            "history": [{"at": "2026-02-28T23:59:59Z", "by": {"type": "HumanUser", "id": 4}}],
+            "not_a_date": "2026-03-01 10:20:30 UTC", "almost": "2026-13-01T10:20:30Z",
+            "short": "2026-03-01T10:20:3Z", "empty": {}, "none": null, "count": 3, "ratio": 1.5,
+            "text": "a &lt; b"
+        },
+        "entity": {"type": "Shot", "id": 5, "name": "sh&lt;010"},
+        "user": {"type": "ApiUser", "id": 2, "name": "review bot 1.0"},
+        "project": {"type": "Project", "id": 70, "name": "Demo"},
+        "session_uuid": "&lt;uuid", "created_at": "2026-03-01T10:20:31Z"
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("raw.json"), raw.to_string()).unwrap();
+    let event = std::sync::Arc::new(sgevents_api::Event::from_json(raw).unwrap());
+    let plugins = test_plugin("");
+    let mut config = config(&sim);
+    config.extra_env.extend([
+        (
+            "SGEVENTS_TEST_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
+        ("PYTHONPATH".to_owned(), plugins.display().to_string()),
+    ]);
+    let mut plugin = load_plugin(&config, &test_plugin("fidelity_raw.py"))
+        .await
+        .unwrap();
+    let outcome = dispatch(&mut plugin, &event).await.unwrap();
+    assert!(outcome.failures.is_empty(), "{outcome:?}");
+    let record = logs
+        .wait_for("plugin.fidelity_raw.compare_raw", "fidelity_raw ")
+        .await;
+    let report: Value =
+        serde_json::from_str(record.message.trim_start_matches("fidelity_raw ")).unwrap();
+    assert_eq!(report["got"], report["want"]);
+    assert_eq!(report["equal"], json!(true), "{report}");
+    assert_eq!(report["same_shape"], json!(true), "{report}");
+    // Spot checks: converted in meta, at any depth; escapes undone only at the top level.
+    assert_eq!(report["got"]["meta"]["approved_at"][0], json!("datetime"));
+    assert_eq!(
+        report["got"]["meta"]["history"][0]["at"][0],
+        json!("datetime")
+    );
+    assert_eq!(report["got"]["meta"]["not_a_date"][0], json!("str"));
+    assert_eq!(report["got"]["meta"]["almost"][0], json!("str"));
+    assert_eq!(
+        report["got"]["attribute_name"][1],
+        json!("notes <draft&gt;")
+    );
+    assert_eq!(report["got"]["meta"]["text"][1], json!("a &lt; b"));
+    plugin.shutdown().await;
+}

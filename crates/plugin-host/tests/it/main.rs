@@ -1,6 +1,11 @@
 //! Integration tests of the plugin host: the real Python venv with shotgun_api3, the real
 //! site emulator, real child processes.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers panic on setup failures, like the tests themselves"
+)]
+
 mod dispatch;
 mod fidelity;
 mod isolation;
