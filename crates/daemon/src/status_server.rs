@@ -14,7 +14,8 @@ use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::get;
 use jiff::Timestamp;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+/// The shutdown signal [`serve`] takes (re-exported so callers need no tokio-util).
+pub use tokio_util::sync::CancellationToken;
 
 use crate::status::{Check, HealthPolicy, StatusSource, render_html};
 use crate::telemetry::{self, Telemetry};

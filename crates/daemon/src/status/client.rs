@@ -18,7 +18,7 @@ pub enum StatusClientError {
         reason: String,
     },
     /// Nothing answered, or the connection broke.
-    #[error("cannot reach the daemon at {url}: {source}")]
+    #[error("cannot reach the daemon at {url}")]
     Unreachable {
         /// The URL asked.
         url: String,
