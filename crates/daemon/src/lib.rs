@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod filters;
 pub mod logging;
 mod poller;
+pub mod setup;
 pub mod status;
 pub mod status_server;
 pub mod telemetry;

@@ -80,7 +80,11 @@ fn summary(settings: &Settings) -> String {
         ConfigFormat::Toml => "TOML",
     };
     let _ = writeln!(out, "{}: OK ({format})", settings.source.display());
-    let _ = writeln!(out, "  site: {} as {}", settings.site.server, settings.site.script_name);
+    let _ = writeln!(
+        out,
+        "  site: {} as {}",
+        settings.site.server, settings.site.script_name
+    );
     for plugin in &settings.plugins {
         let _ = writeln!(out, "  plugins: {}", plugin.path.display());
     }

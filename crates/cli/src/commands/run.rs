@@ -1,11 +1,182 @@
-//! `sgevents run`.
+//! `sgevents run`: the daemon in the foreground, for systemd and containers.
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sgevents_config::Settings;
+use sgevents_daemon::{Deps, StartAt, Watch, setup};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Arguments of `sgevents run`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The config file (upstream INI or our TOML). Without it: upstream's search order.
+    #[arg(long, env = "SGEVENTS_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Where plugins start: an event id, or `latest`. Overrides the saved cursors.
+    #[arg(long, value_parser = parse_start_at)]
+    pub(crate) start_at: Option<StartAt>,
+    /// The Python interpreter for plugin folders that set none.
+    #[arg(long, env = "SGEVENTS_PYTHON", default_value = "python3")]
+    pub(crate) python: PathBuf,
+}
 
-pub(crate) fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`sgevents run` is not built yet")
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let path = sgevents_config::find_config(args.config.as_deref())?;
+    let settings = sgevents_config::load(&path)?;
+    let options = RunOptions {
+        start_at: args.start_at,
+        python: args.python,
+        extra_env: Vec::new(),
+        pid_file: None,
+    };
+    run_settings(settings, options)
+}
+
+/// What the command line adds to the settings.
+pub(crate) struct RunOptions {
+    pub(crate) start_at: Option<StartAt>,
+    pub(crate) python: PathBuf,
+    pub(crate) extra_env: Vec<(String, String)>,
+    /// Removed on exit when set (the `start` verb writes it).
+    pub(crate) pid_file: Option<PathBuf>,
+}
+
+/// Runs the daemon with `settings` until SIGTERM or SIGINT; SIGHUP reloads every plugin.
+pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::Result<ExitCode> {
+    let _log_guard = init_logs(&settings)?;
+    let runtime = runtime()?;
+    let result = runtime.block_on(serve(&settings, &options));
+    if let Some(pid_file) = &options.pid_file {
+        let _ = std::fs::remove_file(pid_file);
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Installs upstream's log files (and stdout) as the settings say.
+pub(crate) fn init_logs(settings: &Settings) -> anyhow::Result<sgevents_daemon::logging::LogGuard> {
+    let guard = sgevents_daemon::logging::init(&settings.daemon.log, true)
+        .with_context(|| format!("setting up the logs of {}", settings.source.display()))?;
+    for warning in &settings.warnings {
+        tracing::warn!(
+            logger = "engine",
+            "{}: {warning}",
+            settings.source.display()
+        );
+    }
+    Ok(guard)
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub(crate) async fn serve(settings: &Settings, options: &RunOptions) -> anyhow::Result<()> {
+    let state = setup::open_state(settings)?;
+    let start_at = options.start_at.or(state.start_at).unwrap_or_default();
+    let client = setup::client(settings)?;
+    let own_users = own_api_users(settings, &client).await;
+    check_interpreters(settings, &options.python).await;
+    let plugin_dirs = setup::plugin_dirs(settings, &options.python, &own_users, &options.extra_env);
+    let shutdown = CancellationToken::new();
+    let reload = Arc::new(Notify::new());
+    spawn_signal_handlers(shutdown.clone(), reload.clone())?;
+    let deps = Deps {
+        client,
+        store: Box::new(state.store),
+        saved: state.saved,
+        plugin_dirs,
+        native_plugins: Vec::new(),
+        reload,
+        watch: Arc::new(Watch::default()),
+    };
+    sgevents_daemon::run(setup::options(settings, start_at), deps, shutdown).await?;
+    tracing::info!(logger = "engine", "Stopped");
+    Ok(())
+}
+
+/// The engine script's ApiUser id, when some folder asks to skip the daemon's own events.
+async fn own_api_users(settings: &Settings, client: &sgevents_api::Client) -> BTreeSet<i64> {
+    if !settings
+        .plugins
+        .iter()
+        .any(|dir| dir.filters.skip_own_events)
+    {
+        return BTreeSet::new();
+    }
+    let names = vec![settings.site.script_name.clone()];
+    match setup::api_user_ids(client, &names).await {
+        Ok(ids) => ids,
+        Err(err) => {
+            tracing::error!(logger = "engine", error = %err, "Could not look up the daemon's ApiUser; skip_own_events is off until restart");
+            BTreeSet::new()
+        }
+    }
+}
+
+/// Checks each interpreter once, so a missing Python or shotgun_api3 is one clear error
+/// instead of one per plugin.
+async fn check_interpreters(settings: &Settings, default_python: &Path) {
+    let mut pythons: Vec<PathBuf> = settings
+        .plugins
+        .iter()
+        .map(|dir| {
+            dir.python
+                .clone()
+                .unwrap_or_else(|| default_python.to_owned())
+        })
+        .collect();
+    pythons.sort();
+    pythons.dedup();
+    for python in pythons {
+        match sgevents_plugin_host::check_interpreter(&python).await {
+            Ok(version) => tracing::info!(
+                logger = "engine",
+                "Plugins run with {} (Python {version})",
+                python.display()
+            ),
+            Err(err) => tracing::error!(logger = "engine", "{err}"),
+        }
+    }
+}
+
+fn spawn_signal_handlers(shutdown: CancellationToken, reload: Arc<Notify>) -> anyhow::Result<()> {
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+                _ = hangup.recv() => reload.notify_one(),
+            }
+        }
+        tracing::info!(
+            logger = "engine",
+            "Signal received: stopping after in-flight callbacks"
+        );
+        shutdown.cancel();
+    });
+    Ok(())
+}
+
+fn parse_start_at(text: &str) -> Result<StartAt, String> {
+    if text.eq_ignore_ascii_case("latest") {
+        return Ok(StartAt::Latest);
+    }
+    match text.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(StartAt::Id(id)),
+        _ => Err(format!(
+            "'{text}' is neither a positive event id nor `latest`"
+        )),
+    }
 }

@@ -17,7 +17,10 @@ fn summary_names_the_essentials_and_never_the_key() {
     let settings = sgevents_config::check_with_env(&path, &Environment::default()).unwrap();
     let out = summary(&settings);
     assert!(out.contains(": OK (TOML)"), "{out}");
-    assert!(out.contains("site: https://s.example.com as daemon"), "{out}");
+    assert!(
+        out.contains("site: https://s.example.com as daemon"),
+        "{out}"
+    );
     assert!(out.contains("emails: off"), "{out}");
     assert!(!out.contains("topsecret"), "{out}");
 }

@@ -1,0 +1,249 @@
+//! Turns validated [`Settings`] into what [`crate::run`] takes: loop options, the cursor store
+//! (importing upstream's state file once), the site client and the plugin folders.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::json;
+use sgevents_api::{Client, ClientConfig, ClientError};
+use sgevents_config::{ProcessMode, Settings};
+use sgevents_plugin_api::{BoxFuture, Plugin};
+use sgevents_plugin_host::{HostConfig, PluginHost};
+use sgevents_store::{LegacyError, LegacyState, Store, StoreError, legacy};
+
+use crate::{
+    Cursor, DispatchMode, Options, PluginDir, PluginFilters, PluginKey, PluginLoader, StartAt,
+};
+
+/// Why the daemon cannot start with these settings.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The cursor store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Upstream's state file could not be imported.
+    #[error(
+        "{0}\nFix or remove the file named in `eventIdFile` (the daemon never skips ahead on its own), or start with --start-at ID|latest."
+    )]
+    Legacy(#[from] LegacyError),
+    /// The site client could not be built from the settings.
+    #[error("the [shotgun] settings in {config}: {source}")]
+    Client {
+        /// The config file.
+        config: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: ClientError,
+    },
+}
+
+/// The persisted cursors, and where plugins without one start.
+pub struct State {
+    /// The open store.
+    pub store: Store,
+    /// Cursors by plugin.
+    pub saved: BTreeMap<PluginKey, Cursor>,
+    /// Set when upstream's old single-id state file was imported: every plugin starts after it.
+    pub start_at: Option<StartAt>,
+}
+
+/// The loop options from the settings, upstream's keys and ours.
+pub fn options(settings: &Settings, start_at: StartAt) -> Options {
+    let daemon = &settings.daemon;
+    Options {
+        fetch_interval: daemon.fetch_interval,
+        max_event_batch_size: daemon.max_event_batch_size.max(1) as usize,
+        max_conn_retries: daemon.max_conn_retries,
+        conn_retry_sleep: daemon.conn_retry_sleep,
+        backlog_timeout: daemon.backlog_timeout,
+        dispatch: match daemon.dispatch {
+            sgevents_config::DispatchMode::Concurrent => DispatchMode::Concurrent,
+            sgevents_config::DispatchMode::Sequential => DispatchMode::Sequential,
+        },
+        queue_size: daemon.queue_size,
+        shutdown_grace: daemon.shutdown_grace,
+        start_at,
+        scan_interval: daemon.fetch_interval,
+    }
+}
+
+/// Opens the cursor store. On the very first start it imports upstream's `eventIdFile` (left
+/// untouched); a corrupt file stops the daemon rather than silently skipping ahead.
+///
+/// # Errors
+/// [`SetupError::Store`] or [`SetupError::Legacy`], each naming the file and the fix.
+pub fn open_state(settings: &Settings) -> Result<State, SetupError> {
+    let mut store = Store::open(&settings.daemon.state_db)?;
+    let mut saved = store.load()?;
+    let mut start_at = None;
+    let imported = store.get_meta("imported_from")?;
+    if let (true, None, Some(path)) = (
+        saved.is_empty(),
+        imported,
+        settings.daemon.event_id_file.as_ref(),
+    ) {
+        if path.exists() {
+            match legacy::read(path)? {
+                LegacyState::SingleId(id) => {
+                    tracing::info!(
+                        logger = "engine",
+                        "Imported last event id {id} from {}",
+                        path.display()
+                    );
+                    store.set_meta("legacy_single_id", &id.to_string())?;
+                }
+                LegacyState::Collections(collections) => {
+                    let updates: Vec<(PluginKey, Cursor)> = collections
+                        .into_iter()
+                        .flat_map(|(collection, plugins)| {
+                            plugins.into_iter().map(move |(plugin, cursor)| {
+                                (PluginKey::new(collection.clone(), plugin), cursor)
+                            })
+                        })
+                        .collect();
+                    tracing::info!(
+                        logger = "engine",
+                        "Imported {} plugin cursors from {}",
+                        updates.len(),
+                        path.display()
+                    );
+                    store.save(&updates)?;
+                    saved = updates.into_iter().collect();
+                }
+            }
+            store.set_meta("imported_from", &path.display().to_string())?;
+        }
+    }
+    if saved.is_empty() {
+        if let Some(id) = store
+            .get_meta("legacy_single_id")?
+            .and_then(|id| id.parse::<i64>().ok())
+        {
+            start_at = Some(StartAt::Id(id + 1));
+        }
+    }
+    Ok(State {
+        store,
+        saved,
+        start_at,
+    })
+}
+
+/// The engine's site client.
+///
+/// # Errors
+/// [`SetupError::Client`] for a bad URL or proxy.
+pub fn client(settings: &Settings) -> Result<Client, SetupError> {
+    let site = &settings.site;
+    let mut config = ClientConfig::new(&site.server, &site.script_name, site.script_key.expose());
+    config.proxy.clone_from(&site.proxy_server);
+    config.timeout = site.timeout;
+    Client::new(config).map_err(|source| SetupError::Client {
+        config: settings.source.clone(),
+        source,
+    })
+}
+
+/// Resolves the ApiUser ids of `script_names`, for `skip_own_events`.
+///
+/// # Errors
+/// The client's error when the site cannot be asked.
+pub async fn api_user_ids(
+    client: &Client,
+    script_names: &[String],
+) -> Result<BTreeSet<i64>, ClientError> {
+    let payload = json!({
+        "type": "ApiUser",
+        "return_fields": ["id"],
+        "filters": {"logical_operator": "and", "conditions": [
+            {"path": "firstname", "relation": "in", "values": script_names}
+        ]},
+        "return_only": "active",
+        "paging": {"entities_per_page": 500, "current_page": 1},
+    });
+    let result = client.call("read", Some(payload)).await?;
+    Ok(result
+        .get("entities")
+        .and_then(|entities| entities.as_array())
+        .map(|entities| {
+            entities
+                .iter()
+                .filter_map(|entity| entity.get("id")?.as_i64())
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The plugin folders, each with a Python host configured from the settings.
+/// `default_python` is used where a folder sets no `python`; `extra_env` is added to every
+/// plugin process's environment.
+pub fn plugin_dirs(
+    settings: &Settings,
+    default_python: &Path,
+    own_users: &BTreeSet<i64>,
+    extra_env: &[(String, String)],
+) -> Vec<PluginDir> {
+    settings
+        .plugins
+        .iter()
+        .map(|dir| {
+            let mut host = HostConfig::new(
+                dir.python
+                    .clone()
+                    .unwrap_or_else(|| default_python.to_owned()),
+                settings.site.server.clone(),
+            );
+            host.proxy.clone_from(&settings.site.proxy_server);
+            host.use_session_uuid = settings.site.use_session_uuid;
+            host.callback_timeout = dir.callback_timeout;
+            host.log_level = settings.daemon.log.level;
+            host.extra_env = extra_env.to_vec();
+            host.process = match dir.process {
+                ProcessMode::PerPlugin => sgevents_plugin_host::ProcessMode::PerPlugin,
+                ProcessMode::PerPath => sgevents_plugin_host::ProcessMode::PerPath,
+            };
+            let filters = PluginFilters {
+                limit_to_projects: dir.filters.limit_to_projects.iter().copied().collect(),
+                ignore_projects: dir.filters.ignore_projects.iter().copied().collect(),
+                skip_api_users: if dir.filters.skip_own_events {
+                    own_users.clone()
+                } else {
+                    BTreeSet::new()
+                },
+            };
+            PluginDir {
+                collection: dir.path.display().to_string(),
+                path: dir.path.clone(),
+                loader: Arc::new(PythonLoader {
+                    host: PluginHost::new(host),
+                }),
+                filters,
+            }
+        })
+        .collect()
+}
+
+/// Loads `*.py` plugin files into Python processes.
+pub struct PythonLoader {
+    host: PluginHost,
+}
+
+impl PythonLoader {
+    /// A loader over `host`.
+    pub fn new(host: PluginHost) -> PythonLoader {
+        PythonLoader { host }
+    }
+}
+
+impl PluginLoader for PythonLoader {
+    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, String>> {
+        Box::pin(async move {
+            self.host
+                .load(path)
+                .await
+                .map(|plugin| Box::new(plugin) as Box<dyn Plugin>)
+                .map_err(|err| err.to_string())
+        })
+    }
+}
