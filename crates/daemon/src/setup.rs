@@ -76,58 +76,64 @@ pub fn options(settings: &Settings, start_at: StartAt) -> Options {
 pub fn open_state(settings: &Settings) -> Result<State, SetupError> {
     let mut store = Store::open(&settings.daemon.state_db)?;
     let mut saved = store.load()?;
-    let mut start_at = None;
-    let imported = store.get_meta("imported_from")?;
-    if let (true, None, Some(path)) = (
-        saved.is_empty(),
-        imported,
-        settings.daemon.event_id_file.as_ref(),
-    ) {
-        if path.exists() {
-            match legacy::read(path)? {
-                LegacyState::SingleId(id) => {
-                    tracing::info!(
-                        logger = "engine",
-                        "Imported last event id {id} from {}",
-                        path.display()
-                    );
-                    store.set_meta("legacy_single_id", &id.to_string())?;
-                }
-                LegacyState::Collections(collections) => {
-                    let updates: Vec<(PluginKey, Cursor)> = collections
-                        .into_iter()
-                        .flat_map(|(collection, plugins)| {
-                            plugins.into_iter().map(move |(plugin, cursor)| {
-                                (PluginKey::new(collection.clone(), plugin), cursor)
-                            })
-                        })
-                        .collect();
-                    tracing::info!(
-                        logger = "engine",
-                        "Imported {} plugin cursors from {}",
-                        updates.len(),
-                        path.display()
-                    );
-                    store.save(&updates)?;
-                    saved = updates.into_iter().collect();
-                }
-            }
-            store.set_meta("imported_from", &path.display().to_string())?;
-        }
+    let first_start = saved.is_empty() && store.get_meta("imported_from")?.is_none();
+    if let Some(path) = settings
+        .daemon
+        .event_id_file
+        .as_ref()
+        .filter(|path| first_start && path.exists())
+    {
+        saved = import_legacy(&mut store, path)?;
     }
-    if saved.is_empty() {
-        if let Some(id) = store
-            .get_meta("legacy_single_id")?
-            .and_then(|id| id.parse::<i64>().ok())
-        {
-            start_at = Some(StartAt::Id(id + 1));
-        }
-    }
+    let single_id = store
+        .get_meta("legacy_single_id")?
+        .and_then(|id| id.parse::<i64>().ok());
+    let start_at = single_id
+        .filter(|_| saved.is_empty())
+        .map(|id| StartAt::Id(id + 1));
     Ok(State {
         store,
         saved,
         start_at,
     })
+}
+
+/// Imports upstream's state file into the store and records that it did.
+fn import_legacy(
+    store: &mut Store,
+    path: &Path,
+) -> Result<BTreeMap<PluginKey, Cursor>, SetupError> {
+    let mut saved = BTreeMap::new();
+    match legacy::read(path)? {
+        LegacyState::SingleId(id) => {
+            tracing::info!(
+                logger = "engine",
+                "Imported last event id {id} from {}",
+                path.display()
+            );
+            store.set_meta("legacy_single_id", &id.to_string())?;
+        }
+        LegacyState::Collections(collections) => {
+            let updates: Vec<(PluginKey, Cursor)> = collections
+                .into_iter()
+                .flat_map(|(collection, plugins)| {
+                    plugins.into_iter().map(move |(plugin, cursor)| {
+                        (PluginKey::new(collection.clone(), plugin), cursor)
+                    })
+                })
+                .collect();
+            tracing::info!(
+                logger = "engine",
+                "Imported {} plugin cursors from {}",
+                updates.len(),
+                path.display()
+            );
+            store.save(&updates)?;
+            saved = updates.into_iter().collect();
+        }
+    }
+    store.set_meta("imported_from", &path.display().to_string())?;
+    Ok(saved)
 }
 
 /// The engine's site client.
