@@ -6,6 +6,7 @@
 mod board;
 pub mod client;
 mod filter_text;
+mod from_watch;
 mod health;
 mod html;
 pub mod text;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use board::StatusBoard;
 pub use filter_text::match_events_text;
+pub use from_watch::WatchStatus;
 pub use health::{Check, HealthPolicy};
 pub use html::render_html;
 

@@ -77,6 +77,18 @@ pub async fn serve(
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    // Per-plugin gauges come from the same snapshot the page shows, refreshed at each scrape.
+    let snapshot = state.status.snapshot();
+    for plugin in &snapshot.plugins {
+        if let Some(events) = plugin.lag_events {
+            let seconds = plugin.lag_seconds.unwrap_or(0.0);
+            state.telemetry.set_lag(&plugin.name, events, seconds);
+        }
+        state.telemetry.set_backlog(&plugin.name, plugin.backlog);
+        state
+            .telemetry
+            .set_plugin_state(&plugin.name, plugin.state.as_str());
+    }
     (
         [(
             CONTENT_TYPE,

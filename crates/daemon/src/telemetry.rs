@@ -25,6 +25,16 @@ struct PluginLabel {
     plugin: String,
 }
 
+/// The labels of the plugin state series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StateLabel {
+    plugin: String,
+    state: &'static str,
+}
+
+/// The plugin states [`Telemetry::set_plugin_state`] exports, one series each.
+pub const PLUGIN_STATES: [&str; 5] = ["loading", "active", "failed", "reloading", "inactive"];
+
 /// The label of per-method API series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct MethodLabel {
@@ -63,6 +73,7 @@ pub struct Telemetry {
     lag_events: Family<PluginLabel, Gauge>,
     lag_seconds: Family<PluginLabel, Gauge<f64, AtomicU64>>,
     backlog: Family<PluginLabel, Gauge>,
+    plugin_state: Family<StateLabel, Gauge>,
     api_requests: Family<MethodLabel, Counter>,
     api_errors: Family<MethodLabel, Counter>,
     api_duration: Histograms<MethodLabel>,
@@ -94,6 +105,7 @@ impl Telemetry {
             lag_events: Family::default(),
             lag_seconds: Family::default(),
             backlog: Family::default(),
+            plugin_state: Family::default(),
             api_requests: Family::default(),
             api_errors: Family::default(),
             api_duration: Family::new_with_constructor(api_histogram as fn() -> _),
@@ -151,6 +163,11 @@ impl Telemetry {
             "plugin_backlog",
             "Missing event ids the plugin still waits for",
             self.backlog.clone(),
+        );
+        r.register(
+            "plugin_state",
+            "1 for the plugin's current state (loading, active, failed, reloading, inactive), else 0",
+            self.plugin_state.clone(),
         );
         r.register(
             "api_requests",
@@ -239,6 +256,20 @@ impl Telemetry {
             .set(i64::try_from(size).unwrap_or(i64::MAX));
     }
 
+    /// `plugin` is now in `state` (one of [`PLUGIN_STATES`]): its series for `state` is 1,
+    /// the others 0.
+    pub fn set_plugin_state(&self, plugin: &str, state: &str) {
+        for known in PLUGIN_STATES {
+            let label = StateLabel {
+                plugin: plugin.to_owned(),
+                state: known,
+            };
+            self.plugin_state
+                .get_or_create(&label)
+                .set(i64::from(known == state));
+        }
+    }
+
     /// One api3 request of `method` took `duration`; `ok` is false when it failed.
     pub fn record_api_request(&self, method: &str, duration: Duration, ok: bool) {
         let label = MethodLabel {
@@ -264,6 +295,12 @@ impl Telemetry {
         self.lag_events.remove(&label);
         self.lag_seconds.remove(&label);
         self.backlog.remove(&label);
+        for state in PLUGIN_STATES {
+            self.plugin_state.remove(&StateLabel {
+                plugin: plugin.to_owned(),
+                state,
+            });
+        }
     }
 
     /// Every metric in the OpenMetrics text format (ending in `# EOF`).

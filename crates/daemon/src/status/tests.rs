@@ -249,3 +249,83 @@ fn ages_read_naturally() {
     assert_eq!(ago(now, back(7200)), "2 h ago");
     assert_eq!(ago(now, back(3 * 86_400)), "3 d ago");
 }
+
+#[test]
+fn the_loop_watch_becomes_a_snapshot() {
+    use std::sync::{Arc, Mutex};
+
+    use crate::watch::PluginEntry;
+    use crate::worker::{PluginState as LoopState, SlotView};
+    use crate::{Cursor, PluginKey, Watch};
+
+    use super::WatchStatus;
+
+    let watch = Arc::new(Watch::default());
+    watch.update_site(|site| {
+        site.url = "https://site.example.com".into();
+        site.high_water = Some(110);
+        site.site_now = Some(t(500));
+        site.last_poll_ok = Some(t(490));
+        site.heartbeat = Some(t(495));
+    });
+    let mut caught_up = SlotView::new(Cursor::at(110));
+    caught_up.state = LoopState::Active;
+    caught_up.dispatched = 9;
+    let mut behind = SlotView::new(Cursor::at(100));
+    behind.state = LoopState::Failed;
+    behind.last_event_at = Some(t(440));
+    behind.last_error = Some((t(450), "KeyError: 'x'".into()));
+    behind.failures = 2;
+    behind.callbacks = vec![CallbackSpec {
+        name: "cb".into(),
+        match_events: MatchEvents::All,
+        stop_on_error: true,
+    }];
+    let entry = |plugin: &str, view: SlotView| PluginEntry {
+        key: PluginKey {
+            collection: "/plugins".into(),
+            plugin: plugin.into(),
+        },
+        path: Some(format!("/plugins/{plugin}.py").into()),
+        view: Arc::new(Mutex::new(view)),
+    };
+    watch.set_plugins(vec![entry("ok", caught_up), entry("bad", behind)]);
+
+    let source = WatchStatus::new(Arc::clone(&watch));
+    let snapshot = source.snapshot();
+    assert_eq!(snapshot.site.url, "https://site.example.com");
+    assert_eq!(snapshot.site.api, ApiHealth::Healthy);
+    assert_eq!(snapshot.site.last_poll_ok, Some(true));
+    assert_eq!(snapshot.daemon.heartbeat_at, Some(t(495)));
+    let ok = &snapshot.plugins[0];
+    assert_eq!(
+        (ok.state, ok.cursor, ok.lag_events),
+        (PluginState::Active, Some(110), Some(0))
+    );
+    assert_eq!(ok.lag_seconds, Some(0.0));
+    assert_eq!(ok.counts.dispatched, 9);
+    let bad = &snapshot.plugins[1];
+    assert_eq!(bad.state, PluginState::Failed);
+    assert_eq!(bad.lag_events, Some(10));
+    assert_eq!(bad.lag_seconds, Some(60.0));
+    assert_eq!(bad.path.as_deref(), Some("/plugins/bad.py"));
+    assert_eq!(
+        bad.last_error.as_ref().map(|e| e.message.as_str()),
+        Some("KeyError: 'x'")
+    );
+    assert_eq!(bad.callbacks[0].filter, "all events");
+    assert!(bad.callbacks[0].stop_on_error);
+
+    // A failure newer than the last success makes the site unready.
+    watch.update_site(|site| site.last_error = Some((t(499), "HTTP 503".into())));
+    let snapshot = source.snapshot();
+    assert_eq!(snapshot.site.last_poll_ok, Some(false));
+    assert!(!snapshot.readiness(t(500), &HealthPolicy::default()).ok);
+    watch.update_site(|site| site.last_poll_ok = Some(t(501)));
+    assert!(
+        source
+            .snapshot()
+            .readiness(t(502), &HealthPolicy::default())
+            .ok
+    );
+}

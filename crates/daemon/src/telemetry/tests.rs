@@ -103,3 +103,21 @@ fn registries_are_independent() {
         Some(0.0)
     );
 }
+
+#[test]
+fn plugin_state_is_one_series_per_state() {
+    let telemetry = Telemetry::new();
+    telemetry.set_plugin_state("p", "active");
+    telemetry.set_plugin_state("p", "failed");
+    let text = telemetry.encode();
+    assert_eq!(
+        sample(&text, r#"sgevents_plugin_state{plugin="p",state="failed"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"sgevents_plugin_state{plugin="p",state="active"}"#),
+        Some(0.0)
+    );
+    telemetry.forget_plugin("p");
+    assert!(!telemetry.encode().contains("plugin=\"p\""));
+}
