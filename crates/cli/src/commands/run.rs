@@ -24,6 +24,9 @@ pub(crate) struct Args {
     /// The Python interpreter for plugin folders that set none.
     #[arg(long, env = "SGEVENTS_PYTHON", default_value = "python3")]
     pub(crate) python: PathBuf,
+    /// Removed when the daemon exits (written by `sgevents start`).
+    #[arg(long, hide = true)]
+    pub(crate) pid_file: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -33,7 +36,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         start_at: args.start_at,
         python: args.python,
         extra_env: Vec::new(),
-        pid_file: None,
+        pid_file: args.pid_file,
     };
     run_settings(settings, options)
 }
