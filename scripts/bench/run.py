@@ -1,0 +1,224 @@
+"""Runs every benchmark scenario against sgevents and, when UPSTREAM_SGEVENTS is set, against
+upstream shotgunEvents; alternates the runs, prints medians and ratios as a markdown table and
+writes everything to bench-results/. Started by scripts/bench.sh."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import scenarios  # noqa: E402
+from harness import ROOT, Sgevents, Sim, Upstream, median  # noqa: E402
+
+FULL = {"catchup_events": 100000, "reps": 3, "steady_s": 60, "steady_delay": "exp:3s:60s",
+        "drain_s": 62, "hol_s": 30, "idle_s": 10, "timeout": 1200}
+QUICK = {"catchup_events": 5000, "reps": 1, "steady_s": 20, "steady_delay": "exp:3s:10s",
+         "drain_s": 12, "hol_s": 15, "idle_s": 5, "timeout": 300}
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    with open("/proc/meminfo") as fh:
+        mem_kb = int(fh.readline().split()[1])
+    git = lambda *a: subprocess.run(["git", "-C", ROOT] + list(a), capture_output=True,  # noqa: E731
+                                    text=True).stdout.strip()
+    return {"host": platform.node(), "kernel": platform.release(), "cpu": cpu,
+            "cores": os.cpu_count(), "mem_gb": round(mem_kb / 1048576, 1),
+            "load_avg_at_start": os.getloadavg(), "python": platform.python_version(),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "commit": git("rev-parse", "--short", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def upstream_source():
+    checkout = os.environ.get("UPSTREAM_SGEVENTS")
+    if not checkout:
+        return None, None
+    src = os.path.join(checkout, "src")
+    if not os.path.exists(os.path.join(src, "shotgunEventDaemon.py")):
+        sys.exit("UPSTREAM_SGEVENTS=%s: no src/shotgunEventDaemon.py there; point it at a "
+                 "checkout of github.com/shotgunsoftware/shotgunEvents" % checkout)
+    commit = subprocess.run(["git", "-C", checkout, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    return src, commit
+
+
+class Results:
+    def __init__(self):
+        self.rows = {}  # (scenario, daemon) -> [figures of each run]
+
+    def add(self, scenario, daemon, figures):
+        self.rows.setdefault((scenario, daemon), []).append(figures)
+        print("  %-22s %-9s %s" % (scenario, daemon, json.dumps(figures)), flush=True)
+
+    def medians(self):
+        out = {}
+        for key, runs in self.rows.items():
+            names = [k for k, v in runs[0].items() if isinstance(v, (int, float))
+                     and not isinstance(v, bool)]
+            out[key] = {k: median([r.get(k) for r in runs]) for k in names}
+            out[key]["runs"] = len(runs)
+        return out
+
+
+def run_all(args, sizes, daemons, python, results):
+    work = tempfile.mkdtemp(prefix="sgevents-bench-")
+    counter = iter(range(10 ** 6))
+
+    def fresh(label):
+        path = os.path.join(work, "%03d-%s" % (next(counter), label))
+        os.makedirs(path)
+        return path
+
+    def alternate(rep):
+        return daemons if rep % 2 == 0 else list(reversed(daemons))
+
+    n = sizes["catchup_events"]
+    print("# catch-up of %d events (sim prefill...)" % n, flush=True)
+    sim = Sim(fresh("catchup-sim"), prefill=n)
+    print("  sim prefilled in %.1fs at %s" % (sim.prefill_secs, sim.url), flush=True)
+    try:
+        for plugins in (1, 10):
+            for rep in range(sizes["reps"]):
+                for kind in alternate(rep):
+                    figures = scenarios.catchup(kind, fresh("catchup-%s" % kind.name), sim,
+                                                plugins, python, sizes["timeout"])
+                    results.add("catchup_%dpy" % plugins, kind.name, figures)
+        print("# footprint at idle (10 plugins)", flush=True)
+        for kind in daemons:
+            results.add("idle_10py", kind.name, scenarios.idle(
+                kind, fresh("idle-%s" % kind.name), sim, 10, python, sizes["idle_s"]))
+    finally:
+        sim.stop()
+    print("# native no-op catch-up (in-process sim)", flush=True)
+    for plugins in (1, 10):
+        for _ in range(sizes["reps"]):
+            results.add("catchup_native_%d" % plugins, "sgevents", scenarios.native(n, plugins))
+    print("# steady state: %ss at %s events/s, realistic gaps" % (sizes["steady_s"], args.rate),
+          flush=True)
+    for rep in range(max(1, sizes["reps"] // 2)):
+        for kind in alternate(rep):
+            results.add("steady_gaps", kind.name, scenarios.steady(
+                kind, fresh("steady-%s" % kind.name), python, sizes["steady_s"], args.rate,
+                sizes["steady_delay"], sizes["drain_s"]))
+    print("# head-of-line: 10 plugins, one sleeping 2 s per event", flush=True)
+    for rep in range(max(1, sizes["reps"] // 2)):
+        for kind in alternate(rep):
+            results.add("head_of_line", kind.name, scenarios.head_of_line(
+                kind, fresh("hol-%s" % kind.name), python, sizes["hol_s"], args.hol_rate, 2.0))
+    return work
+
+
+# (figure, label, True when bigger is better)
+TABLE = [
+    ("catchup_1py", "wall_s", "catch-up, 1 Python no-op: wall s", False),
+    ("catchup_1py", "events_per_s", "catch-up, 1 Python no-op: events/s", True),
+    ("catchup_1py", "api_requests", "catch-up, 1 Python no-op: API requests", False),
+    ("catchup_10py", "wall_s", "catch-up, 10 Python no-ops: wall s", False),
+    ("catchup_10py", "events_per_s", "catch-up, 10 Python no-ops: events/s", True),
+    ("catchup_10py", "api_requests", "catch-up, 10 Python no-ops: API requests", False),
+    ("catchup_native_1", "catchup_secs", "catch-up, 1 native no-op: wall s", False),
+    ("catchup_native_1", "catchup_events_per_sec", "catch-up, 1 native no-op: events/s", True),
+    ("catchup_native_1", "raw_read_events_per_sec", "sim raw read rate (same run): events/s", True),
+    ("catchup_native_1", "ratio_to_raw_read", "native catch-up / raw read rate", True),
+    ("catchup_native_10", "catchup_events_per_sec", "catch-up, 10 native no-ops: events/s", True),
+    ("steady_gaps", "latency_p50_ms", "steady 50/s + gaps: commit→callback p50 ms", False),
+    ("steady_gaps", "latency_p99_ms", "steady 50/s + gaps: commit→callback p99 ms", False),
+    ("steady_gaps", "lost", "steady: events lost", False),
+    ("steady_gaps", "repeated", "steady: events run twice", False),
+    ("head_of_line", "fast_latency_p50_ms", "head-of-line: fast plugins' latency p50 ms", False),
+    ("head_of_line", "fast_latency_p99_ms", "head-of-line: fast plugins' latency p99 ms", False),
+    ("head_of_line", "fast_behind_events_max", "head-of-line: fast plugins behind (events)",
+     False),
+    ("catchup_10py", "catchup_daemon_peak_rss_mb", "catch-up 10 py: daemon peak RSS MB", False),
+    ("catchup_10py", "catchup_daemon_cpu_s", "catch-up 10 py: daemon CPU s", False),
+    ("catchup_10py", "catchup_children_peak_rss_mb", "catch-up 10 py: plugin procs peak RSS MB "
+     "(sum)", False),
+    ("catchup_10py", "catchup_children_cpu_s", "catch-up 10 py: plugin procs CPU s", False),
+    ("idle_10py", "idle_daemon_rss_mb", "idle 10 py: daemon RSS MB", False),
+    ("idle_10py", "idle_daemon_cpu_s", "idle 10 py: daemon CPU s (per idle period)", False),
+    ("idle_10py", "idle_children_rss_mb", "idle 10 py: plugin procs RSS MB (sum)", False),
+    ("idle_10py", "idle_children_cpu_s", "idle 10 py: plugin procs CPU s", False),
+]
+
+
+def fmt(value):
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return "%.3g" % value if abs(value) < 100 else "%.0f" % value
+    return "%d" % value
+
+
+def table(medians, with_upstream):
+    head = "| figure | sgevents | upstream | ratio (sgevents advantage) |\n|---|---|---|---|\n"
+    lines = []
+    for scenario, key, label, bigger in TABLE:
+        ours = medians.get((scenario, "sgevents"), {}).get(key)
+        theirs = medians.get((scenario, "upstream"), {}).get(key) if with_upstream else None
+        ratio = "–"
+        if ours is not None and theirs is not None:
+            num, den = (ours, theirs) if bigger else (theirs, ours)
+            ratio = "%.1f×" % (num / den) if den else ("∞" if num else "=")
+        lines.append("| %s | %s | %s | %s |" % (label, fmt(ours), fmt(theirs), ratio))
+    return head + "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
+    parser.add_argument("--reps", type=int, help="catch-up repetitions per daemon")
+    parser.add_argument("--events", type=int, help="catch-up size")
+    parser.add_argument("--rate", type=float, default=50.0, help="steady-state events/s")
+    parser.add_argument("--hol-rate", type=float, default=5.0, help="head-of-line events/s")
+    parser.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python"))
+    args = parser.parse_args()
+    sizes = dict(QUICK if args.quick else FULL)
+    if args.reps:
+        sizes["reps"] = args.reps
+    if args.events:
+        sizes["catchup_events"] = args.events
+    src, upstream_commit = upstream_source()
+    daemons = [Sgevents]
+    if src:
+        Upstream.source = src
+        daemons.append(Upstream)
+    info = machine()
+    info.update({"upstream_commit": upstream_commit, "sizes": sizes, "quick": args.quick,
+                 "argv": sys.argv[1:]})
+    print("# machine: %s" % json.dumps(info), flush=True)
+    results = Results()
+    started = time.time()
+    work = run_all(args, sizes, daemons, args.python, results)
+    info["bench_minutes"] = round((time.time() - started) / 60, 1)
+    medians = results.medians()
+    md = table(medians, bool(src))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = os.path.join(ROOT, "bench-results")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, stamp + ".json"), "w") as fh:
+        json.dump({"machine": info, "runs": {"%s/%s" % k: v for k, v in results.rows.items()},
+                   "medians": {"%s/%s" % k: v for k, v in medians.items()}}, fh, indent=1)
+    header = ("Machine: %(cpu)s, %(cores)s cores, %(mem_gb)s GB, load %(load_avg_at_start)s; "
+              "date %(date)s; sgevents %(commit)s%(d)s; upstream %(upstream_commit)s; "
+              "%(bench_minutes)s min\n\n" % dict(info, d=" (dirty)" if info["dirty"] else ""))
+    with open(os.path.join(out, stamp + ".md"), "w") as fh:
+        fh.write(header + md)
+    print("\n" + header + md)
+    print("results: bench-results/%s.{json,md}; run folders (logs, ledgers): %s" % (stamp, work))
+
+
+if __name__ == "__main__":
+    main()
