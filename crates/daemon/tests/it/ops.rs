@@ -5,5 +5,7 @@
 
 mod alerts;
 mod browser;
+mod e2e;
+mod harness;
 mod server;
 mod support;
