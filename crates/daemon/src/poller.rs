@@ -170,7 +170,7 @@ impl Poller {
             self.high_water = self.high_water.max(last.id);
         }
         for event in &events {
-            self.deliver(event, false).await;
+            self.deliver(event, Some(start)).await;
         }
         self.fetch_late().await;
         self.send_expiry_ticks();
@@ -205,7 +205,7 @@ impl Poller {
                 let found: Vec<Arc<Event>> = found.into_iter().map(Arc::new).collect();
                 self.observe_clock(&found);
                 for event in &found {
-                    self.deliver(event, true).await;
+                    self.deliver(event, None).await;
                 }
             }
             Err(err) => {
@@ -214,19 +214,19 @@ impl Poller {
         }
     }
 
-    /// Hands `event` to every slot that needs it: in-order events to slots behind it, late
-    /// ones to slots waiting for that id.
-    async fn deliver(&mut self, event: &Arc<Event>, late: bool) {
+    /// Hands `event` to every slot that needs it. An in-order event of a batch fetched after
+    /// `batch_after` goes only to slots whose queue reaches that far, so a slot never sees a
+    /// hole that is not on the site; a late event (`None`) goes to the slots waiting for it.
+    async fn deliver(&mut self, event: &Arc<Event>, batch_after: Option<i64>) {
         let sequential = self.options.dispatch == DispatchMode::Sequential;
         for idx in 0..self.slots.len() {
             let slot = &mut self.slots[idx];
             if slot.blocked || slot.state() != PluginState::Active {
                 continue;
             }
-            let wanted = if late {
-                slot.waits_for(event.id)
-            } else {
-                event.id > slot.sent_upto
+            let wanted = match batch_after {
+                Some(after) => event.id > slot.sent_upto && slot.sent_upto >= after,
+                None => slot.waits_for(event.id),
             };
             if !wanted {
                 continue;
@@ -245,7 +245,7 @@ impl Poller {
             };
             match slot.tx.try_send(delivery) {
                 Ok(()) => {
-                    if !late {
+                    if batch_after.is_some() {
                         slot.sent_upto = event.id;
                     }
                 }

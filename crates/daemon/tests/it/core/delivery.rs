@@ -222,3 +222,45 @@ async fn a_failing_plugin_stops_alone_at_its_event() {
         .collect();
     assert_eq!(seen["failing"], before_failure);
 }
+
+// Multi-threaded, so workers drain their queues while the poller is still handing out a batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_queues_and_batches_still_deliver_everything_in_order() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_shots(&sim, 150);
+    let expected = all_event_ids(&sim).await;
+    let ledger = Ledger::default();
+    let mut slow = Recorder::new("slow", &ledger);
+    slow.delay = Duration::from_micros(300);
+    // Tiny queues and batches: queues fill mid-batch all the time, and slots fall behind the
+    // window the others fetch from.
+    let options = Options {
+        queue_size: 2,
+        max_event_batch_size: 16,
+        ..options()
+    };
+    let daemon = Daemon::start(
+        &sim,
+        &dir.path().join("state.db"),
+        options,
+        vec![
+            Recorder::new("fast", &ledger),
+            slow,
+            Recorder::new("fast2", &ledger),
+        ],
+    );
+    wait_until("every plugin saw every event", || {
+        ["fast", "slow", "fast2"]
+            .iter()
+            .all(|plugin| count(&ledger, plugin) >= expected.len())
+    })
+    .await;
+    daemon.stop().await;
+    for (plugin, ids) in per_plugin(&ledger) {
+        assert_eq!(
+            ids, expected,
+            "plugin {plugin} must see every event once, in order"
+        );
+    }
+}

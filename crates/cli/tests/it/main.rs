@@ -1,0 +1,7 @@
+//! End-to-end tests of the `sgevents` binary.
+
+// Test helpers outside #[test] functions may unwrap: a failure is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod kill;
+mod support;
