@@ -77,6 +77,8 @@ pub struct Options {
     pub start_at: StartAt,
     /// How often plugin folders are rescanned for new or changed files.
     pub scan_interval: Duration,
+    /// Write upstream's `.timing` log line for each plugin run.
+    pub timing_log: bool,
 }
 
 impl Default for Options {
@@ -93,6 +95,7 @@ impl Default for Options {
             shutdown_grace: Duration::from_secs(30),
             start_at: StartAt::Saved,
             scan_interval: Duration::from_secs(5),
+            timing_log: false,
         }
     }
 }
@@ -145,6 +148,8 @@ pub struct Deps {
     pub reload: Arc<Notify>,
     /// Shared view of the loop for the status page and tests.
     pub watch: Arc<Watch>,
+    /// Prometheus metrics the loop records into.
+    pub telemetry: Arc<telemetry::Telemetry>,
 }
 
 /// Why the daemon could not run at all. Per-event and per-plugin problems are logged and
@@ -174,6 +179,7 @@ pub async fn run(
         native_plugins,
         reload,
         watch,
+        telemetry,
     } = deps;
     let (committer, committer_thread) =
         committer::Committer::spawn(store).map_err(DaemonError::Committer)?;
@@ -182,6 +188,7 @@ pub async fn run(
         client,
         committer,
         watch,
+        telemetry,
         shutdown,
         dirs: plugin_dirs,
         natives: native_plugins,

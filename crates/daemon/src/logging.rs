@@ -65,17 +65,23 @@ impl Drop for LogGuard {
 }
 
 /// Installs the global subscriber: upstream's files per `settings`, plus stdout when
-/// `foreground` (text or JSON per `settings.format`). Creates `logPath` if missing, as upstream.
+/// `foreground` (text or JSON per `settings.format`), plus email `alerts` when given. Creates
+/// `logPath` if missing, as upstream.
 ///
 /// # Errors
 /// [`LogError`] when the log directory cannot be made or a subscriber is already installed.
-pub fn init(settings: &LogSettings, foreground: bool) -> Result<LogGuard, LogError> {
+pub fn init(
+    settings: &LogSettings,
+    foreground: bool,
+    alerts: Option<crate::alerts::AlertLayer>,
+) -> Result<LogGuard, LogError> {
     prepare_dir(settings)?;
     let console: Option<ConsoleWriter> = foreground.then(|| Box::new(std::io::stdout()) as _);
     let layer = UpstreamLayer::new(settings, Arc::new(SystemClock), console);
     let shared = layer.shared();
     let subscriber = tracing_subscriber::registry()
         .with(layer)
+        .with(alerts)
         .with(level_filter(settings.level));
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| LogError::AlreadyInitialised)?;

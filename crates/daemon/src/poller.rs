@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::committer::Committer;
+use crate::telemetry::Telemetry;
 use crate::worker::{Delivery, PluginState};
 use crate::{Cursor, DispatchMode, NativePlugin, Options, PluginDir, PluginKey, Watch};
 use slots::Slot;
@@ -31,6 +32,7 @@ pub(crate) struct Poller {
     client: Client,
     committer: Committer,
     watch: Arc<Watch>,
+    telemetry: Arc<Telemetry>,
     shutdown: CancellationToken,
     dirs: Vec<PluginDir>,
     natives: Vec<NativePlugin>,
@@ -53,6 +55,7 @@ pub(crate) struct Setup {
     pub(crate) client: Client,
     pub(crate) committer: Committer,
     pub(crate) watch: Arc<Watch>,
+    pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) dirs: Vec<PluginDir>,
     pub(crate) natives: Vec<NativePlugin>,
@@ -82,6 +85,7 @@ impl Poller {
             client: setup.client,
             committer: setup.committer,
             watch: setup.watch,
+            telemetry: setup.telemetry,
             shutdown: setup.shutdown,
             dirs: setup.dirs,
             natives: setup.natives,
@@ -151,11 +155,17 @@ impl Poller {
             };
         };
         let limit = self.options.max_event_batch_size.max(1);
-        let events = match self.client.events_after(start, limit).await {
+        let started = Instant::now();
+        let fetched = self.client.events_after(start, limit).await;
+        self.telemetry
+            .record_api_request("read", started.elapsed(), fetched.is_ok());
+        self.telemetry.record_poll(fetched.is_ok());
+        let events = match fetched {
             Ok(events) => events,
             Err(err) => return self.failed(err),
         };
         self.poll_succeeded();
+        self.telemetry.record_events_fetched(events.len() as u64);
         let full = events.len() >= limit;
         let events: Vec<Arc<Event>> = events.into_iter().map(Arc::new).collect();
         self.observe_clock(&events);
@@ -200,7 +210,11 @@ impl Poller {
             return;
         }
         let ids: Vec<i64> = wanted.into_iter().take(LATE_QUERY_MAX).collect();
-        match self.client.events_by_id(&ids).await {
+        let started = Instant::now();
+        let found = self.client.events_by_id(&ids).await;
+        self.telemetry
+            .record_api_request("read", started.elapsed(), found.is_ok());
+        match found {
             Ok(found) => {
                 let found: Vec<Arc<Event>> = found.into_iter().map(Arc::new).collect();
                 self.observe_clock(&found);

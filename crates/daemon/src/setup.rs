@@ -9,9 +9,10 @@ use serde_json::json;
 use sgevents_api::{Client, ClientConfig, ClientError};
 use sgevents_config::{ProcessMode, Settings};
 use sgevents_plugin_api::{BoxFuture, Plugin};
-use sgevents_plugin_host::{HostConfig, PluginHost};
+use sgevents_plugin_host::{Emails, HostConfig, PluginHost};
 use sgevents_store::{LegacyError, LegacyState, Store, StoreError, legacy};
 
+use crate::alerts::{EmailConfig, PluginRecipients, Recipients};
 use crate::{
     Cursor, DispatchMode, Options, PluginDir, PluginFilters, PluginKey, PluginLoader, StartAt,
 };
@@ -65,6 +66,7 @@ pub fn options(settings: &Settings, start_at: StartAt) -> Options {
         shutdown_grace: daemon.shutdown_grace,
         start_at,
         scan_interval: daemon.fetch_interval,
+        timing_log: daemon.log.timing,
     }
 }
 
@@ -189,6 +191,7 @@ pub fn plugin_dirs(
     default_python: &Path,
     own_users: &BTreeSet<i64>,
     extra_env: &[(String, String)],
+    recipients: &PluginRecipients,
 ) -> Vec<PluginDir> {
     settings
         .plugins
@@ -221,35 +224,58 @@ pub fn plugin_dirs(
             PluginDir {
                 collection: dir.path.display().to_string(),
                 path: dir.path.clone(),
-                loader: Arc::new(PythonLoader {
-                    host: PluginHost::new(host),
-                }),
+                loader: Arc::new(PythonLoader::new(PluginHost::new(host), recipients.clone())),
                 filters,
             }
         })
         .collect()
 }
 
-/// Loads `*.py` plugin files into Python processes.
+/// Loads `*.py` plugin files into Python processes, and records each plugin's `setEmails`
+/// choice for the alerts.
 pub struct PythonLoader {
     host: PluginHost,
+    recipients: PluginRecipients,
 }
 
 impl PythonLoader {
-    /// A loader over `host`.
-    pub fn new(host: PluginHost) -> PythonLoader {
-        PythonLoader { host }
+    /// A loader over `host` that records email choices in `recipients`.
+    pub fn new(host: PluginHost, recipients: PluginRecipients) -> PythonLoader {
+        PythonLoader { host, recipients }
     }
 }
 
 impl PluginLoader for PythonLoader {
     fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, String>> {
         Box::pin(async move {
-            self.host
-                .load(path)
-                .await
-                .map(|plugin| Box::new(plugin) as Box<dyn Plugin>)
-                .map_err(|err| err.to_string())
+            let plugin = self.host.load(path).await.map_err(|err| err.to_string())?;
+            let recipients = match plugin.emails() {
+                Emails::Default => Recipients::Default,
+                Emails::Disabled => Recipients::Nobody,
+                Emails::To(addresses) => Recipients::List(addresses.clone()),
+            };
+            self.recipients.set(plugin.name(), recipients);
+            Ok(Box::new(plugin) as Box<dyn Plugin>)
         })
+    }
+}
+
+/// The alert settings from the `[emails]` section.
+pub fn email_config(emails: &sgevents_config::EmailSettings) -> EmailConfig {
+    EmailConfig {
+        server: emails.server.clone(),
+        port: emails.port,
+        from: emails.from.clone(),
+        to: emails.to.clone(),
+        subject: emails.subject.clone(),
+        use_tls: emails.use_tls,
+        username: emails.username.clone(),
+        password: emails
+            .password
+            .as_ref()
+            .map(|secret| secret.expose().to_owned()),
+        digest_window: emails.digest_window,
+        max_per_window: emails.max_per_window,
+        ..EmailConfig::default()
     }
 }

@@ -14,6 +14,8 @@ use crate::PluginKey;
 use crate::committer::Committer;
 use crate::cursor::{Admission, Cursor, CursorRules, GapNote};
 use crate::filters::PluginFilters;
+use crate::logging::{TimingRecord, timing_record};
+use crate::telemetry::Telemetry;
 
 /// Commit progress over filtered-out events at least this often during catch-up.
 const SKIPPED_COMMIT_EVERY: u32 = 1_000;
@@ -97,6 +99,8 @@ pub(crate) struct Worker {
     pub(crate) view: Arc<Mutex<SlotView>>,
     pub(crate) backlog_timeout: Duration,
     pub(crate) logger: String,
+    pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) timing_log: bool,
 }
 
 impl Worker {
@@ -190,9 +194,18 @@ impl Worker {
             self.advance(event, site_now, admission);
             return Handled::Skipped;
         }
+        let names: Vec<String> = matching
+            .iter()
+            .filter_map(|idx| plugin.callbacks().get(*idx).map(|spec| spec.name.clone()))
+            .collect();
+        let (started, clock) = (Timestamp::now(), Instant::now());
         let outcome = run_plugin(plugin.as_mut(), event, &matching).await;
+        let elapsed = clock.elapsed();
         let stopped = outcome.stopped().cloned();
-        self.record(event, &outcome);
+        self.record(event, &outcome, elapsed);
+        if self.timing_log {
+            self.write_timing(event, &names, &outcome, started, elapsed);
+        }
         if let Some(failure) = stopped {
             tracing::error!(
                 logger = %self.logger,
@@ -205,6 +218,7 @@ impl Worker {
                 plugin.shutdown().await;
             }
             lock(&self.view).state = PluginState::Failed;
+            self.telemetry.record_deactivation(&self.key.plugin);
             return Handled::Stopped;
         }
         self.advance(event, site_now, admission);
@@ -235,7 +249,10 @@ impl Worker {
         view.last_event_at = Some(event.created_at);
     }
 
-    fn record(&self, event: &Event, outcome: &Outcome) {
+    fn record(&self, event: &Event, outcome: &Outcome, elapsed: Duration) {
+        self.telemetry.record_dispatched(&self.key.plugin);
+        self.telemetry
+            .record_callback(&self.key.plugin, elapsed, outcome.failures.len() as u64);
         let mut view = lock(&self.view);
         view.dispatched += 1;
         view.failures += outcome.failures.len() as u64;
@@ -247,6 +264,32 @@ impl Worker {
                     event.id, failure.callback, failure.message
                 ),
             ));
+        }
+    }
+
+    /// Upstream's `.timing` line for each callback that ran. The plugin reports one duration
+    /// for the event, so callbacks that ran together share it.
+    fn write_timing(
+        &self,
+        event: &Event,
+        names: &[String],
+        outcome: &Outcome,
+        start: Timestamp,
+        elapsed: Duration,
+    ) {
+        let end = start.checked_add(elapsed).unwrap_or(start);
+        for name in names {
+            timing_record(&TimingRecord {
+                event_id: event.id,
+                created_at: event.created_at,
+                callback: format!("{}.{name}", self.key.plugin),
+                start,
+                end,
+                error: outcome
+                    .failures
+                    .iter()
+                    .any(|failure| &failure.callback == name),
+            });
         }
     }
 

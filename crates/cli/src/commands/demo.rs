@@ -19,6 +19,9 @@ pub(crate) struct Args {
     /// Where the site emulator listens.
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
+    /// Where the status page, /metrics and the health checks are served.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    http: SocketAddr,
     /// Studio activity, in events per second.
     #[arg(long, default_value_t = 2.0)]
     activity: f64,
@@ -66,10 +69,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }))
         .with_context(|| format!("starting the site emulator on {}", args.listen))?;
     let config = data.join("sgevents.toml");
-    std::fs::write(&config, demo_config(&sim.url(), &data, &plugins))
+    std::fs::write(&config, demo_config(&sim.url(), &data, &plugins, args.http))
         .with_context(|| format!("writing {}", config.display()))?;
     let settings = sgevents_config::load(&config)?;
-    let _log_guard = init_logs(&settings)?;
+    let _enter = runtime.enter();
+    let (_log_guard, alerts) = init_logs(&settings)?;
     tracing::info!(
         logger = "engine",
         "Demo site at {}, config {}, plugins {}",
@@ -87,14 +91,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         pid_file: None,
     };
     runtime.block_on(async {
-        let result = serve(&settings, &options).await;
+        let result = serve(&settings, &options, &alerts).await;
         sim.shutdown().await;
         result
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn demo_config(site: &str, data: &Path, plugins: &Path) -> String {
+fn demo_config(site: &str, data: &Path, plugins: &Path, http: SocketAddr) -> String {
     let quote = |path: &Path| toml_string(&path.display().to_string());
     format!(
         "# Written by `sgevents demo`.\n\
@@ -103,7 +107,8 @@ fn demo_config(site: &str, data: &Path, plugins: &Path) -> String {
          log_path = {logs}\n\
          log_file = \"sgevents.log\"\n\
          log_level = 20\n\
-         fetch_interval_secs = 1\n\n\
+         fetch_interval_secs = 1\n\
+         http = \"{http}\"\n\n\
          [site]\n\
          server = {site}\n\
          script_name = \"{engine}\"\n\

@@ -7,7 +7,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use sgevents_config::Settings;
-use sgevents_daemon::{Deps, StartAt, Watch, setup};
+use sgevents_daemon::alerts::{AlertLayer, AlertSender, Alerts, PluginRecipients};
+use sgevents_daemon::status::{HealthPolicy, WatchStatus};
+use sgevents_daemon::telemetry::Telemetry;
+use sgevents_daemon::{Deps, StartAt, Watch, setup, status_server};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +27,9 @@ pub(crate) struct Args {
     /// The Python interpreter for plugin folders that set none.
     #[arg(long, env = "SGEVENTS_PYTHON", default_value = "python3")]
     pub(crate) python: PathBuf,
+    /// Serve /metrics, /healthz, /readyz and /status here (overrides the config's `http`).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) http: Option<std::net::SocketAddr>,
     /// Removed when the daemon exits (written by `sgevents start`).
     #[arg(long, hide = true)]
     pub(crate) pid_file: Option<PathBuf>,
@@ -31,7 +37,10 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let path = sgevents_config::find_config(args.config.as_deref())?;
-    let settings = sgevents_config::load(&path)?;
+    let mut settings = sgevents_config::load(&path)?;
+    if args.http.is_some() {
+        settings.daemon.http = args.http;
+    }
     let options = RunOptions {
         start_at: args.start_at,
         python: args.python,
@@ -52,18 +61,43 @@ pub(crate) struct RunOptions {
 
 /// Runs the daemon with `settings` until SIGTERM or SIGINT; SIGHUP reloads every plugin.
 pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::Result<ExitCode> {
-    let _log_guard = init_logs(&settings)?;
     let runtime = runtime()?;
-    let result = runtime.block_on(serve(&settings, &options));
+    let _enter = runtime.enter();
+    let (_log_guard, alerts) = init_logs(&settings)?;
+    let result = runtime.block_on(serve(&settings, &options, &alerts));
     if let Some(pid_file) = &options.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }
     result.map(|()| ExitCode::SUCCESS)
 }
 
-/// Installs upstream's log files (and stdout) as the settings say.
-pub(crate) fn init_logs(settings: &Settings) -> anyhow::Result<sgevents_daemon::logging::LogGuard> {
-    let guard = sgevents_daemon::logging::init(&settings.daemon.log, true)
+/// What the email alerts need at run time: who gets each plugin's mail, and the sender to
+/// close at shutdown so held digests go out.
+pub(crate) struct AlertHandles {
+    pub(crate) recipients: PluginRecipients,
+    sender: Option<AlertSender>,
+}
+
+/// Installs upstream's log files (and stdout), plus email alerts when `[emails]` is set.
+/// Must run inside the runtime (the mailer is a task).
+pub(crate) fn init_logs(
+    settings: &Settings,
+) -> anyhow::Result<(sgevents_daemon::logging::LogGuard, AlertHandles)> {
+    let recipients = PluginRecipients::new();
+    let (layer, sender) = match &settings.emails {
+        Some(emails) => {
+            let (sender, _task) =
+                Alerts::spawn(setup::email_config(emails)).with_context(|| {
+                    format!("the [emails] settings of {}", settings.source.display())
+                })?;
+            (
+                Some(AlertLayer::new(sender.clone(), recipients.clone())),
+                Some(sender),
+            )
+        }
+        None => (None, None),
+    };
+    let guard = sgevents_daemon::logging::init(&settings.daemon.log, true, layer)
         .with_context(|| format!("setting up the logs of {}", settings.source.display()))?;
     for warning in &settings.warnings {
         tracing::warn!(
@@ -72,7 +106,7 @@ pub(crate) fn init_logs(settings: &Settings) -> anyhow::Result<sgevents_daemon::
             settings.source.display()
         );
     }
-    Ok(guard)
+    Ok((guard, AlertHandles { recipients, sender }))
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -82,16 +116,46 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-pub(crate) async fn serve(settings: &Settings, options: &RunOptions) -> anyhow::Result<()> {
+pub(crate) async fn serve(
+    settings: &Settings,
+    options: &RunOptions,
+    alerts: &AlertHandles,
+) -> anyhow::Result<()> {
     let state = setup::open_state(settings)?;
     let start_at = options.start_at.or(state.start_at).unwrap_or_default();
     let client = setup::client(settings)?;
     let own_users = own_api_users(settings, &client).await;
     check_interpreters(settings, &options.python).await;
-    let plugin_dirs = setup::plugin_dirs(settings, &options.python, &own_users, &options.extra_env);
+    let plugin_dirs = setup::plugin_dirs(
+        settings,
+        &options.python,
+        &own_users,
+        &options.extra_env,
+        &alerts.recipients,
+    );
     let shutdown = CancellationToken::new();
     let reload = Arc::new(Notify::new());
     spawn_signal_handlers(shutdown.clone(), reload.clone())?;
+    let watch = Arc::new(Watch::default());
+    let telemetry = Arc::new(Telemetry::new());
+    if let Some(addr) = settings.daemon.http {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the status endpoint to {addr} (`http` setting)"))?;
+        tracing::info!(
+            logger = "engine",
+            "Status page on http://{}/status",
+            listener.local_addr()?
+        );
+        let source = Arc::new(WatchStatus::new(watch.clone()));
+        tokio::spawn(status_server::serve(
+            listener,
+            source,
+            telemetry.clone(),
+            HealthPolicy::default(),
+            shutdown.clone(),
+        ));
+    }
     let deps = Deps {
         client,
         store: Box::new(state.store),
@@ -99,9 +163,13 @@ pub(crate) async fn serve(settings: &Settings, options: &RunOptions) -> anyhow::
         plugin_dirs,
         native_plugins: Vec::new(),
         reload,
-        watch: Arc::new(Watch::default()),
+        watch,
+        telemetry,
     };
     sgevents_daemon::run(setup::options(settings, start_at), deps, shutdown).await?;
+    if let Some(sender) = &alerts.sender {
+        sender.close();
+    }
     tracing::info!(logger = "engine", "Stopped");
     Ok(())
 }

@@ -204,6 +204,8 @@ impl Poller {
             committer: self.committer.clone(),
             view: view.clone(),
             backlog_timeout: self.options.backlog_timeout,
+            telemetry: self.telemetry.clone(),
+            timing_log: self.options.timing_log,
         };
         self.committer.commit_later(&key, &cursor);
         self.tasks

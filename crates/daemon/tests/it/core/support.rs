@@ -134,6 +134,7 @@ impl Daemon {
             native_plugins,
             reload: Arc::new(Notify::new()),
             watch: watch.clone(),
+            telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({

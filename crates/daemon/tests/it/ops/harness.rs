@@ -122,6 +122,7 @@ impl Daemon {
             native_plugins,
             reload: Arc::new(Notify::new()),
             watch: Arc::clone(&watch),
+            telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({
