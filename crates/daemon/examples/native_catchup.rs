@@ -90,7 +90,7 @@ async fn bench(events: u64, plugins: u64) -> Result<(), Box<dyn std::error::Erro
     }
     let raw_secs = started.elapsed().as_secs_f64();
 
-    let requests_before: u64 = sim.request_counts().values().sum();
+    let counts_before = sim.request_counts();
     let dir = tempfile::tempdir()?;
     let store = sgevents_store::Store::open(&dir.path().join("state.sqlite3"))?;
     let saved = store.load()?;
@@ -125,6 +125,7 @@ async fn bench(events: u64, plugins: u64) -> Result<(), Box<dyn std::error::Erro
         native_plugins: natives,
         reload: Arc::new(Notify::new()),
         watch: Arc::new(Watch::default()),
+        telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
     };
     let options = Options {
         fetch_interval: Duration::from_secs(1),
@@ -149,7 +150,16 @@ async fn bench(events: u64, plugins: u64) -> Result<(), Box<dyn std::error::Erro
         .await
         .is_err();
     let catchup_secs = started.elapsed().as_secs_f64();
-    let requests = sim.request_counts().values().sum::<u64>() - requests_before;
+    let by_method: std::collections::BTreeMap<String, u64> = sim
+        .request_counts()
+        .into_iter()
+        .map(|(method, n)| {
+            let before = counts_before.get(&method).copied().unwrap_or(0);
+            (method, n - before)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let requests: u64 = by_method.values().sum();
     shutdown.cancel();
     daemon.await??;
     sim.shutdown().await;
@@ -168,6 +178,7 @@ async fn bench(events: u64, plugins: u64) -> Result<(), Box<dyn std::error::Erro
         "catchup_events_per_sec": read as f64 / catchup_secs,
         "handled_per_plugin": handled / plugins.max(1),
         "api_requests": requests,
+        "api_requests_by_method": by_method,
         "ratio_to_raw_read": raw_secs / catchup_secs,
     });
     println!("{report}");
