@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/venv.sh
+bash scripts/ensure-chromium.sh   # the status page is tested in headless Chromium
 export SGEVENTS_PYTHON="$PWD/.venv/bin/python"
 cargo build --locked --bin sgevents
 export SGEVENTS_BIN="$PWD/target/debug/sgevents"
