@@ -40,6 +40,21 @@ pub(crate) struct DbArg {
     /// The state database file.
     #[arg(long, value_name = "PATH")]
     pub(crate) db: Option<PathBuf>,
+    /// The daemon's config file, to find its `state_db` (default: upstream's search order).
+    #[arg(long, env = "SGEVENTS_CONFIG", conflicts_with = "db")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+impl DbArg {
+    /// `--db`, else the `state_db` of the config (given or found).
+    pub(crate) fn resolve(&self) -> anyhow::Result<PathBuf> {
+        if let Some(db) = &self.db {
+            return Ok(db.clone());
+        }
+        let config = sgevents_config::find_config(self.config.as_deref())
+            .context("give the state database with --db PATH, or the config with --config PATH")?;
+        Ok(sgevents_config::load(&config)?.daemon.state_db)
+    }
 }
 
 impl Command {
@@ -51,9 +66,7 @@ impl Command {
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
-    let Some(db_path) = command.db().db.clone() else {
-        bail!("give the state database with --db PATH");
-    };
+    let db_path = command.db().resolve()?;
     run_with_db(command, &db_path)
 }
 

@@ -18,12 +18,16 @@ use sgevents_store::Store;
 /// Arguments of `sgevents status`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The daemon's status endpoint (its `--http` address).
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9090")]
-    pub(crate) url: String,
-    /// The state database, read when the daemon does not answer.
+    /// The daemon's status endpoint (its `--http` address); default: the config's `http`,
+    /// else http://127.0.0.1:9090.
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// The state database, read when the daemon does not answer; default: the config's `state_db`.
     #[arg(long, value_name = "PATH")]
     pub(crate) db: Option<PathBuf>,
+    /// The daemon's config file (default: upstream's search order), for `http` and `state_db`.
+    #[arg(long, env = "SGEVENTS_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -51,7 +55,26 @@ pub(crate) async fn report(args: &Args) -> anyhow::Result<String> {
         );
     }
     let timeout = Duration::from_secs_f64(args.timeout);
-    let live_error = match client::fetch(&args.url, timeout).await {
+    // The config fills in what the flags leave out; without flags or a config, the defaults.
+    let settings = if args.url.is_none() || args.db.is_none() {
+        sgevents_config::find_config(args.config.as_deref())
+            .ok()
+            .and_then(|path| sgevents_config::load(&path).ok())
+    } else {
+        None
+    };
+    let url = args.url.clone().unwrap_or_else(|| {
+        let http = settings.as_ref().and_then(|settings| settings.daemon.http);
+        format!(
+            "http://{}",
+            http.map_or_else(|| "127.0.0.1:9090".to_owned(), |addr| addr.to_string())
+        )
+    });
+    let db = args
+        .db
+        .clone()
+        .or_else(|| settings.map(|settings| settings.daemon.state_db));
+    let live_error = match client::fetch(&url, timeout).await {
         Ok(snapshot) => {
             return Ok(if args.json {
                 format!("{}\n", serde_json::to_string_pretty(&snapshot)?)
@@ -62,7 +85,7 @@ pub(crate) async fn report(args: &Args) -> anyhow::Result<String> {
         Err(err @ StatusClientError::BadUrl { .. }) => return Err(err.into()),
         Err(err) => err,
     };
-    let Some(db) = &args.db else {
+    let Some(db) = &db else {
         return Err(anyhow::Error::new(live_error).context(
             "the daemon did not answer; start it with --http, check --url, or give --db PATH to read the state store",
         ));

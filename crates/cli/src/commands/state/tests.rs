@@ -86,7 +86,10 @@ fn show_of_a_missing_database_explains() {
     let db = dir.path().join("missing.sqlite");
     let err = run_with_db(
         Command::Show {
-            db: DbArg { db: None },
+            db: DbArg {
+                db: None,
+                config: None,
+            },
             json: false,
         },
         &db,

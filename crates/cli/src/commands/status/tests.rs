@@ -11,8 +11,9 @@ use super::{Args, report};
 
 fn args(url: String, db: Option<std::path::PathBuf>, json: bool) -> Args {
     Args {
-        url,
+        url: Some(url),
         db,
+        config: None,
         json,
         timeout: 5.0,
     }
