@@ -121,6 +121,8 @@ async fn gaps_that_never_close_expire_and_nothing_repeats() {
         backlog_timeout: Duration::from_secs(1),
         ..options()
     };
+    let logs = LogCapture::default();
+    let _capture = logs.install();
     let daemon = Daemon::start(
         &sim,
         &dir.path().join("state.db"),
@@ -144,6 +146,35 @@ async fn gaps_that_never_close_expire_and_nothing_repeats() {
     .await;
     daemon.stop().await;
     assert_eq!(per_plugin(&ledger).remove("a").unwrap(), expected);
+    // Upstream's messages, on the plugin's logger.
+    let text = logs.text();
+    let missing: Vec<i64> = (expected[0]..*expected.last().unwrap())
+        .filter(|id| !expected.contains(id))
+        .collect();
+    assert!(!missing.is_empty(), "the gap profile must leave holes");
+    // Each missing id was either waited for and timed out, or (when the next event was already
+    // older than the timeout on the site's clock) declared never to happen.
+    let never: Vec<(i64, i64)> = text
+        .lines()
+        .filter_map(|line| {
+            let rest = line.split_once("Event")?.1.trim_start_matches('s').trim();
+            let range = rest.strip_suffix(" never happened - ignoring. logger=plugin.a")?;
+            let (first, last) = range.split_once('-').unwrap_or((range, range));
+            Some((first.parse().ok()?, last.parse().ok()?))
+        })
+        .collect();
+    for id in missing {
+        let waited = text.contains(&format!("Adding event id {id} to backlog."))
+            && text.contains(&format!("Timeout elapsed on backlog event id {id}."));
+        let ignored = never
+            .iter()
+            .any(|(first, last)| (*first..=*last).contains(&id));
+        assert!(
+            waited || ignored,
+            "no upstream gap message for id {id}:\n{text}"
+        );
+    }
+    assert!(text.contains("logger=plugin.a"), "{text}");
 }
 
 #[tokio::test]

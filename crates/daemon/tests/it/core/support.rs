@@ -209,3 +209,36 @@ pub(crate) fn count(ledger: &Ledger, plugin: &str) -> usize {
         .filter(|(name, _)| name == plugin)
         .count()
 }
+
+/// Collects the formatted log lines of everything that runs on this thread (tests use the
+/// current-thread runtime, so that includes the daemon's tasks).
+#[derive(Clone, Default)]
+pub(crate) struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Installs the capture for this thread until the guard drops.
+    pub(crate) fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let capture = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || capture.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

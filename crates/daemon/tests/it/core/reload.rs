@@ -1,0 +1,135 @@
+//! Plugin files: discovery, reload on change, and stopOnError resuming at the failed event
+//! once the file changes. A loader reads each file as a tiny recipe, so no Python is needed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sgevents_daemon::{Deps, PluginDir, PluginFilters, PluginLoader, PluginState, Watch};
+use sgevents_plugin_api::{BoxFuture, Plugin};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::support::*;
+
+/// `ok` loads a recorder; `fail_on=ID` one that fails (stopOnError) on that event; anything
+/// else fails to load.
+struct RecipeLoader {
+    ledger: Ledger,
+}
+
+impl PluginLoader for RecipeLoader {
+    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, String>> {
+        Box::pin(async move {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let recipe = std::fs::read_to_string(path).map_err(|err| err.to_string())?;
+            let mut recorder = Recorder::new(&name, &self.ledger);
+            match recipe.trim() {
+                "ok" => {}
+                other => match other.strip_prefix("fail_on=") {
+                    Some(id) => {
+                        recorder.fail_on = Some(id.parse().map_err(|_| "bad id".to_owned())?)
+                    }
+                    None => return Err(format!("cannot load recipe {other:?}")),
+                },
+            }
+            Ok(Box::new(recorder) as Box<dyn Plugin>)
+        })
+    }
+}
+
+/// Writes `recipe` and moves the mtime forward, as an editor saving the file would.
+fn write_recipe(path: &Path, recipe: &str, bump: u64) {
+    std::fs::write(path, recipe).unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(SystemTime::now() + Duration::from_secs(bump))
+        .unwrap();
+}
+
+fn state_of(watch: &Watch, plugin: &str) -> Option<PluginState> {
+    watch
+        .plugins()
+        .into_iter()
+        .find(|(key, _, _)| key.plugin == plugin)
+        .map(|(_, _, view)| view.state)
+}
+
+#[tokio::test]
+async fn a_stopped_plugin_resumes_at_its_failed_event_when_its_file_changes() {
+    let sim = sim().await;
+    write_shots(&sim, 10);
+    let expected = all_event_ids(&sim).await;
+    let failing_id = expected[expected.len() / 2];
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    write_recipe(
+        &plugins.join("stopper.py"),
+        &format!("fail_on={failing_id}"),
+        0,
+    );
+    write_recipe(&plugins.join("broken.py"), "syntax error", 0);
+    std::fs::write(plugins.join(".hidden.py"), "ok").unwrap();
+
+    let ledger = Ledger::default();
+    let watch = Arc::new(Watch::default());
+    let store = sgevents_store::Store::open(&dir.path().join("state.db")).unwrap();
+    let deps = Deps {
+        client: client(&sim),
+        saved: store.load().unwrap(),
+        store: Box::new(store),
+        plugin_dirs: vec![PluginDir {
+            path: plugins.clone(),
+            collection: plugins.display().to_string(),
+            loader: Arc::new(RecipeLoader {
+                ledger: ledger.clone(),
+            }),
+            filters: PluginFilters::default(),
+        }],
+        native_plugins: Vec::new(),
+        reload: Arc::new(Notify::new()),
+        watch: watch.clone(),
+        telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(sgevents_daemon::run(options(), deps, shutdown.clone()));
+
+    wait_until(
+        "the stopper stopped and the broken file failed to load",
+        || {
+            state_of(&watch, "stopper") == Some(PluginState::Failed)
+                && state_of(&watch, "broken") == Some(PluginState::Failed)
+        },
+    )
+    .await;
+    assert_eq!(state_of(&watch, "hidden"), None, "dotfiles are not plugins");
+    let before: Vec<i64> = expected
+        .iter()
+        .copied()
+        .filter(|id| *id < failing_id)
+        .collect();
+    assert_eq!(
+        per_plugin(&ledger).remove("stopper").unwrap_or_default(),
+        before
+    );
+
+    // Fixing the files brings both back; the stopper resumes exactly at the failed event.
+    write_recipe(&plugins.join("stopper.py"), "ok", 5);
+    write_recipe(&plugins.join("broken.py"), "ok", 5);
+    wait_until("both plugins caught up", || {
+        count(&ledger, "stopper") >= expected.len() && count(&ledger, "broken") >= expected.len()
+    })
+    .await;
+    assert_eq!(per_plugin(&ledger)["stopper"], expected);
+    assert_eq!(state_of(&watch, "stopper"), Some(PluginState::Active));
+
+    // A removed file drops the plugin.
+    std::fs::remove_file(plugins.join("broken.py")).unwrap();
+    wait_until("the removed plugin is gone", || {
+        state_of(&watch, "broken").is_none()
+    })
+    .await;
+
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}
