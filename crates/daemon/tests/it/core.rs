@@ -1,7 +1,7 @@
 //! The loop against the in-process sim with native plugins: order, gaps, isolation, faults,
 //! restarts.
 
-mod support;
+pub(crate) mod support;
 
 mod delivery;
 mod faults;

@@ -3,5 +3,5 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
-mod core;
+pub(crate) mod core;
 mod ops;

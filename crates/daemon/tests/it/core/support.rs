@@ -62,7 +62,7 @@ impl Plugin for Recorder {
                 return Outcome {
                     failures: vec![Failure {
                         callback: "record".to_owned(),
-                        message: "failing on purpose".to_owned(),
+                        message: format!("{} is failing on purpose", self.name),
                         stop: true,
                     }],
                 };
