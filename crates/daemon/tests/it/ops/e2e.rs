@@ -11,7 +11,7 @@ use sgevents_daemon::telemetry::Telemetry;
 use sgevents_sim::{FaultKind, FaultRule};
 use tracing_subscriber::layer::SubscriberExt as _;
 
-use super::harness::{Daemon, Flaky, options, sim, write_shots};
+use super::harness::{Daemon, flaky, options, sim, write_shots};
 use super::support::{Captured, SmtpSink};
 
 /// A status server over a running daemon's watch.
@@ -82,7 +82,7 @@ async fn a_failing_plugin_shows_in_status_metrics_and_page() {
         &sim,
         &dir.path().join("state.db"),
         options(),
-        vec![Flaky::new("good", None), Flaky::new("bad<1>", Some(2))],
+        vec![flaky("good", None), flaky("bad<1>", Some(2))],
     );
     let endpoint = Endpoint::start(&daemon, HealthPolicy::default()).await;
 
@@ -137,7 +137,7 @@ async fn readyz_is_unready_while_the_site_is_down_and_ready_once_it_is_back() {
         &sim,
         &dir.path().join("state.db"),
         options(),
-        vec![Flaky::new("a", None)],
+        vec![flaky("a", None)],
     );
     let endpoint = Endpoint::start(&daemon, HealthPolicy::default()).await;
     poll_until(&endpoint, "/readyz", |status, _| status == 200).await;
@@ -190,7 +190,7 @@ async fn an_outage_yields_one_digest_not_a_flood() {
         &sim,
         &dir.path().join("state.db"),
         options,
-        vec![Flaky::new("a", None)],
+        vec![flaky("a", None)],
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while captured.count("Unable to reach the site") < 5 {

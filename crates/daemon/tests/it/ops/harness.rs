@@ -5,14 +5,9 @@ use super::super::core::support::{Ledger, Recorder};
 
 pub(crate) use super::super::core::support::{Daemon, options, sim, write_shots};
 
-/// Native plugins that fail (with stopOnError) on one event id.
-pub(crate) struct Flaky;
-
-impl Flaky {
-    /// A recorder named `name` failing on `fail_on`.
-    pub(crate) fn new(name: &str, fail_on: Option<i64>) -> Recorder {
-        let mut recorder = Recorder::new(name, &Ledger::default());
-        recorder.fail_on = fail_on;
-        recorder
-    }
+/// A native plugin named `name` that fails (with stopOnError) on event `fail_on`.
+pub(crate) fn flaky(name: &str, fail_on: Option<i64>) -> Recorder {
+    let mut recorder = Recorder::new(name, &Ledger::default());
+    recorder.fail_on = fail_on;
+    recorder
 }
