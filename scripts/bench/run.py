@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenarios  # noqa: E402
 from harness import ROOT, Sgevents, Sim, Upstream, median  # noqa: E402
 
-FULL = {"catchup_events": 100000, "reps": 3, "steady_s": 60, "steady_delay": "exp:3s:60s",
+FULL = {"catchup_events": 100000, "reps": 2, "steady_s": 60, "steady_delay": "exp:3s:60s",
         "drain_s": 62, "hol_s": 30, "idle_s": 10, "timeout": 1200}
 QUICK = {"catchup_events": 5000, "reps": 1, "steady_s": 20, "steady_delay": "exp:3s:10s",
          "drain_s": 12, "hol_s": 15, "idle_s": 5, "timeout": 300}
@@ -147,10 +147,16 @@ TABLE = [
     ("catchup_10py", "catchup_children_peak_rss_mb", "catch-up 10 py: plugin procs peak RSS MB "
      "(sum)", False),
     ("catchup_10py", "catchup_children_cpu_s", "catch-up 10 py: plugin procs CPU s", False),
+    ("catchup_10py", "catchup_total_peak_rss_mb", "catch-up 10 py: daemon + plugin procs peak "
+     "RSS MB", False),
+    ("catchup_10py", "catchup_total_cpu_s", "catch-up 10 py: daemon + plugin procs CPU s", False),
+    ("catchup_1py", "catchup_daemon_peak_rss_mb", "catch-up 1 py: daemon peak RSS MB", False),
+    ("catchup_1py", "catchup_total_cpu_s", "catch-up 1 py: daemon + plugin proc CPU s", False),
     ("idle_10py", "idle_daemon_rss_mb", "idle 10 py: daemon RSS MB", False),
     ("idle_10py", "idle_daemon_cpu_s", "idle 10 py: daemon CPU s (per idle period)", False),
     ("idle_10py", "idle_children_rss_mb", "idle 10 py: plugin procs RSS MB (sum)", False),
     ("idle_10py", "idle_children_cpu_s", "idle 10 py: plugin procs CPU s", False),
+    ("idle_10py", "idle_total_rss_mb", "idle 10 py: daemon + plugin procs RSS MB", False),
 ]
 
 

@@ -12,15 +12,22 @@ from harness import (ROOT, Sampler, Sim, Watcher, percentile, plugin_dir, read_l
 
 
 def _footprint(sampler, prefix, cpu_from=None):
+    """CPU seconds and RSS of the daemon, of its plugin processes (None when it has none:
+    upstream runs plugins in-process) and of both together."""
     totals = sampler.totals()
     out = {}
-    for group in ("daemon", "children"):
-        cpu, rss, hwm = totals[group]
+    for group in ("daemon", "children", "total"):
+        if group == "total":
+            cpu, rss, hwm = (sum(x) for x in zip(totals["daemon"], totals["children"]))
+        else:
+            cpu, rss, hwm = totals[group]
         if cpu_from is not None:
-            cpu -= cpu_from[group][0]
-        out["%s_%s_cpu_s" % (prefix, group)] = round(cpu, 2)
-        out["%s_%s_peak_rss_mb" % (prefix, group)] = round(hwm / 1024.0, 1)
-        out["%s_%s_rss_mb" % (prefix, group)] = round(rss / 1024.0, 1)
+            cpu -= sum(cpu_from[g][0] for g in ("daemon", "children")) if group == "total" \
+                else cpu_from[group][0]
+        none = group == "children" and not hwm
+        out["%s_%s_cpu_s" % (prefix, group)] = None if none else round(cpu, 2)
+        out["%s_%s_peak_rss_mb" % (prefix, group)] = None if none else round(hwm / 1024.0, 1)
+        out["%s_%s_rss_mb" % (prefix, group)] = None if none else round(rss / 1024.0, 1)
     return out
 
 
