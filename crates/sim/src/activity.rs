@@ -92,18 +92,10 @@ impl Studio {
         fields: Value,
         now: i64,
     ) -> Result<Option<i64>, ApiError> {
-        let Some(def) = db.schema.entity(ty).cloned() else {
+        let Some(def) = db.schema.entity(ty) else {
             return Ok(None);
         };
-        let fields: serde_json::Map<String, Value> = fields
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, v)| def.field(k).is_some() && !v.is_null())
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let fields = crate::seed::fit_fields(def, &fields);
         let created = write::create(
             db,
             actor,

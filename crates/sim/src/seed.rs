@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::db::{Db, Link};
 use crate::error::{ApiError, SimError};
 use crate::events::Actor;
+use crate::schema::{DataType, EntityDef};
 use crate::site::{Site, writes_from_object};
 use crate::write;
 
@@ -63,17 +64,10 @@ pub(crate) fn bootstrap(site: &Arc<Site>, scripts: &[(String, String)]) -> Resul
 
 fn create(db: &mut Db, actor: &Actor, ty: &str, fields: Value, now: i64) -> Result<i64, ApiError> {
     // Keep only fields this schema has, so bootstrap works with any loaded dump.
-    let def = db.schema.entity(ty).cloned();
-    let Some(def) = def else { return Ok(0) };
-    let fields: serde_json::Map<String, Value> = fields
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| def.field(k).is_some())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let Some(def) = db.schema.entity(ty) else {
+        return Ok(0);
+    };
+    let fields = fit_fields(def, &fields);
     let created = write::create(
         db,
         actor,
@@ -170,21 +164,51 @@ fn register_script(
             })
         })
         .map(|(id, _)| *id);
-    match existing {
-        Some(id) => {
-            let fields = writes_from_object(&json!({"salted_password": key}))?;
-            write::update(db, actor, "update", "ApiUser", id, &fields, now)?;
+    let id = match existing {
+        Some(id) => id,
+        None => create(
+            db,
+            actor,
+            "ApiUser",
+            json!({"firstname": name, "lastname": "1.0", "generate_event_log_entries": true,
+                   "description": "registered with sgevents sim --script"}),
+            now,
+        )?,
+    };
+    // The key is not editable through the API on real sites, so set it directly.
+    let ty = db.intern("ApiUser");
+    if let Some(mut entity) = db.get("ApiUser", id).cloned() {
+        entity
+            .fields
+            .insert("salted_password".into(), Value::String(key.to_owned()));
+        if existing.is_none() {
+            entity
+                .fields
+                .insert("generate_event_log_entries".into(), Value::Bool(true));
         }
-        None => {
-            create(
-                db,
-                actor,
-                "ApiUser",
-                json!({"firstname": name, "lastname": "1.0", "salted_password": key, "generate_event_log_entries": true,
-                       "description": "registered with sgevents sim --script"}),
-                now,
-            )?;
-        }
+        db.put(&ty, id, entity);
     }
     Ok(())
+}
+
+/// Keeps only the fields a type has and list values its schema allows, so generated records
+/// fit any loaded schema dump.
+pub(crate) fn fit_fields(def: &EntityDef, fields: &Value) -> serde_json::Map<String, Value> {
+    let Some(map) = fields.as_object() else {
+        return serde_json::Map::new();
+    };
+    map.iter()
+        .filter(|(k, v)| {
+            let Some(field) = def.field(k) else {
+                return false;
+            };
+            match field.data_type {
+                DataType::List | DataType::StatusList if !field.valid_values.is_empty() => v
+                    .as_str()
+                    .is_some_and(|s| field.valid_values.iter().any(|valid| valid == s)),
+                _ => !v.is_null(),
+            }
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
