@@ -5,6 +5,7 @@ import os
 import pickle
 import shutil
 import signal
+import statistics
 import subprocess
 import threading
 import time
@@ -310,4 +311,4 @@ def percentile(values, q):
 
 def median(values):
     values = [v for v in values if v is not None]
-    return percentile(values, 50) if values else None
+    return statistics.median(values) if values else None

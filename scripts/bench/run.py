@@ -137,6 +137,8 @@ TABLE = [
     ("steady_gaps", "latency_p50_ms", "steady 50/s + gaps: commit→callback p50 ms", False),
     ("steady_gaps", "latency_p99_ms", "steady 50/s + gaps: commit→callback p99 ms", False),
     ("steady_gaps", "lost", "steady: events lost", False),
+    ("steady_gaps", "lost_skipped", "steady: … of which skipped (below the highest id run)",
+     False),
     ("steady_gaps", "repeated", "steady: events run twice", False),
     ("head_of_line", "fast_latency_p50_ms", "head-of-line: fast plugins' latency p50 ms", False),
     ("head_of_line", "fast_latency_p99_ms", "head-of-line: fast plugins' latency p99 ms", False),
@@ -182,6 +184,23 @@ def table(medians, with_upstream):
     return head + "\n".join(lines) + "\n"
 
 
+def header(info):
+    return ("Machine: %(cpu)s, %(cores)s cores, %(mem_gb)s GB, load %(load_avg_at_start)s; "
+            "date %(date)s; sgevents %(commit)s%(d)s; upstream %(upstream_commit)s; "
+            "%(bench_minutes)s min\n\n" % dict(info, d=" (dirty)" if info["dirty"] else ""))
+
+
+def report(path):
+    """Re-renders the table of a saved bench-results JSON file."""
+    with open(path) as fh:
+        saved = json.load(fh)
+    results = Results()
+    for key, runs in saved["runs"].items():
+        results.rows[tuple(key.split("/"))] = runs
+    print(header(saved["machine"]) + table(results.medians(),
+                                          saved["machine"].get("upstream_commit") is not None))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
@@ -190,7 +209,10 @@ def main():
     parser.add_argument("--rate", type=float, default=50.0, help="steady-state events/s")
     parser.add_argument("--hol-rate", type=float, default=5.0, help="head-of-line events/s")
     parser.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python"))
+    parser.add_argument("--report", metavar="JSON", help="print the table of a saved result")
     args = parser.parse_args()
+    if args.report:
+        return report(args.report)
     sizes = dict(QUICK if args.quick else FULL)
     if args.reps:
         sizes["reps"] = args.reps
@@ -217,12 +239,9 @@ def main():
     with open(os.path.join(out, stamp + ".json"), "w") as fh:
         json.dump({"machine": info, "runs": {"%s/%s" % k: v for k, v in results.rows.items()},
                    "medians": {"%s/%s" % k: v for k, v in medians.items()}}, fh, indent=1)
-    header = ("Machine: %(cpu)s, %(cores)s cores, %(mem_gb)s GB, load %(load_avg_at_start)s; "
-              "date %(date)s; sgevents %(commit)s%(d)s; upstream %(upstream_commit)s; "
-              "%(bench_minutes)s min\n\n" % dict(info, d=" (dirty)" if info["dirty"] else ""))
     with open(os.path.join(out, stamp + ".md"), "w") as fh:
-        fh.write(header + md)
-    print("\n" + header + md)
+        fh.write(header(info) + md)
+    print("\n" + header(info) + md)
     print("results: bench-results/%s.{json,md}; run folders (logs, ledgers): %s" % (stamp, work))
 
 

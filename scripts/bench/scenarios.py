@@ -121,6 +121,8 @@ def steady(kind, run_dir, python, seconds, rate, gap_delay, drain):
         "latency_p99_ms": _round(percentile(lat, 99)),
         "latency_samples": len(lat),
         "lost": len(set(site) - set(counts)),
+        # Lost ids below the highest id the daemon ran were skipped; the rest it never reached.
+        "lost_skipped": len({i for i in set(site) - set(counts) if i < max(counts, default=0)}),
         "repeated": sum(c - 1 for c in counts.values()),
         "unknown_ids_run": len(set(counts) - set(site)),
     }
