@@ -18,9 +18,9 @@ import scenarios  # noqa: E402
 from harness import ROOT, Sgevents, Sim, Upstream, median  # noqa: E402
 
 FULL = {"catchup_events": 100000, "reps": 2, "steady_s": 60, "steady_delay": "exp:3s:60s",
-        "drain_s": 62, "hol_s": 30, "idle_s": 10, "timeout": 1200}
+        "drain_s": 62, "cover_s": 30, "hol_s": 30, "idle_s": 10, "timeout": 1200}
 QUICK = {"catchup_events": 5000, "reps": 1, "steady_s": 20, "steady_delay": "exp:3s:10s",
-         "drain_s": 12, "hol_s": 15, "idle_s": 5, "timeout": 300}
+         "drain_s": 12, "cover_s": 8, "hol_s": 12, "idle_s": 5, "timeout": 300}
 
 
 def machine():
@@ -112,7 +112,7 @@ def run_all(args, sizes, daemons, python, results):
         for kind in alternate(rep):
             results.add("steady_gaps", kind.name, scenarios.steady(
                 kind, fresh("steady-%s" % kind.name), python, sizes["steady_s"], args.rate,
-                sizes["steady_delay"], sizes["drain_s"]))
+                sizes["steady_delay"], sizes["drain_s"], sizes["cover_s"]))
     print("# head-of-line: 10 plugins, one sleeping 2 s per event", flush=True)
     for rep in range(max(1, sizes["reps"] // 2)):
         for kind in alternate(rep):

@@ -85,7 +85,7 @@ def _first_times(ledger):
     return first
 
 
-def steady(kind, run_dir, python, seconds, rate, gap_delay, drain):
+def steady(kind, run_dir, python, seconds, rate, gap_delay, drain, cover):
     """Live activity with the realistic gap profile; latency, lost and repeated events."""
     sim = Sim(run_dir, prefill=1, activity=rate, gaps="realistic", gap_delay=gap_delay)
     watcher = Watcher(sim.url, after=1)
@@ -100,7 +100,7 @@ def steady(kind, run_dir, python, seconds, rate, gap_delay, drain):
             ledger_file = os.path.join(daemon.out, "ledger.ledger")
             covered = lambda: set(site) <= {i for i, _ in read_ledger(ledger_file)}  # noqa: E731
             try:
-                wait_for("the ledger to cover the site", covered, 30, every=0.5)
+                wait_for("the ledger to cover the site", covered, cover, every=0.5)
             except TimeoutError:
                 pass  # what is still missing counts as lost
             ledger = [(i, t) for i, t in read_ledger(ledger_file) if 2 <= i <= cutoff]
