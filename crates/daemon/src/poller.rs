@@ -3,6 +3,7 @@
 //! folders.
 
 mod slots;
+mod window;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::telemetry::Telemetry;
 use crate::worker::{Delivery, PluginState};
 use crate::{Cursor, DispatchMode, NativePlugin, Options, PluginDir, PluginKey, Watch};
 use slots::Slot;
+use window::Window;
 
 /// At most this many missing ids are re-queried per poll.
 const LATE_QUERY_MAX: usize = 500;
@@ -38,6 +40,7 @@ pub(crate) struct Poller {
     natives: Vec<NativePlugin>,
     saved: BTreeMap<PluginKey, Cursor>,
     slots: Vec<Slot>,
+    window: Window,
     tasks: JoinSet<()>,
     /// The site's clock: the newest `created_at` or HTTP `Date` seen.
     site_now: Timestamp,
@@ -91,6 +94,7 @@ impl Poller {
             natives: setup.natives,
             saved: setup.saved,
             slots: Vec::new(),
+            window: Window::default(),
             tasks: JoinSet::new(),
             site_now: Timestamp::UNIX_EPOCH,
             high_water: 0,
@@ -135,35 +139,80 @@ impl Poller {
         self.stop().await;
     }
 
-    /// One fetch of new events plus one re-query of missing ids.
+    /// One round: hand out what the window holds, fetch for plugins behind it, fetch new
+    /// events when a plugin has taken everything, and re-query missing ids.
     async fn poll_once(&mut self) -> Poll {
         for slot in &mut self.slots {
             slot.blocked = false;
         }
-        let open: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| self.slots[i].is_open())
+        let active: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].state() == PluginState::Active)
             .collect();
-        let Some(start) = open.iter().map(|&i| self.slots[i].sent_upto).min() else {
-            let any_active = self
-                .slots
-                .iter()
-                .any(|slot| slot.state() == PluginState::Active);
-            return if any_active {
-                Poll::Blocked
-            } else {
-                Poll::CaughtUp
-            };
+        let Some(slowest) = active.iter().map(|&i| self.slots[i].sent_upto).min() else {
+            return Poll::CaughtUp;
         };
+        self.window.trim(slowest);
+        let mut full = false;
+        // Plugins behind the window (reloaded, or far slower than the rest) read on their own.
+        let laggard = active
+            .iter()
+            .map(|&i| self.slots[i].sent_upto)
+            .filter(|position| *position < self.window.after())
+            .min();
+        if let Some(position) = laggard {
+            match self.fetch_after(position).await {
+                Ok((events, batch_full)) => {
+                    full |= batch_full;
+                    for event in &events {
+                        self.deliver(event, Some(position)).await;
+                    }
+                }
+                Err(poll) => return poll,
+            }
+        }
+        self.hand_out_window().await;
+        let end = self.window.end();
+        let wants_more = active.iter().any(|&i| {
+            let slot = &self.slots[i];
+            !slot.blocked && slot.sent_upto >= end && slot.tx.capacity() > 0
+        });
+        if wants_more {
+            match self.fetch_after(end).await {
+                Ok((events, batch_full)) => {
+                    full |= batch_full;
+                    self.window.extend(&events);
+                    let after = self.window.after();
+                    for event in &events {
+                        self.deliver(event, Some(after)).await;
+                    }
+                }
+                Err(poll) => return poll,
+            }
+        }
+        self.fetch_late().await;
+        self.send_expiry_ticks();
+        self.watch.update_site(|site| {
+            site.high_water = Some(self.high_water);
+            site.site_now = Some(self.site_now);
+        });
+        if full {
+            Poll::Full
+        } else if self.slots.iter().any(|slot| slot.blocked) {
+            Poll::Blocked
+        } else {
+            Poll::CaughtUp
+        }
+    }
+
+    /// Reads up to a batch of events after `after`; on failure, what the loop should do.
+    async fn fetch_after(&mut self, after: i64) -> Result<(Vec<Arc<Event>>, bool), Poll> {
         let limit = self.options.max_event_batch_size.max(1);
         let started = Instant::now();
-        let fetched = self.client.events_after(start, limit).await;
+        let fetched = self.client.events_after(after, limit).await;
         self.telemetry
             .record_api_request("read", started.elapsed(), fetched.is_ok());
         self.telemetry.record_poll(fetched.is_ok());
-        let events = match fetched {
-            Ok(events) => events,
-            Err(err) => return self.failed(err),
-        };
+        let events = fetched.map_err(|err| self.failed(err))?;
         self.poll_succeeded();
         self.telemetry.record_events_fetched(events.len() as u64);
         let full = events.len() >= limit;
@@ -179,21 +228,36 @@ impl Poller {
             );
             self.high_water = self.high_water.max(last.id);
         }
-        for event in &events {
-            self.deliver(event, Some(start)).await;
+        Ok((events, full))
+    }
+
+    /// Hands each plugin the window's events it has not had yet, until its queue is full.
+    async fn hand_out_window(&mut self) {
+        let after = self.window.after();
+        if self.options.dispatch == DispatchMode::Sequential {
+            let events: Vec<Arc<Event>> = self.window.after_position(after).cloned().collect();
+            for event in &events {
+                self.deliver(event, Some(after)).await;
+            }
+            return;
         }
-        self.fetch_late().await;
-        self.send_expiry_ticks();
-        self.watch.update_site(|site| {
-            site.high_water = Some(self.high_water);
-            site.site_now = Some(self.site_now);
-        });
-        if full {
-            Poll::Full
-        } else if self.slots.iter().any(|slot| slot.blocked) {
-            Poll::Blocked
-        } else {
-            Poll::CaughtUp
+        for slot in &mut self.slots {
+            if slot.state() != PluginState::Active || slot.sent_upto < after {
+                continue;
+            }
+            for event in self.window.after_position(slot.sent_upto) {
+                let delivery = Delivery::Event {
+                    event: event.clone(),
+                    site_now: self.site_now,
+                    epoch: slot.epoch,
+                    done: None,
+                };
+                if slot.tx.try_send(delivery).is_err() {
+                    slot.blocked = true;
+                    break;
+                }
+                slot.sent_upto = event.id;
+            }
         }
     }
 

@@ -38,11 +38,6 @@ impl Slot {
         lock(&self.view).state
     }
 
-    /// Active with room in its queue.
-    pub(super) fn is_open(&self) -> bool {
-        self.state() == PluginState::Active && self.tx.capacity() > 0
-    }
-
     pub(super) fn waits_for(&self, id: i64) -> bool {
         lock(&self.view).cursor.backlog.contains_key(&id)
     }
