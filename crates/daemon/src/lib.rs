@@ -181,8 +181,7 @@ pub async fn run(
         watch,
         telemetry,
     } = deps;
-    let (committer, committer_thread) =
-        committer::Committer::spawn(store).map_err(DaemonError::Committer)?;
+    let committer = committer::Committer::new(store);
     let poller = poller::Poller::new(poller::Setup {
         options: Arc::new(options),
         client,
@@ -195,7 +194,5 @@ pub async fn run(
         saved,
     });
     poller.run(reload).await;
-    // Every committer handle is gone now; the thread ends after its last write.
-    let _ = tokio::task::spawn_blocking(move || committer_thread.join()).await;
     Ok(())
 }

@@ -9,7 +9,7 @@ use sgevents_plugin_api::Event;
 
 /// At most this many events are kept; a plugin further behind the fastest one falls out of the
 /// window and catches up with fetches of its own.
-pub(super) const WINDOW_MAX: usize = 2_000;
+pub(super) const WINDOW_MAX: usize = 5_000;
 
 /// A run of events with no holes other than the site's own: every visible event with an id in
 /// `(after, end]` is in it, in id order.

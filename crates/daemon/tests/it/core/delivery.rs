@@ -164,8 +164,10 @@ async fn gaps_that_never_close_expire_and_nothing_repeats() {
         })
         .collect();
     for id in missing {
-        let waited = text.contains(&format!("Adding event id {id} to backlog."))
-            && text.contains(&format!("Timeout elapsed on backlog event id {id}."));
+        // (A timeout implies the id was backlogged; the INFO "Adding event id" line is not
+        // required because tracing's per-callsite caching can hide it from a thread-local
+        // capture while other tests run.)
+        let waited = text.contains(&format!("Timeout elapsed on backlog event id {id}."));
         let ignored = never
             .iter()
             .any(|(first, last)| (*first..=*last).contains(&id));
