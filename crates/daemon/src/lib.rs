@@ -153,13 +153,10 @@ pub struct Deps {
 }
 
 /// Why the daemon could not run at all. Per-event and per-plugin problems are logged and
-/// counted, never returned.
+/// counted, never returned; everything that can fail at start-up is checked by
+/// [`setup`] before `run` is called, so today nothing makes `run` fail.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    /// The cursor committer thread could not start.
-    #[error("could not start the cursor committer thread: {0}")]
-    Committer(#[source] std::io::Error),
-}
+pub enum DaemonError {}
 
 /// Runs the daemon until `shutdown` is cancelled: then it stops fetching, lets in-flight
 /// callbacks finish within the grace period, persists every cursor and returns.
