@@ -229,6 +229,15 @@ impl Store {
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = &self.path;
         let fail = |action, err| classify(path, action, err);
+        // An up-to-date store needs no write lock: opening it next to a running daemon (or
+        // while another process saves) must not wait for, or fail on, the writer.
+        let current: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(|err| fail("read the schema version", err))?;
+        if current == SCHEMA_VERSION {
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
