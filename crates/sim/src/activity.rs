@@ -92,20 +92,7 @@ impl Studio {
         fields: Value,
         now: i64,
     ) -> Result<Option<i64>, ApiError> {
-        let Some(def) = db.schema.entity(ty) else {
-            return Ok(None);
-        };
-        let fields = crate::seed::fit_fields(def, &fields);
-        let created = write::create(
-            db,
-            actor,
-            "create",
-            ty,
-            &writes_from_object(&Value::Object(fields))?,
-            &[],
-            now,
-        )?;
-        Ok(created.get("id").and_then(Value::as_i64))
+        crate::seed::create_fitted(db, actor, ty, fields, now)
     }
 
     fn update(

@@ -63,9 +63,20 @@ pub(crate) fn bootstrap(site: &Arc<Site>, scripts: &[(String, String)]) -> Resul
 }
 
 fn create(db: &mut Db, actor: &Actor, ty: &str, fields: Value, now: i64) -> Result<i64, ApiError> {
-    // Keep only fields this schema has, so bootstrap works with any loaded dump.
+    Ok(create_fitted(db, actor, ty, fields, now)?.unwrap_or(0))
+}
+
+/// Creates a record with only the fields this schema has (so seeding and activity work with
+/// any loaded dump); `None` when the schema lacks the type.
+pub(crate) fn create_fitted(
+    db: &mut Db,
+    actor: &Actor,
+    ty: &str,
+    fields: Value,
+    now: i64,
+) -> Result<Option<i64>, ApiError> {
     let Some(def) = db.schema.entity(ty) else {
-        return Ok(0);
+        return Ok(None);
     };
     let fields = fit_fields(def, &fields);
     let created = write::create(
@@ -77,7 +88,7 @@ fn create(db: &mut Db, actor: &Actor, ty: &str, fields: Value, now: i64) -> Resu
         &[],
         now,
     )?;
-    Ok(created.get("id").and_then(Value::as_i64).unwrap_or(0))
+    Ok(created.get("id").and_then(Value::as_i64))
 }
 
 fn seed_records(db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
