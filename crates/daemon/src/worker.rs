@@ -72,6 +72,8 @@ pub struct SlotView {
     pub dispatched: u64,
     /// Failed callbacks.
     pub failures: u64,
+    /// Plugin process restarts (crashes, timeouts).
+    pub restarts: u64,
 }
 
 impl SlotView {
@@ -84,6 +86,7 @@ impl SlotView {
             last_event_at: None,
             dispatched: 0,
             failures: 0,
+            restarts: 0,
         }
     }
 }
@@ -101,6 +104,8 @@ pub(crate) struct Worker {
     pub(crate) logger: String,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) timing_log: bool,
+    /// Restarts counted before the current plugin was loaded.
+    pub(crate) restarts_base: u64,
 }
 
 impl Worker {
@@ -157,6 +162,7 @@ impl Worker {
         match order {
             Control::Replace { plugin, epoch } => {
                 self.epoch = epoch;
+                self.restarts_base = view.restarts;
                 view.callbacks = plugin.callbacks().to_vec();
                 view.state = PluginState::Active;
                 self.plugin = Some(plugin);
@@ -201,7 +207,9 @@ impl Worker {
         let (started, clock) = (Timestamp::now(), Instant::now());
         let outcome = run_plugin(plugin.as_mut(), event, &matching).await;
         let elapsed = clock.elapsed();
+        let restarts = plugin.restarts();
         let stopped = outcome.stopped().cloned();
+        self.record_restarts(restarts);
         self.record(event, &outcome, elapsed);
         if self.timing_log {
             self.write_timing(event, &names, &outcome, started, elapsed);
@@ -265,6 +273,17 @@ impl Worker {
                 ),
             ));
         }
+    }
+
+    /// Counts the process restarts the plugin reports; its own counter starts again at 0
+    /// when the plugin is reloaded, so the total carries on from `restarts_base`.
+    fn record_restarts(&self, restarts: u64) {
+        let mut view = lock(&self.view);
+        let total = self.restarts_base + restarts;
+        for _ in view.restarts..total {
+            self.telemetry.record_restart(&self.key.plugin);
+        }
+        view.restarts = view.restarts.max(total);
     }
 
     /// Upstream's `.timing` line for each callback that ran. The plugin reports one duration

@@ -69,6 +69,12 @@ pub trait Plugin: Send + 'static {
         callbacks: &'a [usize],
     ) -> BoxFuture<'a, Outcome>;
 
+    /// How many times the plugin's process has been restarted (after a crash or a timeout).
+    /// Native plugins have no process: the default is 0.
+    fn restarts(&self) -> u64 {
+        0
+    }
+
     /// Lets the plugin finish and release its resources. Called once, before it is dropped.
     fn shutdown(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async {})

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -82,6 +83,8 @@ pub(crate) struct Loaded {
 pub(crate) struct Shared {
     config: Arc<HostConfig>,
     state: tokio::sync::Mutex<State>,
+    /// Processes started again after a crash or a timeout.
+    restarts: AtomicU64,
 }
 
 struct State {
@@ -112,6 +115,7 @@ impl Shared {
     fn new(config: Arc<HostConfig>, name: &str) -> Arc<Shared> {
         Arc::new(Shared {
             config,
+            restarts: AtomicU64::new(0),
             state: tokio::sync::Mutex::new(State {
                 runner: None,
                 slots: BTreeMap::new(),
@@ -119,6 +123,11 @@ impl Shared {
                 label: format!("plugin.{name}"),
             }),
         })
+    }
+
+    /// Processes started again after a crash or a timeout.
+    pub(crate) fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
     }
 
     async fn load(&self, path: &Path, name: &str) -> Result<Loaded, LoadError> {
@@ -194,6 +203,7 @@ impl Shared {
             let plugin_logger = format!("plugin.{}", info.name);
             if state.runner.is_none() {
                 event_sent = false;
+                self.restarts.fetch_add(1, Ordering::Relaxed);
                 if let Err(err) = ensure_runner(&mut state, &self.config).await {
                     let message = format!("the plugin process could not be restarted: {err}");
                     logs::emit(&logger, CRITICAL, &message);

@@ -60,6 +60,10 @@ impl PythonPlugin {
 }
 
 impl Plugin for PythonPlugin {
+    fn restarts(&self) -> u64 {
+        self.shared.restarts()
+    }
+
     fn callbacks(&self) -> &[CallbackSpec] {
         &self.callbacks
     }

@@ -201,6 +201,7 @@ impl Poller {
             backlog_timeout: self.options.backlog_timeout,
             telemetry: self.telemetry.clone(),
             timing_log: self.options.timing_log,
+            restarts_base: 0,
         };
         self.committer.commit_later(&key, &cursor);
         self.tasks

@@ -109,7 +109,7 @@ impl StatusSource for WatchStatus {
                     counts: PluginCounts {
                         dispatched: slot.dispatched,
                         failures: slot.failures,
-                        restarts: 0,
+                        restarts: slot.restarts,
                     },
                 }
             })

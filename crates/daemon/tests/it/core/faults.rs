@@ -42,3 +42,27 @@ async fn transient_faults_are_ridden_out() {
     assert_eq!(per_plugin(&ledger).remove("a").unwrap(), expected);
     assert!(sim.request_counts().get("read").copied().unwrap_or(0) > 0);
 }
+
+#[tokio::test]
+async fn plugin_process_restarts_are_counted() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_shots(&sim, 3);
+    let expected = all_event_ids(&sim).await;
+    let ledger = Ledger::default();
+    let mut crashy = Recorder::new("crashy", &ledger);
+    crashy.restart_on = Some(expected[1]);
+    let daemon = Daemon::start(&sim, &dir.path().join("state.db"), options(), vec![crashy]);
+    wait_until("the plugin saw every event", || {
+        count(&ledger, "crashy") >= expected.len()
+    })
+    .await;
+    let (_, _, view) = daemon.watch.plugins().remove(0);
+    assert_eq!(view.restarts, 1);
+    let metrics = daemon.telemetry.encode();
+    assert!(
+        metrics.contains("sgevents_plugin_restarts_total{plugin=\"crashy\"} 1"),
+        "{metrics}"
+    );
+    daemon.stop().await;
+}

@@ -26,6 +26,9 @@ pub(crate) struct Recorder {
     /// Fail (with stopOnError) on this event id.
     pub(crate) fail_on: Option<i64>,
     pub(crate) delay: Duration,
+    /// Pretend the plugin's process restarted while handling this event.
+    pub(crate) restart_on: Option<i64>,
+    pub(crate) restarts: u64,
 }
 
 impl Recorder {
@@ -40,6 +43,8 @@ impl Recorder {
             }],
             fail_on: None,
             delay: Duration::ZERO,
+            restart_on: None,
+            restarts: 0,
         }
     }
 }
@@ -49,12 +54,19 @@ impl Plugin for Recorder {
         &self.callbacks
     }
 
+    fn restarts(&self) -> u64 {
+        self.restarts
+    }
+
     fn handle<'a>(
         &'a mut self,
         event: &'a Arc<Event>,
         _callbacks: &'a [usize],
     ) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
+            if self.restart_on == Some(event.id) {
+                self.restarts += 1;
+            }
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
             }
@@ -104,6 +116,7 @@ pub(crate) fn options() -> Options {
 /// A running daemon with its own store, stopped by [`Daemon::stop`].
 pub(crate) struct Daemon {
     pub(crate) watch: Arc<Watch>,
+    pub(crate) telemetry: Arc<sgevents_daemon::telemetry::Telemetry>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -118,6 +131,7 @@ impl Daemon {
         let store = sgevents_store::Store::open(store_path).unwrap();
         let saved = store.load().unwrap();
         let watch = Arc::new(Watch::default());
+        let telemetry = Arc::new(sgevents_daemon::telemetry::Telemetry::new());
         let native_plugins = plugins
             .into_iter()
             .map(|plugin| NativePlugin {
@@ -134,7 +148,7 @@ impl Daemon {
             native_plugins,
             reload: Arc::new(Notify::new()),
             watch: watch.clone(),
-            telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
+            telemetry: telemetry.clone(),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({
@@ -143,6 +157,7 @@ impl Daemon {
         });
         Daemon {
             watch,
+            telemetry,
             shutdown,
             task,
         }
