@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, TryLockError};
 
 use tokio::sync::Notify;
 
 use sgevents_store::{Cursor, PluginKey, Store};
+
+use crate::watch::relock;
 
 /// Where cursors are persisted. Implemented for the SQLite store; tests may use memory.
 pub trait CursorStore: Send + 'static {
@@ -159,8 +161,4 @@ impl Committer {
         shared.written.notify_waiters();
         result
     }
-}
-
-fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -73,7 +73,8 @@ impl Watch {
     }
 }
 
-/// Locks, recovering from poisoning: the guarded data is plain values.
-fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks, recovering from poisoning: every mutex in the loop guards plain values that are
+/// consistent between statements, so a panic elsewhere never leaves them half-written.
+pub(crate) fn relock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

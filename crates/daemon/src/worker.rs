@@ -16,6 +16,7 @@ use crate::cursor::{Admission, Cursor, CursorRules, GapNote};
 use crate::filters::PluginFilters;
 use crate::logging::{TimingRecord, timing_record};
 use crate::telemetry::Telemetry;
+use crate::watch::relock;
 
 /// Commit progress over filtered-out events at least this often during catch-up.
 const SKIPPED_COMMIT_EVERY: u32 = 1_000;
@@ -158,7 +159,7 @@ impl Worker {
         if let Some(mut old) = self.plugin.take() {
             old.shutdown().await;
         }
-        let mut view = lock(&self.view);
+        let mut view = relock(&self.view);
         match order {
             Control::Replace { plugin, epoch } => {
                 self.epoch = epoch;
@@ -225,7 +226,7 @@ impl Worker {
             if let Some(mut plugin) = self.plugin.take() {
                 plugin.shutdown().await;
             }
-            lock(&self.view).state = PluginState::Failed;
+            relock(&self.view).state = PluginState::Failed;
             self.telemetry.record_deactivation(&self.key.plugin);
             return Handled::Stopped;
         }
@@ -252,7 +253,7 @@ impl Worker {
         if admission == Admission::Late {
             tracing::info!(logger = %self.logger, "Processed id {} from backlog.", event.id);
         }
-        let mut view = lock(&self.view);
+        let mut view = relock(&self.view);
         view.cursor.clone_from(&self.cursor);
         view.last_event_at = Some(event.created_at);
     }
@@ -261,7 +262,7 @@ impl Worker {
         self.telemetry.record_dispatched(&self.key.plugin);
         self.telemetry
             .record_callback(&self.key.plugin, elapsed, outcome.failures.len() as u64);
-        let mut view = lock(&self.view);
+        let mut view = relock(&self.view);
         view.dispatched += 1;
         view.failures += outcome.failures.len() as u64;
         if let Some(failure) = outcome.failures.last() {
@@ -278,7 +279,7 @@ impl Worker {
     /// Counts the process restarts the plugin reports; its own counter starts again at 0
     /// when the plugin is reloaded, so the total carries on from `restarts_base`.
     fn record_restarts(&self, restarts: u64) {
-        let mut view = lock(&self.view);
+        let mut view = relock(&self.view);
         let total = self.restarts_base + restarts;
         for _ in view.restarts..total {
             self.telemetry.record_restart(&self.key.plugin);
@@ -320,7 +321,7 @@ impl Worker {
         for id in &expired {
             tracing::warn!(logger = %self.logger, "Timeout elapsed on backlog event id {id}.");
         }
-        lock(&self.view).cursor.clone_from(&self.cursor);
+        relock(&self.view).cursor.clone_from(&self.cursor);
         self.committer.commit_later(&self.key, &self.cursor);
     }
 }
@@ -349,7 +350,6 @@ enum Handled {
 async fn run_plugin(plugin: &mut dyn Plugin, event: &Arc<Event>, matching: &[usize]) -> Outcome {
     use futures_util::FutureExt;
 
-    let started = Instant::now();
     let first = plugin
         .callbacks()
         .get(matching[0])
@@ -357,7 +357,6 @@ async fn run_plugin(plugin: &mut dyn Plugin, event: &Arc<Event>, matching: &[usi
     let result = AssertUnwindSafe(plugin.handle(event, matching))
         .catch_unwind()
         .await;
-    tracing::trace!(elapsed = ?started.elapsed(), "plugin handled event {}", event.id);
     match result {
         Ok(outcome) => outcome,
         Err(panic) => {
@@ -376,11 +375,4 @@ async fn run_plugin(plugin: &mut dyn Plugin, event: &Arc<Event>, matching: &[usi
             }
         }
     }
-}
-
-/// Locks a view, recovering it if a panicking thread poisoned the lock: the data is plain
-/// values, always consistent between statements.
-pub(crate) fn lock(view: &Mutex<SlotView>) -> std::sync::MutexGuard<'_, SlotView> {
-    view.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -13,8 +13,8 @@ use super::Poller;
 use crate::cursor::{Cursor, CursorRules};
 use crate::discovery;
 use crate::filters::PluginFilters;
-use crate::watch::PluginEntry;
-use crate::worker::{Control, Delivery, PluginState, SlotView, Worker, lock};
+use crate::watch::{PluginEntry, relock};
+use crate::worker::{Control, Delivery, PluginState, SlotView, Worker};
 use crate::{PluginKey, StartAt};
 
 /// The poller's handle on one plugin.
@@ -35,15 +35,15 @@ pub(super) struct Slot {
 
 impl Slot {
     pub(super) fn state(&self) -> PluginState {
-        lock(&self.view).state
+        relock(&self.view).state
     }
 
     pub(super) fn waits_for(&self, id: i64) -> bool {
-        lock(&self.view).cursor.backlog.contains_key(&id)
+        relock(&self.view).cursor.backlog.contains_key(&id)
     }
 
     pub(super) fn backlog_ids(&self, site_now: Timestamp) -> Vec<i64> {
-        let view = lock(&self.view);
+        let view = relock(&self.view);
         view.cursor
             .backlog
             .iter()
@@ -53,7 +53,7 @@ impl Slot {
     }
 
     pub(super) fn has_expired_backlog(&self, site_now: Timestamp) -> bool {
-        lock(&self.view)
+        relock(&self.view)
             .cursor
             .backlog
             .values()
@@ -66,7 +66,7 @@ impl Slot {
         self.epoch += 1;
         let epoch = self.epoch;
         {
-            let mut view = lock(&self.view);
+            let mut view = relock(&self.view);
             self.sent_upto = view.cursor.position();
             view.state = PluginState::Loading;
         }
