@@ -3,6 +3,7 @@
 
 pub mod alerts;
 mod committer;
+pub mod control;
 pub mod cursor;
 pub mod discovery;
 pub mod filters;
