@@ -14,8 +14,11 @@
 //! Lines are `%(asctime)s - %(name)s - %(levelname)s - %(message)s` in local time; files roll
 //! over at local midnight with Python's `name.YYYY-MM-DD` names, 10 kept. In the foreground
 //! records also go to stdout as `LEVEL:logger:message` or JSON. Records below the `logging`
-//! level are dropped. Records without a `logger` from other crates' targets (HTTP, TLS) are
-//! kept only from WARNING up.
+//! level are dropped, except those of a plugin's Python logging ([`PYTHON_TARGET`]): Python
+//! already applied the plugin's own logger levels, so a plugin that raised its logger to DEBUG
+//! gets its DEBUG lines, as upstream. Records without a `logger` from other crates' targets
+//! (HTTP, TLS) are kept only from WARNING up. With `logMode` 1 a plugin's file is created
+//! when it loads ([`open_plugin_log`]), even if it never logs, as upstream's handler does.
 
 mod appender;
 mod format;
@@ -32,6 +35,10 @@ use tracing_subscriber::layer::SubscriberExt;
 pub use appender::{BACKUPS_KEPT, Clock, RotatingFile, SharedClock, SystemClock, dated_name};
 pub use format::{TimingRecord, isoformat, level_name, pretty_delta, timing_message};
 pub use layer::{ConsoleWriter, UpstreamLayer};
+pub use sgevents_plugin_host::logs::PYTHON_TARGET;
+
+/// The target of [`open_plugin_log`]'s record, which opens a file and writes nothing.
+const OPEN_TARGET: &str = "sgevents::logging::open";
 
 /// Why logging could not start.
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +89,7 @@ pub fn init(
     let subscriber = tracing_subscriber::registry()
         .with(layer)
         .with(alerts)
-        .with(level_filter(settings.level));
+        .with(record_filter(settings.level));
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| LogError::AlreadyInitialised)?;
     Ok(LogGuard { shared })
@@ -116,16 +123,28 @@ pub fn level_filter(level: u8) -> tracing_subscriber::filter::LevelFilter {
     }
 }
 
+/// [`level_filter`] for everything but a plugin's Python records and [`open_plugin_log`],
+/// which pass at every level (see the module docs). Install it next to [`UpstreamLayer`].
+pub fn record_filter(level: u8) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+    tracing_subscriber::filter::Targets::new()
+        .with_default(level_filter(level))
+        .with_target(PYTHON_TARGET, LevelFilter::TRACE)
+        .with_target(OPEN_TARGET, LevelFilter::TRACE)
+}
+
 /// Writes a record that came from a Python plugin (its logger name, Python level and message)
-/// into the same files, as if the plugin had logged in-process.
+/// into the same files, as if the plugin had logged in-process. Python's logging already
+/// decided it passes, so the daemon's level does not apply.
 pub fn plugin_record(logger: &str, level: u8, message: &str) {
-    let py_level = i64::from(level);
-    match level {
-        40.. => tracing::error!(target: "sgevents::plugin", logger, py_level, "{message}"),
-        30..=39 => tracing::warn!(target: "sgevents::plugin", logger, py_level, "{message}"),
-        20..=29 => tracing::info!(target: "sgevents::plugin", logger, py_level, "{message}"),
-        _ => tracing::debug!(target: "sgevents::plugin", logger, py_level, "{message}"),
-    }
+    sgevents_plugin_host::logs::emit_python(logger, i64::from(level), message);
+}
+
+/// Creates `logPath/plugin.<name>` now when `logMode` is 1 (a no-op otherwise), like
+/// upstream's file handler set up when a plugin is loaded. Call it for each plugin file
+/// before loading it.
+pub fn open_plugin_log(plugin: &str) {
+    tracing::info!(target: OPEN_TARGET, logger = %format_args!("plugin.{plugin}"), open_only = true, "");
 }
 
 /// Writes one callback run to the `.timing` log (upstream's line format; local time zone).

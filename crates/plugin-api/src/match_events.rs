@@ -20,28 +20,37 @@ pub enum MatchEvents {
 pub enum AttributeFilter {
     /// `None`, or a collection containing `'*'`: any attribute, including none.
     Any,
-    /// A list of attribute names: `attribute_name` must be set and be one of them.
+    /// A list (tuple, set) of attribute names, or a dict whose keys are: `attribute_name` must
+    /// be set and be one of them. Items that are not strings are kept out: upstream compares
+    /// them with `==` and they never equal a name.
     OneOf(Vec<String>),
     /// A string: upstream tests `attribute_name in value`, which for a string is a substring test.
     Substring(String),
 }
 
-/// Why a `matchEvents` value cannot be used. Upstream crashes at dispatch time on these;
-/// we refuse the registration instead.
+/// Why a `matchEvents` value cannot be used. Upstream crashes its main loop with a `TypeError`
+/// at dispatch time on these; we refuse the registration instead.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MatchEventsError {
     /// The top level must be a dict (or a falsy value).
     #[error(
-        "matchEvents must be a dict such as {{'Shotgun_Shot_Change': ['sg_status_list']}}, not {0}"
+        "matchEvents is {0}: it must be a dict such as {{'Shotgun_Shot_Change': ['sg_status_list']}} \
+         (or None for every event); upstream indexes it by event type and crashes on anything else"
     )]
     NotADict(String),
-    /// A value must be None, a string, or a list of strings.
-    #[error("matchEvents[{key:?}] must be None or a list of attribute names, not {value}")]
+    /// A value upstream tests `'*' in value` on and that is not a container.
+    #[error(
+        "matchEvents[{key:?}] is {value}: upstream tests `'*' in` it for every {key} event and \
+         crashes (a {kind} is not a container); use None for any attribute or a list of \
+         attribute names"
+    )]
     BadValue {
         /// The event type key.
         key: String,
         /// The offending value, as JSON.
         value: String,
+        /// Its JSON kind (`number`, `boolean`).
+        kind: &'static str,
     },
 }
 
@@ -59,12 +68,13 @@ impl MatchEvents {
             return Err(MatchEventsError::NotADict(value.to_string()));
         };
         let mut types = BTreeMap::new();
+        // With a '*' key upstream looks at nothing else, so nothing else can crash it.
+        if let Some(star) = map.get("*") {
+            types.insert("*".to_owned(), AttributeFilter::from_json("*", star)?);
+            return Ok(MatchEvents::Types(types));
+        }
         for (key, value) in map {
             types.insert(key.clone(), AttributeFilter::from_json(key, value)?);
-        }
-        if let Some(star) = types.remove("*") {
-            types.clear();
-            types.insert("*".to_owned(), star);
         }
         Ok(MatchEvents::Types(types))
     }
@@ -87,29 +97,33 @@ impl MatchEvents {
 
 impl AttributeFilter {
     fn from_json(key: &str, value: &Value) -> Result<AttributeFilter, MatchEventsError> {
-        let bad = || MatchEventsError::BadValue {
-            key: key.to_owned(),
-            value: value.to_string(),
+        let names = |items: &mut dyn Iterator<Item = &str>| {
+            let mut names = Vec::new();
+            for item in items {
+                if item == "*" {
+                    return AttributeFilter::Any;
+                }
+                names.push(item.to_owned());
+            }
+            AttributeFilter::OneOf(names)
         };
         match value {
             Value::Null => Ok(AttributeFilter::Any),
             Value::String(s) if s.contains('*') => Ok(AttributeFilter::Any),
             Value::String(s) => Ok(AttributeFilter::Substring(s.clone())),
-            Value::Array(items) => {
-                let mut names = Vec::with_capacity(items.len());
-                for item in items {
-                    match item {
-                        Value::String(s) if s == "*" => return Ok(AttributeFilter::Any),
-                        Value::String(s) => names.push(s.clone()),
-                        // `None in [None]` is true upstream, but attribute_name must also be
-                        // truthy, so a null entry can never match: keep it out.
-                        Value::Null => {}
-                        _ => return Err(bad()),
-                    }
-                }
-                Ok(AttributeFilter::OneOf(names))
-            }
-            _ => Err(bad()),
+            // `'code' in ['id', 1]` is a plain `==` scan upstream: non-strings never match.
+            Value::Array(items) => Ok(names(&mut items.iter().filter_map(Value::as_str))),
+            // `in` on a dict tests its keys.
+            Value::Object(map) => Ok(names(&mut map.keys().map(String::as_str))),
+            Value::Bool(_) | Value::Number(_) => Err(MatchEventsError::BadValue {
+                key: key.to_owned(),
+                value: value.to_string(),
+                kind: if value.is_boolean() {
+                    "boolean"
+                } else {
+                    "number"
+                },
+            }),
         }
     }
 

@@ -274,21 +274,26 @@ class Plugin(object):
         self.event = None
 
 
-def _match_events_json(value):
-    """matchEvents as JSON (tuples and sets become lists); None when it cannot be encoded."""
+def _match_events_json(value, depth=0):
+    """matchEvents as JSON (tuples and sets become lists); raises TypeError when it cannot be
+    encoded. Upstream only compares a container's items with ``==``, so items (depth 2 and
+    below) and dict keys that are not strings never match anything: such items become null
+    and such keys a string no event type or attribute name can equal."""
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, dict):
         result = {}
-        for key, item in value.items():
+        for key, entry in value.items():
             if not isinstance(key, str):
-                raise TypeError("key %r is not an event type string" % (key,))
-            result[key] = _match_events_json(item)
+                key = "\0" + repr(key)
+            result[key] = _match_events_json(entry, depth + 1)
         return result
     if isinstance(value, (list, tuple)):
-        return [_match_events_json(item) for item in value]
+        return [_match_events_json(entry, depth + 1) for entry in value]
     if isinstance(value, (set, frozenset)):
-        return sorted((_match_events_json(item) for item in value), key=repr)
+        return sorted((_match_events_json(entry, depth + 1) for entry in value), key=repr)
+    if depth >= 2:
+        return None
     raise TypeError("%r (%s) cannot be used in matchEvents" % (value, type(value).__name__))
 
 
@@ -432,6 +437,10 @@ def run_callback(plugin, index):
     event = plugin.event
     STATE["current"] = plugin
     try:
+        # As upstream, at DEBUG on the plugin's logger: shown when the plugin raised its level.
+        plugin.logger.debug(
+            "Dispatching event %s to callback %s.", event.get("id"), callback.name
+        )
         if STATE["use_session_uuid"]:
             callback.sg.set_session_uuid(event.get("session_uuid"))
         try:

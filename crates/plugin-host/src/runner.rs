@@ -325,7 +325,7 @@ async fn read_messages(
                     logger,
                     level,
                     message,
-                }) => logs::emit(&logger, level, &message),
+                }) => logs::emit_python(&logger, level, &message),
                 Ok(message) => {
                     if tx.send(message).is_err() {
                         return;

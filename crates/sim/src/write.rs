@@ -1,5 +1,7 @@
-//! Writes: create, update (multi-entity set/add/remove), delete (retire) and revive, each
-//! logging the EventLogEntry rows a real site logs.
+//! Writes: create, update (multi-entity set/add/remove, single-hop linked fields), delete
+//! (retire) and revive, each logging the EventLogEntry rows a real site logs.
+
+mod linked;
 
 use std::sync::Arc;
 
@@ -217,8 +219,53 @@ fn create_event(
     Ok(Value::Object(out))
 }
 
-/// `update`: returns `{type, id, <updated fields>}`.
+/// `update`: returns `{type, id, <updated fields>}`. A linked field (`entity.Shot.code`)
+/// updates the linked record, which logs that record's change events; the reply carries the
+/// value under the dotted name. Every write is checked before any is made.
 pub(crate) fn update(
+    db: &mut Db,
+    actor: &Actor,
+    method: &str,
+    ty: &str,
+    id: i64,
+    fields: &[FieldWrite],
+    now: i64,
+) -> Result<Value, ApiError> {
+    let (dotted, own): (Vec<&FieldWrite>, Vec<&FieldWrite>) =
+        fields.iter().partition(|write| write.name.contains('.'));
+    if dotted.is_empty() {
+        return update_own(db, actor, method, ty, id, fields, now);
+    }
+    let schema = db.schema.clone();
+    let def = entity_def(&schema, method, ty)?;
+    if !db.get(ty, id).is_some_and(|e| !e.retired) {
+        return Err(missing(method, 5, ty, id));
+    }
+    let linked = dotted
+        .into_iter()
+        .map(|write| linked::resolve(db, method, def, id, write))
+        .collect::<Result<Vec<_>, _>>()?;
+    let own: Vec<FieldWrite> = own.into_iter().cloned().collect();
+    let mut out = update_own(db, actor, method, ty, id, &own, now)?;
+    for write in linked {
+        let done = update_own(
+            db,
+            actor,
+            method,
+            &write.ty,
+            write.id,
+            std::slice::from_ref(&write.write),
+            now,
+        )?;
+        let value = done.get(&write.write.name).cloned().unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut out {
+            map.insert(write.path, value);
+        }
+    }
+    Ok(out)
+}
+
+fn update_own(
     db: &mut Db,
     actor: &Actor,
     method: &str,

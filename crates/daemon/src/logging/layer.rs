@@ -97,7 +97,11 @@ impl Shared {
     }
 
     pub(super) fn write(&self, record: &Record) {
-        if record.level < self.settings.level {
+        if record.open_only {
+            self.open(&record.logger);
+            return;
+        }
+        if !record.from_python && record.level < self.settings.level {
             return;
         }
         let now = self.clock.now();
@@ -136,6 +140,32 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Opens (creating) the file of a plugin's logger in `logMode` 1, writing nothing.
+    fn open(&self, logger: &str) {
+        if self.settings.mode != LogMode::PerPlugin || plugin_name(logger).is_none() {
+            return;
+        }
+        let now = self.clock.now();
+        let mut state = self.lock();
+        for path in self.targets(logger) {
+            if state.files.contains_key(&path) {
+                continue;
+            }
+            match RotatingFile::open(&path, &now, BACKUPS_KEPT) {
+                Ok(file) => {
+                    state.files.insert(path, file);
+                }
+                Err(err) if !state.reported_error => {
+                    state.reported_error = true;
+                    eprintln!("sgevents: cannot create log file {}: {err}", path.display());
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
 /// `plugin.<name>` and `plugin.<name>.<callback>` -> `<name>`.
 fn plugin_name(logger: &str) -> Option<&str> {
     let rest = logger.strip_prefix("plugin.")?;
@@ -149,6 +179,10 @@ pub(super) struct Record {
     pub(super) level: u8,
     pub(super) message: String,
     pub(super) fields: Vec<(String, String)>,
+    /// From a plugin's Python logging, which already applied the logger levels.
+    pub(super) from_python: bool,
+    /// Only open the logger's file ([`super::open_plugin_log`]).
+    pub(super) open_only: bool,
 }
 
 impl Record {
@@ -167,6 +201,7 @@ struct FieldVisitor {
     logger: Option<String>,
     py_level: Option<i64>,
     critical: bool,
+    open_only: bool,
     message: String,
     fields: Vec<(String, String)>,
 }
@@ -178,6 +213,7 @@ impl FieldVisitor {
             "logger" => self.logger = Some(value),
             "py_level" => self.py_level = value.parse().ok(),
             "critical" => self.critical = value == "true",
+            "open_only" => self.open_only = value == "true",
             name => self.fields.push((name.to_owned(), value)),
         }
     }
@@ -230,6 +266,8 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for UpstreamLayer {
             level,
             message: visitor.message,
             fields: visitor.fields,
+            from_python: metadata.target() == super::PYTHON_TARGET,
+            open_only: visitor.open_only && metadata.target() == super::OPEN_TARGET,
         });
     }
 }

@@ -83,7 +83,7 @@ fn with_layer(
     let layer = UpstreamLayer::new(settings, clock, console);
     let subscriber = tracing_subscriber::registry()
         .with(layer)
-        .with(level_filter(settings.level));
+        .with(record_filter(settings.level));
     tracing::subscriber::with_default(subscriber, body);
 }
 
@@ -156,16 +156,40 @@ fn plugin_records_keep_their_python_level() {
     with_layer(&settings, clock, None, || {
         plugin_record("plugin.py", 50, "critical from python");
         plugin_record("plugin.py.cb", 25, "custom level");
-        plugin_record("plugin.py", 10, "dropped: below 20");
+        // Python let it through (the plugin raised its logger to DEBUG): written at level 20.
+        plugin_record("plugin.py", 10, "debug the plugin asked for");
+        tracing::debug!(
+            logger = "plugin.py",
+            "dropped: the daemon's own DEBUG is below 20"
+        );
         // Library chatter without a logger field stays out below WARNING.
         tracing::info!(target: "hyper::client", "connection pooled");
     });
     assert_eq!(
         read(dir.path().join("plugin.py")),
         "2026-11-22 10:00:00,000 - plugin.py - CRITICAL - critical from python\n\
-         2026-11-22 10:00:00,000 - plugin.py.cb - Level 25 - custom level\n"
+         2026-11-22 10:00:00,000 - plugin.py.cb - Level 25 - custom level\n\
+         2026-11-22 10:00:00,000 - plugin.py - DEBUG - debug the plugin asked for\n"
     );
     assert!(!dir.path().join("shotgunEventDaemon").exists());
+}
+
+#[test]
+fn mode_1_creates_a_plugin_file_at_load_even_if_it_never_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), LogMode::PerPlugin, 30);
+    let clock = TestClock::at(2026, 11, 22, 10, 0, 0, 0);
+    with_layer(&settings, Arc::clone(&clock), None, || {
+        open_plugin_log("silent");
+        open_plugin_log("silent");
+    });
+    assert_eq!(read(dir.path().join("plugin.silent")), "");
+    assert!(!dir.path().join("shotgunEventDaemon").exists());
+
+    let single = tempfile::tempdir().unwrap();
+    let settings = settings(single.path(), LogMode::Single, 20);
+    with_layer(&settings, clock, None, || open_plugin_log("silent"));
+    assert_eq!(std::fs::read_dir(single.path()).unwrap().count(), 0);
 }
 
 #[test]

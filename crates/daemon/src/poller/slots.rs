@@ -122,6 +122,7 @@ impl Poller {
                 if !changed {
                     continue;
                 }
+                crate::logging::open_plugin_log(&file.name);
                 let loader = self.dirs[dir_idx].loader.clone();
                 let loaded = loader.load(&file.path).await;
                 if let Err(err) = &loaded {

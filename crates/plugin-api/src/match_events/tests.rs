@@ -89,6 +89,45 @@ fn upstream_semantics() {
 }
 
 #[test]
+fn accepts_every_container_upstream_accepts() {
+    // upstream's calc_field example: the list's items are never inspected.
+    let mixed = json!({"Shotgun_Project_Change": ["id", 1, null, ["x"], {"y": 2}]});
+    check(mixed.clone(), "Shotgun_Project_Change", Some("id"), true);
+    check(mixed.clone(), "Shotgun_Project_Change", Some("1"), false);
+    check(mixed, "Shotgun_Project_Change", Some("x"), false);
+    // A dict value tests its keys.
+    let dict = json!({"Shotgun_Shot_Change": {"code": 5, "sg_status_list": null}});
+    check(dict.clone(), "Shotgun_Shot_Change", Some("code"), true);
+    check(dict, "Shotgun_Shot_Change", Some("description"), false);
+    check(
+        json!({"Shotgun_Shot_Change": {"*": 0}}),
+        "Shotgun_Shot_Change",
+        None,
+        true,
+    );
+    // Empty containers match no attribute (but are not falsy at the top level).
+    check(
+        json!({"Shotgun_Shot_Change": []}),
+        "Shotgun_Shot_Change",
+        Some("code"),
+        false,
+    );
+    check(
+        json!({"Shotgun_Shot_Change": ""}),
+        "Shotgun_Shot_Change",
+        Some("code"),
+        false,
+    );
+    // With a '*' key the other values are never looked at, so they cannot crash upstream.
+    check(
+        json!({"*": null, "Shotgun_Shot_New": 5}),
+        "Shotgun_Shot_New",
+        None,
+        true,
+    );
+}
+
+#[test]
 fn rejects_what_upstream_crashes_on() {
     assert!(matches!(
         MatchEvents::from_json(&json!(["Shotgun_Shot_New"])),
@@ -98,4 +137,16 @@ fn rejects_what_upstream_crashes_on() {
         MatchEvents::from_json(&json!({"Shotgun_Shot_New": 5})),
         Err(MatchEventsError::BadValue { .. })
     ));
+    for bad in [json!(0), json!(false), json!(1.5), json!(true)] {
+        let err = MatchEvents::from_json(&json!({"Shotgun_Shot_Change": bad})).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("Shotgun_Shot_Change") && text.contains(&bad.to_string()),
+            "{text}"
+        );
+    }
+    for bad in [json!("Shotgun_Shot_New"), json!(5), json!(true)] {
+        let err = MatchEvents::from_json(&bad).unwrap_err();
+        assert!(err.to_string().contains(&bad.to_string()), "{err}");
+    }
 }
