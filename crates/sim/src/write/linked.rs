@@ -67,7 +67,7 @@ pub(super) fn resolve(
         Some((ty, target_id)) => {
             return Err(ApiError::crud(format!(
                 "API {method}() CRUD ERROR #5: {}.{}: {} id={id} has {link_name} = {ty} id={target_id}, \
-                 not a {target_ty}; there is no {target_ty} to update.",
+                 not a record of type {target_ty}; there is nothing to update.",
                 def.name, write.name, def.name
             )));
         }
