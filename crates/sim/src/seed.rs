@@ -31,6 +31,28 @@ const STEPS: &[(&str, &str, &str)] = &[
     ("Surface", "SRF", "Asset"),
 ];
 
+/// Display names of common status codes; any other code of the schema's status lists gets
+/// its code as name.
+const STATUS_NAMES: &[(&str, &str)] = &[
+    ("wtg", "Waiting to Start"),
+    ("rdy", "Ready to Start"),
+    ("ip", "In Progress"),
+    ("cmpt", "Complete"),
+    ("fin", "Final"),
+    ("hld", "On Hold"),
+    ("omt", "Omit"),
+    ("cbb", "Could Be Better"),
+    ("rev", "Pending Review"),
+    ("vwd", "Viewed"),
+    ("apr", "Approved"),
+    ("rej", "Rejected"),
+    ("na", "N/A"),
+    ("act", "Active"),
+    ("dis", "Disabled"),
+    ("opn", "Open"),
+    ("clsd", "Closed"),
+];
+
 /// Creates the bootstrap records on an empty site (no events logged) and registers scripts.
 pub(crate) fn bootstrap(site: &Arc<Site>, scripts: &[(String, String)]) -> Result<(), SimError> {
     site.transaction(|db, now| {
@@ -149,6 +171,7 @@ fn seed_records(db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
     ] {
         create(db, actor, "PublishedFileType", json!({"code": name}), now)?;
     }
+    seed_statuses(db, actor, now)?;
     create(
         db,
         actor,
@@ -156,6 +179,36 @@ fn seed_records(db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
         json!({"name": "Demo Project", "tank_name": "demo", "sg_status": "Active", "sg_type": "Feature", "users": users}),
         now,
     )?;
+    Ok(())
+}
+
+/// One `Status` record per code the schema's status lists use, as a site has.
+fn seed_statuses(db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+    let mut codes: Vec<String> = db
+        .schema
+        .types
+        .values()
+        .flat_map(|def| def.fields.values())
+        .filter(|field| field.data_type == DataType::StatusList)
+        .flat_map(|field| field.valid_values.iter().cloned())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    for code in codes {
+        let name = STATUS_NAMES
+            .iter()
+            .find(|(known, _)| *known == code)
+            .map_or(code.as_str(), |(_, name)| name);
+        // `code` is read-only on real sites (set when a status is defined), so set it directly.
+        let Some(id) = create_fitted(db, actor, "Status", json!({"name": name}), now)? else {
+            return Ok(());
+        };
+        let ty = db.intern("Status");
+        if let Some(mut entity) = db.get("Status", id).cloned() {
+            entity.fields.insert("code".into(), Value::String(code));
+            db.put(&ty, id, entity);
+        }
+    }
     Ok(())
 }
 

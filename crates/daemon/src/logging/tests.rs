@@ -177,9 +177,9 @@ fn plugin_records_keep_their_python_level() {
 #[test]
 fn mode_1_creates_a_plugin_file_at_load_even_if_it_never_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = settings(dir.path(), LogMode::PerPlugin, 30);
+    let per_plugin = settings(dir.path(), LogMode::PerPlugin, 30);
     let clock = TestClock::at(2026, 11, 22, 10, 0, 0, 0);
-    with_layer(&settings, Arc::clone(&clock), None, || {
+    with_layer(&per_plugin, Arc::clone(&clock), None, || {
         open_plugin_log("silent");
         open_plugin_log("silent");
     });
@@ -187,8 +187,8 @@ fn mode_1_creates_a_plugin_file_at_load_even_if_it_never_logs() {
     assert!(!dir.path().join("shotgunEventDaemon").exists());
 
     let single = tempfile::tempdir().unwrap();
-    let settings = settings(single.path(), LogMode::Single, 20);
-    with_layer(&settings, clock, None, || open_plugin_log("silent"));
+    let single_file = settings(single.path(), LogMode::Single, 20);
+    with_layer(&single_file, clock, None, || open_plugin_log("silent"));
     assert_eq!(std::fs::read_dir(single.path()).unwrap().count(), 0);
 }
 
