@@ -238,7 +238,7 @@ pub(crate) fn update(
     }
     let schema = db.schema.clone();
     let def = entity_def(&schema, method, ty)?;
-    if !db.get(ty, id).is_some_and(|e| !e.retired) {
+    if db.get(ty, id).is_none_or(|e| e.retired) {
         return Err(missing(method, 5, ty, id));
     }
     let linked = dotted
