@@ -48,6 +48,11 @@ def on_event(sg, logger, event, args):
     logger.debug("debug that must not show")
     logger.info("info from the callback for %d", event["id"])
 """,
+    # Upstream's dispatch would crash on `'*' in 5`: refused at load, naming key and value.
+    "bad_value": HEADER.replace("MATCH", "{'Shotgun_Shot_Change': 5}") + """
+def on_event(sg, logger, event, args):
+    pass
+""",
     "silent": HEADER.replace("MATCH", "{'Shotgun_Shot_Change': ['description']}") + """
 def on_event(sg, logger, event, args):
     pass
@@ -121,7 +126,7 @@ def daemon(sim, sg, tmp_path):
 
 def loaded(daemon, *names):
     engine = daemon.log("shotgunEventDaemon")
-    return all(f"Loaded plugin {name} " in engine for name in names)
+    return all(f"Loaded plugin {name} " in engine for name in names if name != "bad_value")
 
 
 def test_plugins_see_what_upstream_plugins_see(daemon, sg):
@@ -129,6 +134,9 @@ def test_plugins_see_what_upstream_plugins_see(daemon, sg):
     # Loaded but never logged: the file exists anyway, as upstream's handler creates it.
     assert (daemon.logs / "plugin.silent").exists()
     assert daemon.log("plugin.silent") == ""
+    refused = wait_until("the bad matchEvents to be refused", lambda: daemon.log("plugin.bad_value"), timeout=60)
+    assert "matchEvents['Shotgun_Shot_Change'] is 5" in refused or 'matchEvents["Shotgun_Shot_Change"] is 5' in refused, refused
+    assert "crashes" in refused, refused
 
     shot = sg.create("Shot", {"code": f"fi_{uuid.uuid4().hex[:6]}", "project": PROJECT})
     sg.update("Shot", shot["id"], {"description": "one"})
