@@ -18,10 +18,12 @@ import scenarios  # noqa: E402
 from harness import ROOT, Sgevents, Sim, Upstream, median  # noqa: E402
 
 FULL = {"catchup_events": 100000, "reps": 2, "steady_s": 60, "steady_delay": "exp:3s:60s",
-        "drain_s": 62, "cover_s": 30, "hol_s": 30, "idle_s": 10, "studio_events": 30000,
+        "drain_s": 62, "cover_s": 30, "hol_s": 30, "hol_backlog": 20000, "idle_s": 10,
+        "native_events": 100000, "studio_events": 30000,
         "instr_events": 5000, "instr_plugins": 10, "timeout": 1200}
 QUICK = {"catchup_events": 5000, "reps": 1, "steady_s": 20, "steady_delay": "exp:3s:10s",
-         "drain_s": 12, "cover_s": 8, "hol_s": 12, "idle_s": 5, "studio_events": 5000,
+         "drain_s": 12, "cover_s": 8, "hol_s": 12, "hol_backlog": 5000, "idle_s": 5,
+         "native_events": 20000, "studio_events": 5000,
          "instr_events": 1000, "instr_plugins": 1, "timeout": 300}
 SECTIONS = ("catchup", "native", "studio", "steady", "hol")
 
@@ -43,6 +45,24 @@ def machine():
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "commit": git("rev-parse", "--short", "HEAD"),
             "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def default_work_dir():
+    """tmpfs when there is one: upstream rewrites its state file after every event, and on a
+    busy disk that, not the daemon, sets its catch-up speed (see BENCHMARKS.md)."""
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+
+
+def filesystem(path):
+    """The type of the file system `path` is on, from /proc/mounts."""
+    path, best = os.path.realpath(path or tempfile.gettempdir()), ("", "unknown")
+    with open("/proc/mounts") as fh:
+        for line in fh:
+            mount, kind = line.split()[1:3]
+            if (path == mount or path.startswith(mount.rstrip("/") + "/")) \
+                    and len(mount) >= len(best[0]):
+                best = (mount, kind)
+    return best[1]
 
 
 def upstream_source():
@@ -81,7 +101,7 @@ class Bench:
 
     def __init__(self, args, sizes, daemons, results):
         self.args, self.sizes, self.daemons, self.results = args, sizes, daemons, results
-        self.work = tempfile.mkdtemp(prefix="sgevents-bench-")
+        self.work = tempfile.mkdtemp(prefix="sgevents-bench-", dir=args.work_dir)
         self.counter = iter(range(10 ** 6))
 
     def fresh(self, label):
@@ -126,7 +146,7 @@ class Bench:
         for plugins in (1, 10):
             for _ in range(self.sizes["reps"]):
                 self.results.add("catchup_native_%d" % plugins, "sgevents",
-                                 scenarios.native(self.sizes["catchup_events"], plugins))
+                                 scenarios.native(self.sizes["native_events"], plugins))
 
     def studio(self):
         n = self.sizes["studio_events"]
@@ -147,11 +167,13 @@ class Bench:
             sizes["drain_s"], sizes["cover_s"]))
 
     def hol(self):
-        print("# head-of-line: 10 plugins, one sleeping 2 s per event", flush=True)
-        self.alternated("head_of_line", max(1, self.sizes["reps"] // 2),
-                        lambda kind, d: scenarios.head_of_line(
-                            kind, d, self.args.python, self.sizes["hol_s"], self.args.hol_rate,
-                            2.0))
+        for scenario, backlog in (("head_of_line", 0), ("hol_backlog", self.sizes["hol_backlog"])):
+            print("# head-of-line: 10 plugins, one sleeping 2 s per event; %d events behind"
+                  % backlog, flush=True)
+            self.alternated(scenario, max(1, self.sizes["reps"] // 2),
+                            lambda kind, d: scenarios.head_of_line(
+                                kind, d, self.args.python, self.sizes["hol_s"],
+                                self.args.hol_rate, 2.0, backlog))
 
 
 # (scenario, figure, label, True when bigger is better)
@@ -218,6 +240,11 @@ TABLE = [
      False),
     ("head_of_line", "reads", "head-of-line: site reads (harness's own excluded)", False),
     ("head_of_line", "reads_per_s", "head-of-line: site reads per second", False),
+    ("hol_backlog", "reads", "head-of-line behind a backlog: site reads", False),
+    ("hol_backlog", "reads_per_s", "head-of-line behind a backlog: site reads per second",
+     False),
+    ("hol_backlog", "fast_behind_events_max", "head-of-line behind a backlog: fast plugins "
+     "behind at the end", False),
     ("instr_1py", "total_ginstr", "instructions, 1 py, fixed catch-up: G (all procs)", False),
     ("instr_1py", "daemon_ginstr", "instructions, 1 py: daemon G", False),
     ("instr_10py", "total_ginstr", "instructions, 10 py, fixed catch-up: G (all procs)", False),
@@ -254,7 +281,8 @@ def table(medians, with_upstream):
 def header(info):
     return ("Machine: %(cpu)s, %(cores)s cores, %(mem_gb)s GB, load %(load_avg_at_start)s; "
             "date %(date)s; sgevents %(commit)s%(d)s; upstream %(upstream_commit)s; "
-            "%(bench_minutes)s min\n\n" % dict(info, d=" (dirty)" if info["dirty"] else ""))
+            "%(bench_minutes)s min; run folders on %(fs)s\n\n"
+            % dict(info, d=" (dirty)" if info["dirty"] else "", fs=info.get("work_fs", "?")))
 
 
 def report(path):
@@ -277,6 +305,9 @@ def main():
     parser.add_argument("--hol-rate", type=float, default=5.0, help="head-of-line events/s")
     parser.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python"))
     parser.add_argument("--report", metavar="JSON", help="print the table of a saved result")
+    parser.add_argument("--work-dir", default=default_work_dir(),
+                        help="where the run folders (state files, logs) go; default /dev/shm "
+                        "(tmpfs) when writable, else the system temp folder")
     parser.add_argument("--only", help="comma-separated sections to run, of: %s" %
                         ",".join(SECTIONS))
     parser.add_argument("--instructions", action="store_true",
@@ -291,7 +322,7 @@ def main():
     if args.reps:
         sizes["reps"] = args.reps
     if args.events:
-        sizes["catchup_events"] = args.events
+        sizes["catchup_events"] = sizes["native_events"] = args.events
     sections = args.only.split(",") if args.only else list(SECTIONS)
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
@@ -304,7 +335,9 @@ def main():
         daemons.append(Upstream)
     info = machine()
     info.update({"upstream_commit": upstream_commit, "sizes": sizes, "quick": args.quick,
-                 "argv": sys.argv[1:], "sections": sections})
+                 "argv": sys.argv[1:], "sections": sections,
+                 "work_dir": args.work_dir or tempfile.gettempdir(),
+                 "work_fs": filesystem(args.work_dir)})
     print("# machine: %s" % json.dumps(info), flush=True)
     results = Results()
     started = time.time()

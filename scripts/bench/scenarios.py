@@ -1,5 +1,6 @@
 """The benchmark scenarios; each run returns a flat dict of figures for one daemon."""
 
+import contextlib
 import glob
 import importlib.util
 import json
@@ -122,6 +123,21 @@ def idle(kind, run_dir, sim, plugins, python, seconds):
     return figures
 
 
+@contextlib.contextmanager
+def _live_site(run_dir, prefill=1, **options):
+    """A fresh sim with live activity (`options` go to Sim) and a Watcher of when each event
+    becomes visible."""
+    sim = Sim(run_dir, prefill=prefill, **options)
+    try:
+        watcher = Watcher(sim.url, after=1)
+        try:
+            yield sim, watcher
+        finally:
+            watcher.stop()
+    finally:
+        sim.stop()
+
+
 def _first_times(ledger):
     first = {}
     for event_id, at in ledger:
@@ -131,12 +147,10 @@ def _first_times(ledger):
 
 def steady(kind, run_dir, python, seconds, rate, gap_delay, drain, cover):
     """Live activity with the realistic gap profile; latency, lost and repeated events."""
-    sim = Sim(run_dir, prefill=1, activity=rate, gaps="realistic", gap_delay=gap_delay)
-    watcher = Watcher(sim.url, after=1)
-    try:
-        path = plugin_dir(run_dir, [("ledger", "ledger")])
-        daemon = kind(run_dir, sim.url, path, 2, python, {})
-        try:
+    live = _live_site(run_dir, activity=rate, gaps="realistic", gap_delay=gap_delay)
+    with live as (sim, watcher):
+        with _Running(kind, run_dir, sim, [("ledger", "ledger")], 2, python, {}) as run:
+            daemon = run.daemon
             time.sleep(seconds)
             cutoff = sim.stats()["next_event_id"] - 1
             time.sleep(drain)  # every late row in range is visible after the gap-delay cap
@@ -148,11 +162,6 @@ def steady(kind, run_dir, python, seconds, rate, gap_delay, drain, cover):
             except TimeoutError:
                 pass  # what is still missing counts as lost
             ledger = [(i, t) for i, t in read_ledger(ledger_file) if 2 <= i <= cutoff]
-        finally:
-            daemon.stop()
-    finally:
-        watcher.stop()
-        sim.stop()
     counts = Counter(i for i, _ in ledger)
     first = _first_times(ledger)
     warm = daemon.started + 5
@@ -172,17 +181,16 @@ def steady(kind, run_dir, python, seconds, rate, gap_delay, drain, cover):
     }
 
 
-def head_of_line(kind, run_dir, python, seconds, rate, slow_secs):
-    """Ten plugins, one sleeping per event: how far behind the nine fast ones fall."""
-    sim = Sim(run_dir, prefill=1, activity=rate)
-    watcher = Watcher(sim.url, after=1)
-    try:
-        plan = [("ledger", "ledger_%02d" % n) for n in range(9)] + [("slow", "slow")]
-        path = plugin_dir(run_dir, plan)
+def head_of_line(kind, run_dir, python, seconds, rate, slow_secs, backlog=0):
+    """Ten plugins, one sleeping per event: how far behind the nine fast ones fall, and how
+    often the site is read. With a `backlog` of prefilled events, the fast plugins catch up
+    while the slow one stays behind."""
+    plan = [("ledger", "ledger_%02d" % n) for n in range(9)] + [("slow", "slow")]
+    env = {"SGEVENTS_BENCH_SLOW_SECS": str(slow_secs)}
+    with _live_site(run_dir, prefill=max(1, backlog), activity=rate) as (sim, watcher):
         before, watched = sim.requests(), watcher.reads
-        daemon = kind(run_dir, sim.url, path, 2, python,
-                      {"SGEVENTS_BENCH_SLOW_SECS": str(slow_secs)})
-        try:
+        with _Running(kind, run_dir, sim, plan, 2, python, env) as run:
+            daemon = run.daemon
             time.sleep(seconds)
             end = time.time()
             load = _site_load(before, sim.requests(), watcher.reads - watched)
@@ -190,11 +198,6 @@ def head_of_line(kind, run_dir, python, seconds, rate, slow_secs):
             ledgers = {n: read_ledger(os.path.join(daemon.out, "ledger_%02d.ledger" % n))
                        for n in range(9)}
             slow = read_ledger(os.path.join(daemon.out, "slow.ledger"))
-        finally:
-            daemon.stop()
-    finally:
-        watcher.stop()
-        sim.stop()
     warm = daemon.started + 5
     lat, behind = [], []
     for ledger in ledgers.values():
@@ -206,6 +209,7 @@ def head_of_line(kind, run_dir, python, seconds, rate, slow_secs):
         behind.append(cutoff - max(first, default=1))
     return {
         "events": cutoff - 1,
+        "backlog": backlog,
         "fast_latency_p50_ms": _round(percentile(lat, 50)),
         "fast_latency_p99_ms": _round(percentile(lat, 99)),
         "fast_behind_events_max": max(behind),
@@ -314,21 +318,33 @@ def instructions(kind, run_dir, sim, plugins, events, python, timeout):
             "instr_per_event": round((daemon + children) / events)}
 
 
+# The sections of profile.txt: (title, perf report options).
+PROFILE_REPORTS = [
+    ("CPU samples by process name and library (% of all)",
+     ["-F", "overhead,comm,dso", "--percent-limit", "0.5"]),
+    ("the daemon (threads sgevents, tokio-rt-worker) by symbol (% of the daemon)",
+     ["--comms", "sgevents,tokio-rt-worker", "--percentage", "relative",
+      "-F", "overhead,dso,sym", "--percent-limit", "0.3"]),
+    ("every process by symbol (% of all)",
+     ["-F", "overhead,comm,dso,sym", "--percent-limit", "0.3"]),
+]
+
+
 def profile(kind, run_dir, sim, plugins, python, timeout):
     """`perf record` (cpu-clock samples) of a catch-up with `plugins` noop plugins, the daemon
     and its plugin processes; writes profile.txt (by command, library and symbol)."""
     last = sim.stats()["latest_event_id"]
     data = os.path.join(run_dir, "perf.data")
-    wrap = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "499", "-o", data, "--"]
+    wrap = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-o", data, "--"]
     env = {"SGEVENTS_BENCH_TARGET": str(last)}
     with _Running(kind, run_dir, sim, _noop_plan(plugins), 2, python, env, wrap=wrap,
                   stop_wait=120) as run:
         run.markers("*.done", plugins, timeout)
     text = os.path.join(run_dir, "profile.txt")
     with open(text, "w") as out:
-        for sort in ("comm,dso", "comm,dso,symbol"):
+        for title, options in PROFILE_REPORTS:
+            out.write("## %s\n" % title)
             out.flush()
-            subprocess.run(["perf", "report", "-i", data, "--stdio", "--sort", sort,
-                            "--percent-limit", "0.5"], stdout=out, stderr=subprocess.DEVNULL,
-                           check=True)
+            subprocess.run(["perf", "report", "-i", data, "--stdio", "-q"] + options,
+                           stdout=out, stderr=subprocess.DEVNULL, check=True)
     return {"report": text}
