@@ -26,6 +26,7 @@ QUICK = {"catchup_events": 5000, "reps": 1, "steady_s": 20, "steady_delay": "exp
          "native_events": 20000, "studio_events": 5000,
          "instr_events": 1000, "instr_plugins": 1, "timeout": 300}
 SECTIONS = ("catchup", "native", "studio", "steady", "hol")
+EXTRA_SECTIONS = ("instructions", "profile")  # only when asked for
 
 
 def machine():
@@ -118,8 +119,7 @@ class Bench:
     def catchup(self):
         n, timeout, python = self.sizes["catchup_events"], self.sizes["timeout"], self.args.python
         print("# catch-up of %d events (sim prefill...)" % n, flush=True)
-        sim = Sim(self.fresh("catchup-sim"), prefill=n)
-        print("  sim prefilled in %.1fs at %s" % (sim.prefill_secs, sim.url), flush=True)
+        sim = self.catchup_sim("catchup-sim")
         try:
             for plugins in (1, 10):
                 self.alternated("catchup_%dpy" % plugins, self.sizes["reps"],
@@ -128,16 +128,32 @@ class Bench:
             print("# footprint at idle (10 plugins)", flush=True)
             self.alternated("idle_10py", 1, lambda kind, d: scenarios.idle(
                 kind, d, sim, 10, python, self.sizes["idle_s"]))
-            if self.args.instructions:
-                events, plugins = self.sizes["instr_events"], self.sizes["instr_plugins"]
-                print("# instructions (callgrind): last %d events, %d plugins" % (events, plugins),
-                      flush=True)
-                self.alternated("instr_%dpy" % plugins, 1, lambda kind, d: scenarios.instructions(
-                    kind, d, sim, plugins, events, python, timeout * 4))
-            if self.args.profile:
-                print("# profile (perf record): sgevents, 10 plugins", flush=True)
-                self.results.add("profile_10py", "sgevents", scenarios.profile(
-                    Sgevents, self.fresh("profile"), sim, 10, python, timeout))
+        finally:
+            sim.stop()
+
+    def catchup_sim(self, label):
+        sim = Sim(self.fresh(label), prefill=self.sizes["catchup_events"])
+        print("  sim prefilled in %.1fs at %s" % (sim.prefill_secs, sim.url), flush=True)
+        return sim
+
+    def instructions(self):
+        events, plugins = self.sizes["instr_events"], self.sizes["instr_plugins"]
+        print("# instructions (callgrind): last %d events, %d plugins" % (events, plugins),
+              flush=True)
+        sim = self.catchup_sim("instr-sim")
+        try:
+            self.alternated("instr_%dpy" % plugins, 1, lambda kind, d: scenarios.instructions(
+                kind, d, sim, plugins, events, self.args.python, self.sizes["timeout"] * 4))
+        finally:
+            sim.stop()
+
+    def profile(self):
+        print("# profile (perf record): sgevents, 10 plugins", flush=True)
+        sim = self.catchup_sim("profile-sim")
+        try:
+            self.results.add("profile_10py", "sgevents", scenarios.profile(
+                Sgevents, self.fresh("profile"), sim, 10, self.args.python,
+                self.sizes["timeout"]))
         finally:
             sim.stop()
 
@@ -309,7 +325,7 @@ def main():
                         help="where the run folders (state files, logs) go; default /dev/shm "
                         "(tmpfs) when writable, else the system temp folder")
     parser.add_argument("--only", help="comma-separated sections to run, of: %s" %
-                        ",".join(SECTIONS))
+                        ",".join(SECTIONS + EXTRA_SECTIONS))
     parser.add_argument("--instructions", action="store_true",
                         help="also count instructions of a fixed catch-up under callgrind (slow)")
     parser.add_argument("--profile", action="store_true",
@@ -324,10 +340,11 @@ def main():
     if args.events:
         sizes["catchup_events"] = sizes["native_events"] = args.events
     sections = args.only.split(",") if args.only else list(SECTIONS)
-    unknown = sorted(set(sections) - set(SECTIONS))
+    sections += [name for name in EXTRA_SECTIONS if getattr(args, name) and name not in sections]
+    unknown = sorted(set(sections) - set(SECTIONS + EXTRA_SECTIONS))
     if unknown:
-        parser.error("--only: unknown section %s; choose from %s" % (", ".join(unknown),
-                                                                   ",".join(SECTIONS)))
+        parser.error("--only: unknown section %s; choose from %s" % (
+            ", ".join(unknown), ",".join(SECTIONS + EXTRA_SECTIONS)))
     src, upstream_commit = upstream_source()
     daemons = [Sgevents]
     if src:

@@ -90,9 +90,14 @@ def _noop_plan(plugins):
     return [("noop", "noop_%02d" % n) for n in range(plugins)]
 
 
+def _read(path):
+    with open(path) as fh:
+        return fh.read()
+
+
 def _noop_markers(paths):
     """[(first callback time, target time)] from noop.py's markers."""
-    return [tuple(float(x) for x in open(path).read().split()) for path in paths]
+    return [tuple(float(x) for x in _read(path).split()) for path in paths]
 
 
 def catchup(kind, run_dir, sim, plugins, python, timeout):
@@ -268,7 +273,7 @@ def realistic(kind, run_dir, sim, target, python, timeout):
     before = sim.requests()
     env = {"SGEVENTS_BENCH_TARGET": str(target)}
     with _Running(kind, run_dir, sim, plan, 2, python, env) as run:
-        marks = [json.load(open(p)) for p in run.markers("*.json", len(plan), timeout)]
+        marks = [json.loads(_read(p)) for p in run.markers("*.json", len(plan), timeout)]
         figures = _delivery(run.daemon.started, target - 2, [m["first"] for m in marks],
                             max(m["done"] for m in marks))
         figures.update(_site_load(before, sim.requests()))

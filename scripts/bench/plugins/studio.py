@@ -67,5 +67,7 @@ def studio(sg, logger, event, state):
         state["count"] += 1
     elif not state["done"]:
         state["done"] = True
-        with open(state["path"], "w") as fh:
-            json.dump({"first": state["first"], "done": time.time(), "count": state["count"]}, fh)
+        done = time.time()
+        with open(state["path"] + ".tmp", "w") as fh:
+            json.dump({"first": state["first"], "done": done, "count": state["count"]}, fh)
+        os.replace(state["path"] + ".tmp", state["path"])  # the harness never sees half
