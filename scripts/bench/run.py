@@ -276,20 +276,23 @@ def fmt(value):
     return "%d" % value
 
 
+def advantage(ours, theirs, bigger):
+    """The ratio cell; `bigger` None marks a figure both daemons must share."""
+    if bigger is None:
+        return "= (a check)" if ours == theirs else "differs"
+    num, den = (ours, theirs) if bigger else (theirs, ours)
+    return "%.1f×" % (num / den) if den else ("∞" if num else "=")
+
+
 def table(medians, with_upstream):
     head = "| figure | sgevents | upstream | ratio (sgevents advantage) |\n|---|---|---|---|\n"
     lines = []
     for scenario, key, label, bigger in TABLE:
         ours = medians.get((scenario, "sgevents"), {}).get(key)
         theirs = medians.get((scenario, "upstream"), {}).get(key) if with_upstream else None
-        ratio = "–"
         if ours is None and theirs is None:
             continue
-        if bigger is None:
-            ratio = "= (a check)" if ours == theirs else "differs"
-        elif ours is not None and theirs is not None:
-            num, den = (ours, theirs) if bigger else (theirs, ours)
-            ratio = "%.1f×" % (num / den) if den else ("∞" if num else "=")
+        ratio = "–" if ours is None or theirs is None else advantage(ours, theirs, bigger)
         lines.append("| %s | %s | %s | %s |" % (label, fmt(ours), fmt(theirs), ratio))
     return head + "\n".join(lines) + "\n"
 
