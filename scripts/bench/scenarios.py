@@ -100,13 +100,22 @@ def _noop_markers(paths):
     return [tuple(float(x) for x in _read(path).split()) for path in paths]
 
 
+@contextlib.contextmanager
+def _noop_catchup(kind, run_dir, sim, plugins, first_id, python, timeout, **options):
+    """`plugins` noop plugins catching up from `first_id` to the site's latest event. Yields
+    (the running daemon, that event's id, [(first callback time, time it saw that event)]) once
+    every plugin has seen it; `options` go to the daemon class."""
+    last = sim.stats()["latest_event_id"]
+    env = {"SGEVENTS_BENCH_TARGET": str(last)}
+    with _Running(kind, run_dir, sim, _noop_plan(plugins), first_id, python, env,
+                  **options) as run:
+        yield run, last, _noop_markers(run.markers("*.done", plugins, timeout))
+
+
 def catchup(kind, run_dir, sim, plugins, python, timeout):
     """Catch-up of every prefilled event from id 2 (upstream cannot start at 1: id 0 is 'none')."""
-    last = sim.stats()["latest_event_id"]
     before = sim.requests()
-    env = {"SGEVENTS_BENCH_TARGET": str(last)}
-    with _Running(kind, run_dir, sim, _noop_plan(plugins), 2, python, env) as run:
-        marks = _noop_markers(run.markers("*.done", plugins, timeout))
+    with _noop_catchup(kind, run_dir, sim, plugins, 2, python, timeout) as (run, last, marks):
         figures = _delivery(run.daemon.started, last - 1, [f for f, _ in marks],
                             max(d for _, d in marks))
         figures.update(_site_load(before, sim.requests()))
@@ -302,15 +311,13 @@ def _callgrind_totals(folder):
 def instructions(kind, run_dir, sim, plugins, events, python, timeout):
     """Instructions (callgrind, the daemon and every descendant) to catch up the site's last
     `events` events with `plugins` noop plugins: start-up, catch-up and shutdown."""
-    last = sim.stats()["latest_event_id"]
+    first_id = sim.stats()["latest_event_id"] - events + 1
     folder = os.path.join(run_dir, "callgrind")
     os.makedirs(folder)
     wrap = ["valgrind", "--tool=callgrind", "--trace-children=yes",
             "--callgrind-out-file=%s/callgrind.%%p" % folder]
-    env = {"SGEVENTS_BENCH_TARGET": str(last)}
-    with _Running(kind, run_dir, sim, _noop_plan(plugins), last - events + 1, python, env,
-                  wrap=wrap, stop_wait=timeout) as run:
-        run.markers("*.done", plugins, timeout)
+    with _noop_catchup(kind, run_dir, sim, plugins, first_id, python, timeout, wrap=wrap,
+                       stop_wait=timeout) as (run, _, _):
         root = run.daemon.pid
     totals = _callgrind_totals(folder)
     if root not in totals:
@@ -338,13 +345,11 @@ PROFILE_REPORTS = [
 def profile(kind, run_dir, sim, plugins, python, timeout):
     """`perf record` (cpu-clock samples) of a catch-up with `plugins` noop plugins, the daemon
     and its plugin processes; writes profile.txt (by command, library and symbol)."""
-    last = sim.stats()["latest_event_id"]
     data = os.path.join(run_dir, "perf.data")
     wrap = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-o", data, "--"]
-    env = {"SGEVENTS_BENCH_TARGET": str(last)}
-    with _Running(kind, run_dir, sim, _noop_plan(plugins), 2, python, env, wrap=wrap,
-                  stop_wait=120) as run:
-        run.markers("*.done", plugins, timeout)
+    with _noop_catchup(kind, run_dir, sim, plugins, 2, python, timeout, wrap=wrap,
+                       stop_wait=120):
+        pass
     text = os.path.join(run_dir, "profile.txt")
     with open(text, "w") as out:
         for title, options in PROFILE_REPORTS:
