@@ -317,9 +317,9 @@ def report(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes (about 2 minutes)")
-    parser.add_argument("--reps", type=int, help="catch-up repetitions per daemon")
-    parser.add_argument("--events", type=int, help="catch-up size")
+    parser.add_argument("--quick", action="store_true", help="small sizes (about 3.5 minutes)")
+    parser.add_argument("--reps", type=int, help="catch-up and realistic repetitions per daemon")
+    parser.add_argument("--events", type=int, help="catch-up (and native catch-up) size")
     parser.add_argument("--rate", type=float, default=50.0, help="steady-state events/s")
     parser.add_argument("--hol-rate", type=float, default=5.0, help="head-of-line events/s")
     parser.add_argument("--python", default=os.path.join(ROOT, ".venv", "bin", "python"))
