@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks sgevents (and upstream shotgunEvents when UPSTREAM_SGEVENTS points at a checkout).
-# Usage: bash scripts/bench.sh [--quick] [--reps N] [--events N] [--rate R]
+# Usage: bash scripts/bench.sh [--quick] [--reps N] [--events N] [--rate R] [--only SECTIONS]
+#        [--instructions] [--profile] [--work-dir DIR]   (all options: scripts/bench/run.py --help)
 # Builds release binaries, then runs scripts/bench/run.py; results go to bench-results/.
 # See BENCHMARKS.md. Never run in CI.
 set -euo pipefail

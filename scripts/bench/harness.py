@@ -1,5 +1,6 @@
 """Benchmark plumbing: the sim, both daemons, /proc sampling and the visibility watcher."""
 
+import collections
 import json
 import os
 import pickle
@@ -18,7 +19,6 @@ BIN = os.environ.get("SGEVENTS_BENCH_BIN") or os.path.join(ROOT, "target", "rele
 PLUGINS = os.path.join(ROOT, "scripts", "bench", "plugins")
 SCRIPT, KEY = "bench", "bench-key"
 TICK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def wait_for(what, done, timeout, every=0.05):
@@ -112,10 +112,13 @@ class Daemon:
 
     name = "?"
 
-    def __init__(self, run_dir, sim_url, plugins, first_id, python, env):
+    def __init__(self, run_dir, sim_url, plugins, first_id, python, env, wrap=(), stop_wait=15):
+        """`wrap` prefixes the command (valgrind, perf record); `stop_wait` is how long `stop`
+        waits after SIGTERM before SIGKILL."""
         self.run_dir, self.out = run_dir, os.path.join(run_dir, "out")
+        self.stop_wait = stop_wait
         os.makedirs(self.out, exist_ok=True)
-        cmd = self.prepare(sim_url, plugins, first_id, python)
+        cmd = list(wrap) + self.prepare(sim_url, plugins, first_id, python)
         self.log = open(os.path.join(run_dir, self.name + ".stdout"), "w")
         self.started = time.time()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
@@ -130,7 +133,7 @@ class Daemon:
         if self.alive():
             os.killpg(self.pid, signal.SIGTERM)
             try:
-                self.proc.wait(15)
+                self.proc.wait(self.stop_wait)
             except subprocess.TimeoutExpired:
                 os.killpg(self.pid, signal.SIGKILL)
                 self.proc.wait()
@@ -139,6 +142,7 @@ class Daemon:
 
 class Sgevents(Daemon):
     name = "sgevents"
+    matches_in_python = False  # the worker matches callbacks before anything reaches Python
 
     def prepare(self, sim_url, plugins, first_id, python):
         config = os.path.join(self.run_dir, "sgevents.toml")
@@ -156,6 +160,7 @@ class Sgevents(Daemon):
 
 class Upstream(Daemon):
     name = "upstream"
+    matches_in_python = True  # every (event, plugin) pair goes through Callback.canProcess
     source = None  # the checkout's src/ folder, set by run.py
 
     def prepare(self, sim_url, plugins, first_id, python):
@@ -181,37 +186,69 @@ class Upstream(Daemon):
 
 
 def _children(pid):
+    """Child pids of every thread of `pid` (the daemon spawns from tokio's worker threads)."""
+    kids = []
     try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as fh:
-            return [int(p) for p in fh.read().split()]
+        tids = os.listdir("/proc/%d/task" % pid)
     except OSError:
-        return []
+        return kids
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as fh:
+                kids += [int(p) for p in fh.read().split()]
+        except OSError:
+            pass
+    return kids
+
+
+# One process at one moment, or a sum of them: CPU seconds (user + sys) and kB of memory.
+Sample = collections.namedtuple("Sample", "cpu rss hwm pss")
+NOTHING = Sample(0.0, 0, 0, 0)
+
+
+def _add(samples):
+    return Sample(*(sum(values) for values in zip(NOTHING, *samples)))
+
+
+def _kb_fields(path, names):
+    found = {}
+    with open(path) as fh:
+        for line in fh:
+            key = line.split(":", 1)[0]
+            if key in names:
+                found[key] = int(line.split()[1])
+    return found
 
 
 def _proc_sample(pid):
-    """(cpu seconds, current RSS kB, peak RSS kB) of one process, or None when gone."""
+    """A Sample of one process, or None when it is gone. PSS comes from smaps_rollup."""
     try:
         with open("/proc/%d/stat" % pid) as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
-        hwm = rss = 0
-        with open("/proc/%d/status" % pid) as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    hwm = int(line.split()[1])
-                elif line.startswith("VmRSS:"):
-                    rss = int(line.split()[1])
-        return (int(fields[11]) + int(fields[12])) / TICK, rss, hwm
+        status = _kb_fields("/proc/%d/status" % pid, ("VmRSS", "VmHWM"))
+        pss = _kb_fields("/proc/%d/smaps_rollup" % pid, ("Pss",)).get("Pss", 0)
+        cpu = (int(fields[11]) + int(fields[12])) / TICK
+        return Sample(cpu, status.get("VmRSS", 0), status.get("VmHWM", 0), pss)
     except (OSError, IndexError, ValueError):
         return None
 
 
+GROUPS = ("daemon", "children", "total")
+
+
 class Sampler(threading.Thread):
-    """Samples the daemon and its descendants from /proc every 0.2 s."""
+    """Samples the daemon and all its descendants (the plugin processes) from /proc every 0.2 s.
+
+    Per group (the daemon, its descendants, both): CPU seconds, RSS and PSS now, the sum of each
+    process's VmHWM, and the highest RSS and PSS sums seen at one sampling moment.
+    """
 
     def __init__(self, pid):
         super().__init__(daemon=True)
         self.root, self.stop_flag, self.lock = pid, threading.Event(), threading.Lock()
-        self.last = {}  # pid -> (cpu, rss, hwm), the last sample while it lived
+        self.last = {}  # pid -> Sample, the last one taken while it lived
+        self.now = {group: NOTHING for group in GROUPS}  # sums of the live processes
+        self.peak = {group: (0, 0) for group in GROUPS}  # (RSS, PSS) sums at their highest
         self.start()
 
     def run(self):
@@ -229,18 +266,28 @@ class Sampler(threading.Thread):
                 todo += _children(pid)
         with self.lock:
             self.last.update(seen)
+            self.now = self._split(seen)
+            for group, now in self.now.items():
+                rss, pss = self.peak[group]
+                self.peak[group] = (max(rss, now.rss), max(pss, now.pss))
+
+    def _split(self, samples):
+        daemon = samples.get(self.root, NOTHING)
+        children = _add(v for p, v in samples.items() if p != self.root)
+        return {"daemon": daemon, "children": children, "total": _add([daemon, children])}
 
     def totals(self):
-        """{'daemon'|'children': (cpu seconds, RSS kB now, peak RSS kB)}; children summed."""
+        """{group: dict(cpu_s, rss_kb, pss_kb, hwm_kb, peak_rss_kb, peak_pss_kb, processes)}.
+        CPU and VmHWM include processes that have exited since."""
         self.sample()
         with self.lock:
-            items = dict(self.last)
-        out = {"daemon": items.get(self.root, (0.0, 0, 0)), "children": (0.0, 0, 0)}
-        kids = [v for p, v in items.items() if p != self.root]
-        if kids:
-            out["children"] = (sum(k[0] for k in kids), sum(k[1] for k in kids),
-                               sum(k[2] for k in kids))
-        return out
+            ever = self._split(self.last)
+            counts = {"daemon": 1, "children": len(self.last) - 1, "total": len(self.last)}
+            return {group: {"cpu_s": ever[group].cpu, "hwm_kb": ever[group].hwm,
+                            "rss_kb": self.now[group].rss, "pss_kb": self.now[group].pss,
+                            "peak_rss_kb": self.peak[group][0],
+                            "peak_pss_kb": self.peak[group][1], "processes": counts[group]}
+                    for group in GROUPS}
 
     def stop(self):
         self.stop_flag.set()
@@ -258,6 +305,14 @@ class Watcher(threading.Thread):
     def __init__(self, url, after, every=0.05, give_up=90.0):
         super().__init__(daemon=True)
         self.sg = shotgun_api3.Shotgun(url, SCRIPT, KEY)
+        self.reads = 0  # read requests it sent: the site's counts include them
+        rpc = self.sg._call_rpc
+
+        def counted(method, *args, **kwargs):
+            self.reads += method == "read"
+            return rpc(method, *args, **kwargs)
+
+        self.sg._call_rpc = counted
         self.high, self.every, self.give_up = after, every, give_up
         self.seen, self.missing = {}, {}  # id -> time first seen; id -> time first missed
         self.stop_flag = threading.Event()
