@@ -266,15 +266,15 @@ impl Validator<'_> {
                 }
             },
         };
-        let control_socket = match self.non_empty("daemon.control_socket", raw.control_socket.clone())
-        {
-            Some(path) => Some(PathBuf::from(path)),
-            None => state_db.as_ref().map(|db| {
-                db.parent()
-                    .unwrap_or(Path::new(""))
-                    .join(CONTROL_SOCKET_NAME)
-            }),
-        };
+        let control_socket =
+            match self.non_empty("daemon.control_socket", raw.control_socket.clone()) {
+                Some(path) => Some(PathBuf::from(path)),
+                None => state_db.as_ref().map(|db| {
+                    db.parent()
+                        .unwrap_or(Path::new(""))
+                        .join(CONTROL_SOCKET_NAME)
+                }),
+            };
         let lag_alert = self.ours_secs("daemon.lag_alert_secs", raw.lag_alert_secs, 600, 1);
         Some(DaemonSettings {
             pid_file,
@@ -291,7 +291,10 @@ impl Validator<'_> {
             shutdown_grace: shutdown_grace?,
             http: http?,
             control_socket: control_socket?,
-            control_token: raw.control_token.clone().filter(|token| !token.expose().is_empty()),
+            control_token: raw
+                .control_token
+                .clone()
+                .filter(|token| !token.expose().is_empty()),
             lag_alert: lag_alert?,
         })
     }

@@ -35,6 +35,14 @@ struct StateLabel {
 /// The plugin states [`Telemetry::set_plugin_state`] exports, one series each.
 pub const PLUGIN_STATES: [&str; 5] = ["loading", "active", "failed", "reloading", "inactive"];
 
+/// The labels of operator actions (`sgevents plugin ...`, the status page's buttons).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ActionLabel {
+    plugin: String,
+    action: String,
+    result: &'static str,
+}
+
 /// The label of per-method API series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct MethodLabel {
@@ -77,6 +85,8 @@ pub struct Telemetry {
     api_requests: Family<MethodLabel, Counter>,
     api_errors: Family<MethodLabel, Counter>,
     api_duration: Histograms<MethodLabel>,
+    operator_actions: Family<ActionLabel, Counter>,
+    degraded: Gauge,
 }
 
 impl Default for Telemetry {
@@ -109,6 +119,8 @@ impl Telemetry {
             api_requests: Family::default(),
             api_errors: Family::default(),
             api_duration: Family::new_with_constructor(api_histogram as fn() -> _),
+            operator_actions: Family::default(),
+            degraded: Gauge::default(),
             registry: Registry::default(),
         };
         telemetry.register_all(registry)
@@ -185,8 +197,35 @@ impl Telemetry {
             Unit::Seconds,
             self.api_duration.clone(),
         );
+        r.register(
+            "operator_actions",
+            "Operator requests (resume, skip, pause, unpause), by plugin, action and result (done, refused, error)",
+            self.operator_actions.clone(),
+        );
+        r.register(
+            "degraded",
+            "1 while any plugin is failed, paused, hung or lagging beyond lag_alert_secs, else 0",
+            self.degraded.clone(),
+        );
         self.registry = registry;
         self
+    }
+
+    /// An operator asked to `action` (`resume`, `skip`, ...) `plugin`; `result` is `done`,
+    /// `refused` or `error`.
+    pub fn record_operator_action(&self, plugin: &str, action: &str, result: &'static str) {
+        self.operator_actions
+            .get_or_create(&ActionLabel {
+                plugin: plugin.to_owned(),
+                action: action.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    /// Whether the daemon is degraded (see the `degraded` metric's help).
+    pub fn set_degraded(&self, degraded: bool) {
+        self.degraded.set(i64::from(degraded));
     }
 
     /// `count` events were fetched by one poll.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sgevents_config::Settings;
 use sgevents_daemon::alerts::{AlertLayer, AlertSender, Alerts, PluginRecipients};
+use sgevents_daemon::control_socket::{self, ControlSocket};
 use sgevents_daemon::status::{HealthPolicy, WatchStatus};
 use sgevents_daemon::telemetry::Telemetry;
 use sgevents_daemon::{Deps, StartAt, Watch, setup, status_server};
@@ -156,6 +157,17 @@ pub(crate) async fn serve(
             shutdown.clone(),
         ));
     }
+    let (control_tx, inbox) = sgevents_daemon::control::channel();
+    let control_socket = ControlSocket::bind(&settings.daemon.control_socket).await?;
+    tokio::spawn(control_socket::serve(
+        control_socket,
+        control_tx,
+        telemetry.clone(),
+        shutdown.clone(),
+    ));
+    // The loop takes `inbox` once it answers operator requests (a `Deps` field); until then
+    // dropping it makes the socket answer that the loop takes no requests.
+    drop(inbox);
     let deps = Deps {
         client,
         store: Box::new(state.store),
