@@ -187,8 +187,20 @@ pub async fn request(path: &Path, request: &WireRequest) -> std::io::Result<Wire
     let (read, mut write) = stream.into_split();
     let mut line = serde_json::to_string(request).map_err(std::io::Error::other)?;
     line.push('\n');
-    write.write_all(line.as_bytes()).await?;
-    write.shutdown().await?;
+    // A daemon that refuses the peer answers without reading: a broken pipe here still
+    // leaves its answer to read.
+    let sent = async {
+        write.write_all(line.as_bytes()).await?;
+        write.shutdown().await
+    };
+    if let Err(err) = sent.await
+        && !matches!(
+            err.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        )
+    {
+        return Err(err);
+    }
     let mut reply = String::new();
     BufReader::new(read).read_line(&mut reply).await?;
     serde_json::from_str(reply.trim()).map_err(|err| {
