@@ -7,7 +7,7 @@
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -33,7 +33,15 @@ struct StateLabel {
 }
 
 /// The plugin states [`Telemetry::set_plugin_state`] exports, one series each.
-pub const PLUGIN_STATES: [&str; 5] = ["loading", "active", "failed", "reloading", "inactive"];
+pub const PLUGIN_STATES: [&str; 7] = [
+    "loading",
+    "active",
+    "failed",
+    "reloading",
+    "inactive",
+    "paused",
+    "hung",
+];
 
 /// The labels of operator actions (`sgevents plugin ...`, the status page's buttons).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -87,6 +95,8 @@ pub struct Telemetry {
     api_duration: Histograms<MethodLabel>,
     operator_actions: Family<ActionLabel, Counter>,
     degraded: Gauge,
+    /// All api3 errors, for the status page's chart (a family cannot be summed).
+    api_errors_total: AtomicU64,
 }
 
 impl Default for Telemetry {
@@ -121,6 +131,7 @@ impl Telemetry {
             api_duration: Family::new_with_constructor(api_histogram as fn() -> _),
             operator_actions: Family::default(),
             degraded: Gauge::default(),
+            api_errors_total: AtomicU64::new(0),
             registry: Registry::default(),
         };
         telemetry.register_all(registry)
@@ -178,7 +189,7 @@ impl Telemetry {
         );
         r.register(
             "plugin_state",
-            "1 for the plugin's current state (loading, active, failed, reloading, inactive), else 0",
+            "1 for the plugin's current state (loading, active, failed, reloading, inactive, paused, hung), else 0",
             self.plugin_state.clone(),
         );
         r.register(
@@ -221,6 +232,11 @@ impl Telemetry {
                 result,
             })
             .inc();
+    }
+
+    /// api3 requests that failed since start, over every method.
+    pub fn api_errors_total(&self) -> u64 {
+        self.api_errors_total.load(Ordering::Relaxed)
     }
 
     /// Whether the daemon is degraded (see the `degraded` metric's help).
@@ -317,6 +333,7 @@ impl Telemetry {
         self.api_requests.get_or_create(&label).inc();
         if !ok {
             self.api_errors.get_or_create(&label).inc();
+            self.api_errors_total.fetch_add(1, Ordering::Relaxed);
         }
         self.api_duration
             .get_or_create(&label)

@@ -139,6 +139,7 @@ pub(crate) async fn serve(
     spawn_signal_handlers(shutdown.clone(), reload.clone())?;
     let watch = Arc::new(Watch::default());
     let telemetry = Arc::new(Telemetry::new());
+    let (control_tx, inbox) = sgevents_daemon::control::channel();
     if let Some(addr) = settings.daemon.http {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -149,15 +150,25 @@ pub(crate) async fn serve(
             listener.local_addr()?
         );
         let source = Arc::new(WatchStatus::new(watch.clone()));
-        tokio::spawn(status_server::serve(
+        let page = status_server::PageOptions {
+            lag_alert: settings.daemon.lag_alert,
+            control: settings.daemon.control_token.as_ref().map(|token| {
+                status_server::PageControl {
+                    token: token.expose().to_owned(),
+                    requests: control_tx.clone(),
+                }
+            }),
+            ..status_server::PageOptions::default()
+        };
+        tokio::spawn(status_server::serve_with(
             listener,
             source,
             telemetry.clone(),
             HealthPolicy::default(),
+            page,
             shutdown.clone(),
         ));
     }
-    let (control_tx, inbox) = sgevents_daemon::control::channel();
     let control_socket = ControlSocket::bind(&settings.daemon.control_socket).await?;
     tokio::spawn(control_socket::serve(
         control_socket,
