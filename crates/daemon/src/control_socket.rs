@@ -287,7 +287,7 @@ async fn answer(
         reply: reply_tx,
     };
     let gone = || {
-        WireReply::Error("the daemon's loop is not taking requests (it is stopping?)".to_owned())
+        WireReply::Error("the daemon's loop takes no operator requests (it is stopping, or this build's loop does not answer them yet)".to_owned())
     };
     if requests.send(request).await.is_err() {
         return gone();

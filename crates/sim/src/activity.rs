@@ -14,19 +14,29 @@ use crate::events::Actor;
 use crate::site::{Site, writes_from_object};
 use crate::{time, write};
 
-const TASK_FLOW: &[&str] = &["wtg", "rdy", "ip", "rev", "ip", "rev", "fin"];
 const SHOT_FLOW: &[&str] = &["wtg", "rdy", "ip", "cmpt", "fin"];
 const VERSION_FLOW: &[&str] = &["rev", "vwd", "apr", "rej"];
+
+/// Every this many actions, a shot goes on hold (or comes off it), so a demo shows holds
+/// within its first minute or two.
+const HOLD_EVERY: u64 = 24;
 
 /// A seeded generator of plausible writes.
 pub(crate) struct Studio {
     rng: StdRng,
+    /// Actions taken so far.
+    acts: u64,
+    /// The Task an artist is working through to final: most Task updates go to it, as in a
+    /// studio where work on a task continues until it is done (and so tasks do finish).
+    focus: Option<i64>,
 }
 
 impl Studio {
     pub(crate) fn new(seed: u64) -> Self {
         Self {
             rng: StdRng::seed_from_u64(seed),
+            acts: 0,
+            focus: None,
         }
     }
 
@@ -36,12 +46,17 @@ impl Studio {
         let Some(actor) = self.artist(db) else {
             return Ok(0);
         };
+        self.acts += 1;
+        if self.acts % HOLD_EVERY == HOLD_EVERY / 3 {
+            self.toggle_hold(db, &actor, now)?;
+            return Ok(u64::try_from(db.next_event_id - before).unwrap_or(0));
+        }
         let roll = self.rng.random_range(0..100);
         match roll {
             0..10 => self.create_shot(db, &actor, now)?,
             10..15 => self.create_asset(db, &actor, now)?,
             15..30 => self.create_task(db, &actor, now)?,
-            30..58 => self.advance(db, &actor, "Task", TASK_FLOW, now)?,
+            30..58 => self.work_on_task(db, &actor, now)?,
             58..66 => self.advance(db, &actor, "Shot", SHOT_FLOW, now)?,
             66..78 => self.create_version(db, &actor, now)?,
             78..86 => self.advance(db, &actor, "Version", VERSION_FLOW, now)?,
@@ -248,6 +263,103 @@ impl Studio {
             .is_some_and(|f| f.valid_values.iter().any(|v| v == next));
         if valid && next != current {
             Self::update(db, actor, ty, id, json!({"sg_status_list": next}), now)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the focused Task one step along its flow; picks a new focus (a layout task when
+    /// there is one not yet final) once it is final or gone.
+    fn work_on_task(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        let status = |db: &Db, id: i64| {
+            db.get("Task", id)
+                .filter(|task| !task.retired)
+                .map(|task| {
+                    task.fields
+                        .get("sg_status_list")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                })
+        };
+        let focus = self
+            .focus
+            .filter(|id| status(db, *id).is_some_and(|s| s != "fin"))
+            .or_else(|| self.new_focus(db));
+        self.focus = focus;
+        let Some(id) = focus else {
+            return self.create_task(db, actor, now);
+        };
+        let current = status(db, id).unwrap_or_default();
+        // A review sends the work back once in a while, else it is final.
+        let next = match current.as_str() {
+            "wtg" => "rdy",
+            "rdy" => "ip",
+            "ip" => "rev",
+            "rev" if self.rng.random_range(0..3) == 0 => "ip",
+            "rev" => "fin",
+            _ => "ip",
+        };
+        let valid = db
+            .schema
+            .entity("Task")
+            .and_then(|d| d.field("sg_status_list"))
+            .is_some_and(|f| f.valid_values.iter().any(|v| v == next));
+        if valid && next != current {
+            Self::update(db, actor, "Task", id, json!({"sg_status_list": next}), now)?;
+        }
+        Ok(())
+    }
+
+    /// A Task not yet final: a layout one when there is one (three times in four), else any.
+    fn new_focus(&mut self, db: &Db) -> Option<i64> {
+        let open: Vec<(i64, bool)> = db
+            .tables
+            .get("Task")?
+            .iter()
+            .filter(|(_, task)| {
+                !task.retired
+                    && task.fields.get("sg_status_list").and_then(Value::as_str) != Some("fin")
+            })
+            .map(|(id, task)| {
+                let content = task.fields.get("content").and_then(Value::as_str);
+                let layout = content.is_some_and(|c| c.to_lowercase().contains("layout"));
+                (*id, layout)
+            })
+            .collect();
+        let layouts: Vec<i64> = open.iter().filter(|(_, l)| *l).map(|(id, _)| *id).collect();
+        let pool: Vec<i64> = if !layouts.is_empty() && self.rng.random_range(0..4) != 0 {
+            layouts
+        } else {
+            open.iter().map(|(id, _)| *id).collect()
+        };
+        (!pool.is_empty()).then(|| pool[self.rng.random_range(0..pool.len())])
+    }
+
+    /// Puts a shot on hold, or takes one off hold (back to in progress).
+    fn toggle_hold(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        let on_hold = db.tables.get("Shot").and_then(|shots| {
+            shots
+                .iter()
+                .find(|(_, shot)| {
+                    !shot.retired
+                        && shot.fields.get("sg_status_list").and_then(Value::as_str) == Some("hld")
+                })
+                .map(|(id, _)| *id)
+        });
+        let (id, status) = match on_hold {
+            Some(id) if self.rng.random_range(0..2) == 0 => (id, "ip"),
+            _ => match self.pick(db, "Shot") {
+                Some(id) => (id, "hld"),
+                None => return self.create_shot(db, actor, now),
+            },
+        };
+        let valid = db
+            .schema
+            .entity("Shot")
+            .and_then(|d| d.field("sg_status_list"))
+            .is_some_and(|f| f.valid_values.iter().any(|v| v == status));
+        if valid {
+            Self::update(db, actor, "Shot", id, json!({"sg_status_list": status}), now)?;
         }
         Ok(())
     }
