@@ -184,7 +184,19 @@ impl Studio {
     }
 
     fn create_task(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
-        let on_shot = self.rng.random_range(0..3) != 0;
+        self.create_task_of(db, actor, now, None)
+    }
+
+    /// A new Task on a random shot or asset; `step_code` (e.g. `"Layout"`) puts it on a shot
+    /// with that pipeline step when the site has one.
+    fn create_task_of(
+        &mut self,
+        db: &mut Db,
+        actor: &Actor,
+        now: i64,
+        step_code: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let on_shot = step_code.is_some() || self.rng.random_range(0..3) != 0;
         let ty = if on_shot { "Shot" } else { "Asset" };
         let Some(target) = self.pick(db, ty) else {
             return self.create_shot(db, actor, now);
@@ -211,6 +223,12 @@ impl Studio {
                     .collect()
             })
             .unwrap_or_default();
+        let preferred: Vec<(i64, String)> = steps
+            .iter()
+            .filter(|(_, code)| step_code.is_some_and(|wanted| code == wanted))
+            .cloned()
+            .collect();
+        let steps = if preferred.is_empty() { steps } else { preferred };
         let (step, content) = if steps.is_empty() {
             (Value::Null, "Work".to_owned())
         } else {
@@ -287,7 +305,8 @@ impl Studio {
             .or_else(|| self.new_focus(db));
         self.focus = focus;
         let Some(id) = focus else {
-            return self.create_task(db, actor, now);
+            // Nothing open to work on: a shot needs its layout first.
+            return self.create_task_of(db, actor, now, Some("Layout"));
         };
         let current = status(db, id).unwrap_or_default();
         // A review sends the work back once in a while, else it is final.
@@ -295,7 +314,7 @@ impl Studio {
             "wtg" => "rdy",
             "rdy" => "ip",
             "ip" => "rev",
-            "rev" if self.rng.random_range(0..3) == 0 => "ip",
+            "rev" if self.rng.random_range(0..4) == 0 => "ip",
             "rev" => "fin",
             _ => "ip",
         };
@@ -327,6 +346,10 @@ impl Studio {
             })
             .collect();
         let layouts: Vec<i64> = open.iter().filter(|(_, l)| *l).map(|(id, _)| *id).collect();
+        if layouts.is_empty() && self.rng.random_range(0..2) == 0 {
+            // Start a layout instead: `work_on_task` creates one when there is no focus.
+            return None;
+        }
         let pool: Vec<i64> = if !layouts.is_empty() && self.rng.random_range(0..4) != 0 {
             layouts
         } else {

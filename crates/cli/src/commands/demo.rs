@@ -150,7 +150,8 @@ fn demo_config(site: &str, data: &Path, plugins: &[&Path], http: SocketAddr) -> 
          fetch_interval_secs = 1\n\
          http = \"{http}\"\n\
          control_token = \"{CONTROL_TOKEN}\"\n\
-         lag_alert_secs = 120\n\n\
+         lag_alert_secs = 120\n\
+         shutdown_grace_secs = 5\n\n\
          [site]\n\
          server = {site}\n\
          script_name = \"{engine}\"\n\
