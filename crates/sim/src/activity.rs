@@ -29,6 +29,8 @@ pub(crate) struct Studio {
     /// The Task an artist is working through to final: most Task updates go to it, as in a
     /// studio where work on a task continues until it is done (and so tasks do finish).
     focus: Option<i64>,
+    /// Whether the focused Task went back from review once already.
+    sent_back: bool,
 }
 
 impl Studio {
@@ -37,6 +39,7 @@ impl Studio {
             rng: StdRng::seed_from_u64(seed),
             acts: 0,
             focus: None,
+            sent_back: false,
         }
     }
 
@@ -55,8 +58,8 @@ impl Studio {
         match roll {
             0..10 => self.create_shot(db, &actor, now)?,
             10..15 => self.create_asset(db, &actor, now)?,
-            15..30 => self.create_task(db, &actor, now)?,
-            30..58 => self.work_on_task(db, &actor, now)?,
+            15..25 => self.create_task(db, &actor, now)?,
+            25..58 => self.work_on_task(db, &actor, now)?,
             58..66 => self.advance(db, &actor, "Shot", SHOT_FLOW, now)?,
             66..78 => self.create_version(db, &actor, now)?,
             78..86 => self.advance(db, &actor, "Version", VERSION_FLOW, now)?,
@@ -228,7 +231,11 @@ impl Studio {
             .filter(|(_, code)| step_code.is_some_and(|wanted| code == wanted))
             .cloned()
             .collect();
-        let steps = if preferred.is_empty() { steps } else { preferred };
+        let steps = if preferred.is_empty() {
+            steps
+        } else {
+            preferred
+        };
         let (step, content) = if steps.is_empty() {
             (Value::Null, "Work".to_owned())
         } else {
@@ -289,20 +296,21 @@ impl Studio {
     /// there is one not yet final) once it is final or gone.
     fn work_on_task(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
         let status = |db: &Db, id: i64| {
-            db.get("Task", id)
-                .filter(|task| !task.retired)
-                .map(|task| {
-                    task.fields
-                        .get("sg_status_list")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_owned()
-                })
+            db.get("Task", id).filter(|task| !task.retired).map(|task| {
+                task.fields
+                    .get("sg_status_list")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            })
         };
         let focus = self
             .focus
             .filter(|id| status(db, *id).is_some_and(|s| s != "fin"))
             .or_else(|| self.new_focus(db));
+        if focus != self.focus {
+            self.sent_back = false;
+        }
         self.focus = focus;
         let Some(id) = focus else {
             // Nothing open to work on: a shot needs its layout first.
@@ -314,7 +322,10 @@ impl Studio {
             "wtg" => "rdy",
             "rdy" => "ip",
             "ip" => "rev",
-            "rev" if self.rng.random_range(0..4) == 0 => "ip",
+            "rev" if !self.sent_back && self.rng.random_range(0..4) == 0 => {
+                self.sent_back = true;
+                "ip"
+            }
             "rev" => "fin",
             _ => "ip",
         };
@@ -329,7 +340,8 @@ impl Studio {
         Ok(())
     }
 
-    /// A Task not yet final: a layout one when there is one (three times in four), else any.
+    /// A Task not yet final: a layout one when there is one (a shot's layout comes first),
+    /// else, half of the time, none (so a new layout is started), else any.
     fn new_focus(&mut self, db: &Db) -> Option<i64> {
         let open: Vec<(i64, bool)> = db
             .tables
@@ -350,7 +362,7 @@ impl Studio {
             // Start a layout instead: `work_on_task` creates one when there is no focus.
             return None;
         }
-        let pool: Vec<i64> = if !layouts.is_empty() && self.rng.random_range(0..4) != 0 {
+        let pool: Vec<i64> = if !layouts.is_empty() {
             layouts
         } else {
             open.iter().map(|(id, _)| *id).collect()
@@ -382,7 +394,14 @@ impl Studio {
             .and_then(|d| d.field("sg_status_list"))
             .is_some_and(|f| f.valid_values.iter().any(|v| v == status));
         if valid {
-            Self::update(db, actor, "Shot", id, json!({"sg_status_list": status}), now)?;
+            Self::update(
+                db,
+                actor,
+                "Shot",
+                id,
+                json!({"sg_status_list": status}),
+                now,
+            )?;
         }
         Ok(())
     }
@@ -542,6 +561,86 @@ pub(crate) async fn worker(
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code may unwrap: a failure is a test failure.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::SimConfig;
+
+    fn status(db: &Db, ty: &str, id: i64) -> Option<String> {
+        db.get(ty, id)?
+            .fields
+            .get("sg_status_list")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Events (from a fresh site) until a shot is on hold and until a layout Task is final.
+    fn events_until_hold_and_final_layout(seed: u64) -> (Option<i64>, Option<i64>) {
+        let site = Site::open(&SimConfig {
+            seed,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let start = site.lock().next_event_id;
+        let mut studio = Studio::new(seed);
+        let (mut hold, mut layout_final) = (None, None);
+        for _ in 0..2_000 {
+            site.transaction(|db, now| studio.act(db, now)).unwrap();
+            let db = site.lock();
+            let produced = db.next_event_id - start;
+            let ids = |ty: &str| -> Vec<i64> {
+                db.tables
+                    .get(ty)
+                    .map(|table| table.keys().copied().collect())
+                    .unwrap_or_default()
+            };
+            if hold.is_none()
+                && ids("Shot")
+                    .iter()
+                    .any(|id| status(&db, "Shot", *id).as_deref() == Some("hld"))
+            {
+                hold = Some(produced);
+            }
+            if layout_final.is_none()
+                && ids("Task").iter().any(|id| {
+                    let layout = db
+                        .get("Task", *id)
+                        .and_then(|task| task.fields.get("content")?.as_str().map(str::to_owned))
+                        .is_some_and(|content| content.to_lowercase().contains("layout"));
+                    layout && status(&db, "Task", *id).as_deref() == Some("fin")
+                })
+            {
+                layout_final = Some(produced);
+            }
+            if hold.is_some() && layout_final.is_some() {
+                break;
+            }
+        }
+        (hold, layout_final)
+    }
+
+    /// The demo (seed 0) runs 2 events a second and must show every example plugin within two
+    /// minutes: a shot on hold and a layout made final within 200 events. Other seeds get
+    /// there too, within 400.
+    #[test]
+    fn shots_go_on_hold_and_layouts_get_final_early() {
+        for seed in 0..12 {
+            let (hold, layout_final) = events_until_hold_and_final_layout(seed);
+            let limit = if seed == 0 { 200 } else { 400 };
+            let hold = hold.unwrap_or(i64::MAX);
+            let layout_final = layout_final.unwrap_or(i64::MAX);
+            assert!(hold <= limit, "seed {seed}: first hold after {hold} events");
+            assert!(
+                layout_final <= limit,
+                "seed {seed}: first final layout after {layout_final} events"
+            );
         }
     }
 }

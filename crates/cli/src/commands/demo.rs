@@ -94,7 +94,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         &config,
         demo_config(&sim.url(), &data, &[&plugins, &faulty], args.http),
     )
-        .with_context(|| format!("writing {}", config.display()))?;
+    .with_context(|| format!("writing {}", config.display()))?;
     let settings = sgevents_config::load(&config)?;
     let _enter = runtime.enter();
     let (_log_guard, alerts) = init_logs(&settings)?;
@@ -105,7 +105,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.display(),
         plugins.display()
     );
-    let sgevents = std::env::current_exe().map_or_else(|_| "sgevents".to_owned(), |exe| exe.display().to_string());
+    let sgevents = std::env::current_exe()
+        .map_or_else(|_| "sgevents".to_owned(), |exe| exe.display().to_string());
     let from = sim.latest_event_id().unwrap_or(1);
     println!(
         "Demo data (config, state, logs) in {}; kept after exit.\n\
@@ -138,7 +139,12 @@ fn demo_config(site: &str, data: &Path, plugins: &[&Path], http: SocketAddr) -> 
     let quote = |path: &Path| toml_string(&path.display().to_string());
     let folders: String = plugins
         .iter()
-        .map(|dir| format!("\n[[plugins]]\npath = {}\ncallback_timeout_secs = 60\n", quote(dir)))
+        .map(|dir| {
+            format!(
+                "\n[[plugins]]\npath = {}\ncallback_timeout_secs = 60\n",
+                quote(dir)
+            )
+        })
         .collect();
     format!(
         "# Written by `sgevents demo`.\n\
