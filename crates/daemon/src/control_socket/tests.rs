@@ -1,3 +1,5 @@
+//! Tests of the control socket: permissions, stale and live sockets, the round trip to the loop.
+
 // Test code may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 

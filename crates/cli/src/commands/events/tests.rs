@@ -1,3 +1,5 @@
+//! Tests of the event type glob.
+
 use super::glob_match;
 
 #[test]

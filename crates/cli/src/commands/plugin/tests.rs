@@ -1,3 +1,5 @@
+//! Tests of the offline skip: how the cursor moves.
+
 // Test code may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
