@@ -106,16 +106,14 @@ impl ControlSocket {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
             _ => PathBuf::from("."),
         };
-        let file_name = path
-            .file_name()
-            .map_or_else(|| "control".into(), |name| name.to_string_lossy());
-        let staging = parent.join(format!(".{file_name}.{}.tmp", std::process::id()));
+        // Short names: a socket path may not pass about 100 bytes.
+        let staging = parent.join(format!(".sgctl{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&staging)
             .map_err(create)?;
-        let staged = staging.join("control.sock");
+        let staged = staging.join("s");
         let bound = (|| {
             let listener = UnixListener::bind(&staged)?;
             std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;

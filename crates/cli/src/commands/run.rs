@@ -169,13 +169,21 @@ pub(crate) async fn serve(
             shutdown.clone(),
         ));
     }
-    let control_socket = ControlSocket::bind(&settings.daemon.control_socket).await?;
-    tokio::spawn(control_socket::serve(
-        control_socket,
-        control_tx,
-        telemetry.clone(),
-        shutdown.clone(),
-    ));
+    // Without its socket the daemon still runs; only `sgevents plugin ...` cannot reach it.
+    match ControlSocket::bind(&settings.daemon.control_socket).await {
+        Ok(control_socket) => {
+            tokio::spawn(control_socket::serve(
+                control_socket,
+                control_tx,
+                telemetry.clone(),
+                shutdown.clone(),
+            ));
+        }
+        Err(err) => tracing::error!(
+            logger = "engine",
+            "{err}; `sgevents plugin ...` cannot reach this daemon"
+        ),
+    }
     // The loop takes `inbox` once it answers operator requests (a `Deps` field); until then
     // dropping it makes the socket answer that the loop takes no requests.
     drop(inbox);
