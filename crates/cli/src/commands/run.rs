@@ -170,20 +170,21 @@ pub(crate) async fn serve(
         ));
     }
     // Without its socket the daemon still runs; only `sgevents plugin ...` cannot reach it.
-    match ControlSocket::bind(&settings.daemon.control_socket).await {
-        Ok(control_socket) => {
-            tokio::spawn(control_socket::serve(
-                control_socket,
-                control_tx,
-                telemetry.clone(),
-                shutdown.clone(),
-            ));
+    let control_task = match ControlSocket::bind(&settings.daemon.control_socket).await {
+        Ok(control_socket) => Some(tokio::spawn(control_socket::serve(
+            control_socket,
+            control_tx,
+            telemetry.clone(),
+            shutdown.clone(),
+        ))),
+        Err(err) => {
+            tracing::error!(
+                logger = "engine",
+                "{err}; `sgevents plugin ...` cannot reach this daemon"
+            );
+            None
         }
-        Err(err) => tracing::error!(
-            logger = "engine",
-            "{err}; `sgevents plugin ...` cannot reach this daemon"
-        ),
-    }
+    };
     // The loop takes `inbox` once it answers operator requests (a `Deps` field); until then
     // dropping it makes the socket answer that the loop takes no requests.
     drop(inbox);
@@ -197,7 +198,12 @@ pub(crate) async fn serve(
         watch,
         telemetry,
     };
-    sgevents_daemon::run(setup::options(settings, start_at), deps, shutdown).await?;
+    sgevents_daemon::run(setup::options(settings, start_at), deps, shutdown.clone()).await?;
+    // The socket file goes with the daemon.
+    shutdown.cancel();
+    if let Some(task) = control_task {
+        let _ = task.await;
+    }
     if let Some(sender) = &alerts.sender {
         sender.close();
     }

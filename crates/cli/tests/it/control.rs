@@ -232,3 +232,62 @@ fn with_no_daemon_skip_moves_the_cursor_in_the_store() {
     );
     assert_eq!(cursor(), Cursor::at(12));
 }
+
+#[test]
+fn the_daemon_creates_its_control_socket_0600_next_to_the_state_db() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(sgevents_sim::spawn(sgevents_sim::SimConfig {
+            scripts: vec![("engine".to_owned(), "engine-key".to_owned())],
+            ..sgevents_sim::SimConfig::default()
+        }))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let config = super::support::config(dir.path(), &sim.url(), ("engine", "engine-key"), &plugins);
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_sgevents"))
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .arg("--python")
+        .arg(super::support::python())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The default: `sgevents-control.sock` next to `state_db`.
+    let socket = dir.path().join("sgevents-control.sock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !socket.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no control socket at {}",
+            socket.display()
+        );
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the daemon's control socket is {mode:o}");
+    // `sgevents plugin` finds it through the config and gets an answer from the daemon.
+    let out = Command::new(env!("CARGO_BIN_EXE_sgevents"))
+        .args(["plugin", "pause", "nope", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("the daemon"),
+        "{}",
+        text(&out.stderr)
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(daemon.wait().unwrap().success());
+    assert!(!socket.exists(), "the socket file is removed at shutdown");
+    runtime.block_on(sim.shutdown());
+}

@@ -126,3 +126,45 @@ pub fn rates(points: &[(Timestamp, f64)]) -> Vec<f64> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use jiff::SignedDuration;
+
+    use super::*;
+    use crate::status::{PluginStatus, StatusBoard};
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::UNIX_EPOCH
+            .checked_add(SignedDuration::from_secs(1_000_000 + seconds))
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    #[test]
+    fn keeps_one_hour_and_rates_are_per_minute() {
+        let board = StatusBoard::new("https://site.example.com");
+        let mut plugin = PluginStatus::new("p", "/plugins");
+        let history = History::new();
+        for step in 0..300_i64 {
+            board.poll_succeeded(1, Some(100 + step * 30));
+            plugin.counts.dispatched = step.unsigned_abs() * 5;
+            board.set_plugins(vec![plugin.clone()]);
+            history.record(at(step * 15), &board.snapshot(), 0);
+        }
+        let samples = history.samples();
+        // 300 samples every 15 s span 74:45; only the last hour (241 samples) stays.
+        assert_eq!(samples.len(), 241);
+        assert_eq!(samples[0].at, at(59 * 15));
+        let ids: Vec<(Timestamp, f64)> = samples
+            .iter()
+            .map(|s| (s.at, s.latest_event_id.unwrap_or(0) as f64))
+            .collect();
+        // 30 ids every 15 s = 120 a minute; 5 events handled every 15 s = 20 a minute.
+        assert!(rates(&ids).iter().all(|rate| (*rate - 120.0).abs() < 1e-9));
+        let handled: Vec<(Timestamp, f64)> = samples
+            .iter()
+            .map(|s| (s.at, s.plugins["p"].dispatched as f64))
+            .collect();
+        assert!(rates(&handled).iter().all(|rate| (*rate - 20.0).abs() < 1e-9));
+    }
+}
