@@ -165,6 +165,10 @@ mod tests {
             .iter()
             .map(|s| (s.at, s.plugins["p"].dispatched as f64))
             .collect();
-        assert!(rates(&handled).iter().all(|rate| (*rate - 20.0).abs() < 1e-9));
+        assert!(
+            rates(&handled)
+                .iter()
+                .all(|rate| (*rate - 20.0).abs() < 1e-9)
+        );
     }
 }

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 
 use super::charts::{compact, sparkline};
 use super::history::{Sample, rates};
-use super::text::{lag_text, opt_id, when};
+use super::text::{lag_text, opt_id, span, when};
 use super::{CallbackStatus, HealthPolicy, PluginState, PluginStatus, StatusSnapshot};
 
 /// How often the page reloads itself.
@@ -327,16 +327,6 @@ fn chart(values: &[f64], class: &str, unit: &str) -> Chart {
     Chart {
         svg: sparkline(values, class),
         caption,
-    }
-}
-
-/// A duration in seconds as `12 s`, `4 min 3 s`, `2 h 5 min`.
-fn span(seconds: i64) -> String {
-    let seconds = seconds.max(0);
-    match seconds {
-        0..=59 => format!("{seconds} s"),
-        60..=3599 => format!("{} min {} s", seconds / 60, seconds % 60),
-        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
     }
 }
 
