@@ -9,3 +9,4 @@ cargo build --locked --bin sgevents
 export SGEVENTS_BIN="$PWD/target/debug/sgevents"
 cargo test --workspace --locked
 .venv/bin/python -m pytest -q tests/python
+bash scripts/check-alerts.sh       # contrib/prometheus/alerts.yml with promtool, if installed

@@ -37,6 +37,12 @@ def ready_downstream_tasks(sg, logger, event, args):
         [["entity", "is", task["entity"]], ["sg_status_list", "is", "wtg"]],
         ["content"],
     )
+    logger.info(
+        "Layout task %d on %s is final; %d waiting task(s) to ready.",
+        task["id"],
+        task["entity"].get("name"),
+        len(waiting),
+    )
     for other in waiting:
         sg.update("Task", other["id"], {"sg_status_list": "rdy"})
         logger.info(

@@ -2,7 +2,10 @@
 
 pub(crate) mod config;
 pub(crate) mod demo;
+pub(crate) mod events;
 pub(crate) mod lifecycle;
+pub(crate) mod plugin;
+pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod sim;
 pub(crate) mod state;

@@ -30,6 +30,13 @@ enum Command {
     State(commands::state::Command),
     /// Show each plugin's state: from the running daemon, or from the state store.
     Status(commands::status::Args),
+    /// Print the site's events in an id range, as plugins receive them.
+    Events(commands::events::Args),
+    /// Run one plugin over a range of events in a fresh process; its cursor stays.
+    Replay(commands::replay::Args),
+    /// Resume, skip, pause or unpause a plugin (running daemon, else the state store).
+    #[command(subcommand)]
+    Plugin(commands::plugin::Command),
     /// Upstream-compatible daemon control: start in the background.
     Start(commands::lifecycle::Args),
     /// Upstream-compatible daemon control: stop the background daemon.
@@ -52,6 +59,9 @@ fn main() -> ExitCode {
         Command::Config(command) => commands::config::run(command),
         Command::State(command) => commands::state::run(command),
         Command::Status(args) => commands::status::run(args),
+        Command::Events(args) => commands::events::run(args),
+        Command::Replay(args) => commands::replay::run(args),
+        Command::Plugin(command) => commands::plugin::run(command),
         Command::Start(args) => commands::lifecycle::start(args),
         Command::Stop(args) => commands::lifecycle::stop(args),
         Command::Restart(args) => commands::lifecycle::restart(args),

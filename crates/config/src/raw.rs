@@ -93,6 +93,19 @@ pub struct RawDaemon {
     /// `host:port` for the status and metrics HTTP endpoint, e.g. `"127.0.0.1:9090"`. Default: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,
+    /// Unix socket on which `sgevents plugin resume|skip|pause|unpause` reach the running
+    /// daemon; created mode 0600 and answering only the daemon's own user. Default:
+    /// `sgevents-control.sock` next to `state_db`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_socket: Option<String>,
+    /// A token that enables the status page's action buttons for failed plugins, when the page
+    /// is served on a loopback address. Without it the page is read-only. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_token: Option<Secret>,
+    /// Seconds of lag after which a plugin counts as lagging: the status page, the
+    /// `degraded` field of `/status.json` and `sgevents_degraded` say so. Default 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_alert_secs: Option<i64>,
 }
 
 /// `[site]`.

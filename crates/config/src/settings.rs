@@ -63,6 +63,12 @@ pub struct DaemonSettings {
     pub shutdown_grace: Duration,
     /// Listen address of the status/metrics HTTP endpoint; `None` = off.
     pub http: Option<SocketAddr>,
+    /// The control socket of `sgevents plugin ...`.
+    pub control_socket: PathBuf,
+    /// Enables the status page's action buttons (loopback only); `None` = read-only page.
+    pub control_token: Option<Secret>,
+    /// Lag beyond which a plugin makes the daemon degraded.
+    pub lag_alert: Duration,
 }
 
 /// Logging settings, as the logging module consumes them.

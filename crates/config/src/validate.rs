@@ -16,6 +16,9 @@ use crate::{
 /// File name of the state store next to `event_id_file`.
 pub const STATE_DB_NAME: &str = "sgevents-state.sqlite3";
 
+/// The control socket's file name when `control_socket` is not set: next to `state_db`.
+pub const CONTROL_SOCKET_NAME: &str = "sgevents-control.sock";
+
 /// Everything validation needs besides the raw config.
 pub(crate) struct Context<'a> {
     pub(crate) source: &'a Path,
@@ -263,6 +266,16 @@ impl Validator<'_> {
                 }
             },
         };
+        let control_socket =
+            match self.non_empty("daemon.control_socket", raw.control_socket.clone()) {
+                Some(path) => Some(PathBuf::from(path)),
+                None => state_db.as_ref().map(|db| {
+                    db.parent()
+                        .unwrap_or(Path::new(""))
+                        .join(CONTROL_SOCKET_NAME)
+                }),
+            };
+        let lag_alert = self.ours_secs("daemon.lag_alert_secs", raw.lag_alert_secs, 600, 1);
         Some(DaemonSettings {
             pid_file,
             event_id_file,
@@ -277,6 +290,12 @@ impl Validator<'_> {
             queue_size: usize::try_from(queue_size?).ok()?,
             shutdown_grace: shutdown_grace?,
             http: http?,
+            control_socket: control_socket?,
+            control_token: raw
+                .control_token
+                .clone()
+                .filter(|token| !token.expose().is_empty()),
+            lag_alert: lag_alert?,
         })
     }
 

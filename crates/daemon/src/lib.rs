@@ -4,6 +4,7 @@
 pub mod alerts;
 mod committer;
 pub mod control;
+pub mod control_socket;
 pub mod cursor;
 pub mod discovery;
 pub mod filters;

@@ -4,10 +4,13 @@
 //! `sgevents status` only read [`StatusSnapshot`]s. Nothing here reaches into workers.
 
 mod board;
+mod charts;
 pub mod client;
+mod degraded;
 mod filter_text;
 mod from_watch;
 mod health;
+pub mod history;
 mod html;
 pub mod text;
 
@@ -18,10 +21,12 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use board::StatusBoard;
+pub use degraded::Degraded;
 pub use filter_text::match_events_text;
 pub use from_watch::WatchStatus;
 pub use health::{Check, HealthPolicy};
-pub use html::render_html;
+pub use history::History;
+pub use html::{PageExtras, render_html, render_page};
 
 /// Anything that can produce the current status (the board, or an adapter over the loop's state).
 pub trait StatusSource: Send + Sync {
@@ -169,6 +174,10 @@ pub enum PluginState {
     Reloading,
     /// Not running (the daemon is down, or the plugin is disabled).
     Inactive,
+    /// Paused by an operator (`sgevents plugin pause`): its cursor stays until `unpause`.
+    Paused,
+    /// Its callback has been running for longer than looks healthy (before its timeout).
+    Hung,
 }
 
 impl PluginState {
@@ -180,6 +189,8 @@ impl PluginState {
             PluginState::Failed => "failed",
             PluginState::Reloading => "reloading",
             PluginState::Inactive => "inactive",
+            PluginState::Paused => "paused",
+            PluginState::Hung => "hung",
         }
     }
 }
@@ -209,6 +220,20 @@ pub struct PluginStatus {
     pub callbacks: Vec<CallbackStatus>,
     /// Counters since the daemon started.
     pub counts: PluginCounts,
+    /// The event its callbacks are running on now; `None` when idle (or unknown).
+    #[serde(default)]
+    pub running: Option<RunningEvent>,
+}
+
+/// The event a plugin is handling right now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningEvent {
+    /// The event id.
+    pub id: i64,
+    /// Its type, e.g. `Shotgun_Shot_Change`.
+    pub event_type: String,
+    /// When the plugin started on it.
+    pub since: Timestamp,
 }
 
 impl PluginStatus {
@@ -226,6 +251,7 @@ impl PluginStatus {
             last_error: None,
             callbacks: Vec::new(),
             counts: PluginCounts::default(),
+            running: None,
         }
     }
 }

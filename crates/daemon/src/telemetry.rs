@@ -7,7 +7,7 @@
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -33,7 +33,23 @@ struct StateLabel {
 }
 
 /// The plugin states [`Telemetry::set_plugin_state`] exports, one series each.
-pub const PLUGIN_STATES: [&str; 5] = ["loading", "active", "failed", "reloading", "inactive"];
+pub const PLUGIN_STATES: [&str; 7] = [
+    "loading",
+    "active",
+    "failed",
+    "reloading",
+    "inactive",
+    "paused",
+    "hung",
+];
+
+/// The labels of operator actions (`sgevents plugin ...`, the status page's buttons).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ActionLabel {
+    plugin: String,
+    action: String,
+    result: &'static str,
+}
 
 /// The label of per-method API series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -77,6 +93,10 @@ pub struct Telemetry {
     api_requests: Family<MethodLabel, Counter>,
     api_errors: Family<MethodLabel, Counter>,
     api_duration: Histograms<MethodLabel>,
+    operator_actions: Family<ActionLabel, Counter>,
+    degraded: Gauge,
+    /// All api3 errors, for the status page's chart (a family cannot be summed).
+    api_errors_total: AtomicU64,
 }
 
 impl Default for Telemetry {
@@ -109,6 +129,9 @@ impl Telemetry {
             api_requests: Family::default(),
             api_errors: Family::default(),
             api_duration: Family::new_with_constructor(api_histogram as fn() -> _),
+            operator_actions: Family::default(),
+            degraded: Gauge::default(),
+            api_errors_total: AtomicU64::new(0),
             registry: Registry::default(),
         };
         telemetry.register_all(registry)
@@ -166,7 +189,7 @@ impl Telemetry {
         );
         r.register(
             "plugin_state",
-            "1 for the plugin's current state (loading, active, failed, reloading, inactive), else 0",
+            "1 for the plugin's current state (loading, active, failed, reloading, inactive, paused, hung), else 0",
             self.plugin_state.clone(),
         );
         r.register(
@@ -185,8 +208,40 @@ impl Telemetry {
             Unit::Seconds,
             self.api_duration.clone(),
         );
+        r.register(
+            "operator_actions",
+            "Operator requests (resume, skip, pause, unpause), by plugin, action and result (done, refused, error)",
+            self.operator_actions.clone(),
+        );
+        r.register(
+            "degraded",
+            "1 while any plugin is failed, paused, hung or lagging beyond lag_alert_secs, else 0",
+            self.degraded.clone(),
+        );
         self.registry = registry;
         self
+    }
+
+    /// An operator asked to `action` (`resume`, `skip`, ...) `plugin`; `result` is `done`,
+    /// `refused` or `error`.
+    pub fn record_operator_action(&self, plugin: &str, action: &str, result: &'static str) {
+        self.operator_actions
+            .get_or_create(&ActionLabel {
+                plugin: plugin.to_owned(),
+                action: action.to_owned(),
+                result,
+            })
+            .inc();
+    }
+
+    /// api3 requests that failed since start, over every method.
+    pub fn api_errors_total(&self) -> u64 {
+        self.api_errors_total.load(Ordering::Relaxed)
+    }
+
+    /// Whether the daemon is degraded (see the `degraded` metric's help).
+    pub fn set_degraded(&self, degraded: bool) {
+        self.degraded.set(i64::from(degraded));
     }
 
     /// `count` events were fetched by one poll.
@@ -278,6 +333,7 @@ impl Telemetry {
         self.api_requests.get_or_create(&label).inc();
         if !ok {
             self.api_errors.get_or_create(&label).inc();
+            self.api_errors_total.fetch_add(1, Ordering::Relaxed);
         }
         self.api_duration
             .get_or_create(&label)

@@ -14,19 +14,32 @@ use crate::events::Actor;
 use crate::site::{Site, writes_from_object};
 use crate::{time, write};
 
-const TASK_FLOW: &[&str] = &["wtg", "rdy", "ip", "rev", "ip", "rev", "fin"];
 const SHOT_FLOW: &[&str] = &["wtg", "rdy", "ip", "cmpt", "fin"];
 const VERSION_FLOW: &[&str] = &["rev", "vwd", "apr", "rej"];
+
+/// Every this many actions, a shot goes on hold (or comes off it), so a demo shows holds
+/// within its first minute or two.
+const HOLD_EVERY: u64 = 24;
 
 /// A seeded generator of plausible writes.
 pub(crate) struct Studio {
     rng: StdRng,
+    /// Actions taken so far.
+    acts: u64,
+    /// The Task an artist is working through to final: most Task updates go to it, as in a
+    /// studio where work on a task continues until it is done (and so tasks do finish).
+    focus: Option<i64>,
+    /// Whether the focused Task went back from review once already.
+    sent_back: bool,
 }
 
 impl Studio {
     pub(crate) fn new(seed: u64) -> Self {
         Self {
             rng: StdRng::seed_from_u64(seed),
+            acts: 0,
+            focus: None,
+            sent_back: false,
         }
     }
 
@@ -36,12 +49,17 @@ impl Studio {
         let Some(actor) = self.artist(db) else {
             return Ok(0);
         };
+        self.acts += 1;
+        if self.acts % HOLD_EVERY == HOLD_EVERY / 3 {
+            self.toggle_hold(db, &actor, now)?;
+            return Ok(u64::try_from(db.next_event_id - before).unwrap_or(0));
+        }
         let roll = self.rng.random_range(0..100);
         match roll {
             0..10 => self.create_shot(db, &actor, now)?,
             10..15 => self.create_asset(db, &actor, now)?,
-            15..30 => self.create_task(db, &actor, now)?,
-            30..58 => self.advance(db, &actor, "Task", TASK_FLOW, now)?,
+            15..25 => self.create_task(db, &actor, now)?,
+            25..58 => self.work_on_task(db, &actor, now)?,
             58..66 => self.advance(db, &actor, "Shot", SHOT_FLOW, now)?,
             66..78 => self.create_version(db, &actor, now)?,
             78..86 => self.advance(db, &actor, "Version", VERSION_FLOW, now)?,
@@ -169,7 +187,19 @@ impl Studio {
     }
 
     fn create_task(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
-        let on_shot = self.rng.random_range(0..3) != 0;
+        self.create_task_of(db, actor, now, None)
+    }
+
+    /// A new Task on a random shot or asset; `step_code` (e.g. `"Layout"`) puts it on a shot
+    /// with that pipeline step when the site has one.
+    fn create_task_of(
+        &mut self,
+        db: &mut Db,
+        actor: &Actor,
+        now: i64,
+        step_code: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let on_shot = step_code.is_some() || self.rng.random_range(0..3) != 0;
         let ty = if on_shot { "Shot" } else { "Asset" };
         let Some(target) = self.pick(db, ty) else {
             return self.create_shot(db, actor, now);
@@ -196,6 +226,16 @@ impl Studio {
                     .collect()
             })
             .unwrap_or_default();
+        let preferred: Vec<(i64, String)> = steps
+            .iter()
+            .filter(|(_, code)| step_code.is_some_and(|wanted| code == wanted))
+            .cloned()
+            .collect();
+        let steps = if preferred.is_empty() {
+            steps
+        } else {
+            preferred
+        };
         let (step, content) = if steps.is_empty() {
             (Value::Null, "Work".to_owned())
         } else {
@@ -248,6 +288,120 @@ impl Studio {
             .is_some_and(|f| f.valid_values.iter().any(|v| v == next));
         if valid && next != current {
             Self::update(db, actor, ty, id, json!({"sg_status_list": next}), now)?;
+        }
+        Ok(())
+    }
+
+    /// Moves the focused Task one step along its flow; picks a new focus (a layout task when
+    /// there is one not yet final) once it is final or gone.
+    fn work_on_task(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        let status = |db: &Db, id: i64| {
+            db.get("Task", id).filter(|task| !task.retired).map(|task| {
+                task.fields
+                    .get("sg_status_list")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            })
+        };
+        let focus = self
+            .focus
+            .filter(|id| status(db, *id).is_some_and(|s| s != "fin"))
+            .or_else(|| self.new_focus(db));
+        if focus != self.focus {
+            self.sent_back = false;
+        }
+        self.focus = focus;
+        let Some(id) = focus else {
+            // Nothing open to work on: a shot needs its layout first.
+            return self.create_task_of(db, actor, now, Some("Layout"));
+        };
+        let current = status(db, id).unwrap_or_default();
+        // A review sends the work back once in a while, else it is final.
+        let next = match current.as_str() {
+            "wtg" => "rdy",
+            "rdy" => "ip",
+            "ip" => "rev",
+            "rev" if !self.sent_back && self.rng.random_range(0..4) == 0 => {
+                self.sent_back = true;
+                "ip"
+            }
+            "rev" => "fin",
+            _ => "ip",
+        };
+        let valid = db
+            .schema
+            .entity("Task")
+            .and_then(|d| d.field("sg_status_list"))
+            .is_some_and(|f| f.valid_values.iter().any(|v| v == next));
+        if valid && next != current {
+            Self::update(db, actor, "Task", id, json!({"sg_status_list": next}), now)?;
+        }
+        Ok(())
+    }
+
+    /// A Task not yet final: a layout one when there is one (a shot's layout comes first),
+    /// else, half of the time, none (so a new layout is started), else any.
+    fn new_focus(&mut self, db: &Db) -> Option<i64> {
+        let open: Vec<(i64, bool)> = db
+            .tables
+            .get("Task")?
+            .iter()
+            .filter(|(_, task)| {
+                !task.retired
+                    && task.fields.get("sg_status_list").and_then(Value::as_str) != Some("fin")
+            })
+            .map(|(id, task)| {
+                let content = task.fields.get("content").and_then(Value::as_str);
+                let layout = content.is_some_and(|c| c.to_lowercase().contains("layout"));
+                (*id, layout)
+            })
+            .collect();
+        let layouts: Vec<i64> = open.iter().filter(|(_, l)| *l).map(|(id, _)| *id).collect();
+        if layouts.is_empty() && self.rng.random_range(0..2) == 0 {
+            // Start a layout instead: `work_on_task` creates one when there is no focus.
+            return None;
+        }
+        let pool: Vec<i64> = if !layouts.is_empty() {
+            layouts
+        } else {
+            open.iter().map(|(id, _)| *id).collect()
+        };
+        (!pool.is_empty()).then(|| pool[self.rng.random_range(0..pool.len())])
+    }
+
+    /// Puts a shot on hold, or takes one off hold (back to in progress).
+    fn toggle_hold(&mut self, db: &mut Db, actor: &Actor, now: i64) -> Result<(), ApiError> {
+        let on_hold = db.tables.get("Shot").and_then(|shots| {
+            shots
+                .iter()
+                .find(|(_, shot)| {
+                    !shot.retired
+                        && shot.fields.get("sg_status_list").and_then(Value::as_str) == Some("hld")
+                })
+                .map(|(id, _)| *id)
+        });
+        let (id, status) = match on_hold {
+            Some(id) if self.rng.random_range(0..2) == 0 => (id, "ip"),
+            _ => match self.pick(db, "Shot") {
+                Some(id) => (id, "hld"),
+                None => return self.create_shot(db, actor, now),
+            },
+        };
+        let valid = db
+            .schema
+            .entity("Shot")
+            .and_then(|d| d.field("sg_status_list"))
+            .is_some_and(|f| f.valid_values.iter().any(|v| v == status));
+        if valid {
+            Self::update(
+                db,
+                actor,
+                "Shot",
+                id,
+                json!({"sg_status_list": status}),
+                now,
+            )?;
         }
         Ok(())
     }
@@ -407,6 +561,86 @@ pub(crate) async fn worker(
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code may unwrap: a failure is a test failure.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::SimConfig;
+
+    fn status(db: &Db, ty: &str, id: i64) -> Option<String> {
+        db.get(ty, id)?
+            .fields
+            .get("sg_status_list")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// Events (from a fresh site) until a shot is on hold and until a layout Task is final.
+    fn events_until_hold_and_final_layout(seed: u64) -> (Option<i64>, Option<i64>) {
+        let site = Site::open(&SimConfig {
+            seed,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let start = site.lock().next_event_id;
+        let mut studio = Studio::new(seed);
+        let (mut hold, mut layout_final) = (None, None);
+        for _ in 0..2_000 {
+            site.transaction(|db, now| studio.act(db, now)).unwrap();
+            let db = site.lock();
+            let produced = db.next_event_id - start;
+            let ids = |ty: &str| -> Vec<i64> {
+                db.tables
+                    .get(ty)
+                    .map(|table| table.keys().copied().collect())
+                    .unwrap_or_default()
+            };
+            if hold.is_none()
+                && ids("Shot")
+                    .iter()
+                    .any(|id| status(&db, "Shot", *id).as_deref() == Some("hld"))
+            {
+                hold = Some(produced);
+            }
+            if layout_final.is_none()
+                && ids("Task").iter().any(|id| {
+                    let layout = db
+                        .get("Task", *id)
+                        .and_then(|task| task.fields.get("content")?.as_str().map(str::to_owned))
+                        .is_some_and(|content| content.to_lowercase().contains("layout"));
+                    layout && status(&db, "Task", *id).as_deref() == Some("fin")
+                })
+            {
+                layout_final = Some(produced);
+            }
+            if hold.is_some() && layout_final.is_some() {
+                break;
+            }
+        }
+        (hold, layout_final)
+    }
+
+    /// The demo (seed 0) runs 2 events a second and must show every example plugin within two
+    /// minutes: a shot on hold and a layout made final within 200 events. Other seeds get
+    /// there too, within 400.
+    #[test]
+    fn shots_go_on_hold_and_layouts_get_final_early() {
+        for seed in 0..12 {
+            let (hold, layout_final) = events_until_hold_and_final_layout(seed);
+            let limit = if seed == 0 { 200 } else { 400 };
+            let hold = hold.unwrap_or(i64::MAX);
+            let layout_final = layout_final.unwrap_or(i64::MAX);
+            assert!(hold <= limit, "seed {seed}: first hold after {hold} events");
+            assert!(
+                layout_final <= limit,
+                "seed {seed}: first final layout after {layout_final} events"
+            );
         }
     }
 }

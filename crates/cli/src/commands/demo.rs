@@ -6,12 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use sgevents_sim::SimConfig;
+use sgevents_sim::{GapProfile, SimConfig};
 
 use super::run::{RunOptions, init_logs, runtime, serve};
 
 const ENGINE: (&str, &str) = ("sgevents", "demo-engine-key");
 const EXAMPLES: (&str, &str) = ("sgevents_examples", "demo-examples-key");
+/// Misbehaving examples the demo also runs, so the status page and the operator commands have
+/// something to show: one stops on an error, one hangs.
+const FAULTY: &[&str] = &["raises_stop.py", "hangs.py"];
+/// The page's action buttons work on the demo's loopback address with this token.
+const CONTROL_TOKEN: &str = "demo";
 
 /// Arguments of `sgevents demo`.
 #[derive(Debug, clap::Args)]
@@ -31,9 +36,14 @@ pub(crate) struct Args {
     /// The Python interpreter with shotgun_api3 (default: the repository's .venv, else python3).
     #[arg(long, env = "SGEVENTS_PYTHON")]
     python: Option<PathBuf>,
-    /// Where the demo keeps its config, state and logs (default: a fresh temporary folder).
+    /// Where the demo keeps its config, state and logs (default: a new
+    /// `sgevents-demo-DATE-TIME` folder in the temporary directory, kept after exit).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Commit every event at once (default: the sim's realistic gap profile, with late and
+    /// missing ids as on a busy site).
+    #[arg(long)]
+    no_gaps: bool,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -47,15 +57,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .python
         .or_else(|| find_up(".venv/bin/python"))
         .unwrap_or_else(|| PathBuf::from("python3"));
-    let temp;
     let data = match args.data {
         Some(dir) => dir,
-        None => {
-            temp = tempfile::tempdir().context("creating a temporary folder for the demo")?;
-            temp.path().to_owned()
-        }
+        None => std::env::temp_dir().join(format!(
+            "sgevents-demo-{}",
+            jiff::Zoned::now().strftime("%Y%m%d-%H%M%S")
+        )),
     };
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let faulty = data.join("faulty-plugins");
+    std::fs::create_dir_all(&faulty).with_context(|| format!("creating {}", faulty.display()))?;
+    for name in FAULTY {
+        let from = plugins.join("faulty").join(name);
+        std::fs::copy(&from, faulty.join(name))
+            .with_context(|| format!("copying {} into {}", from.display(), faulty.display()))?;
+    }
     let runtime = runtime()?;
     let sim = runtime
         .block_on(sgevents_sim::spawn(SimConfig {
@@ -65,12 +81,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 (EXAMPLES.0.to_owned(), EXAMPLES.1.to_owned()),
             ],
             activity: Some(args.activity),
+            gaps: if args.no_gaps {
+                GapProfile::default()
+            } else {
+                GapProfile::realistic()
+            },
             ..SimConfig::default()
         }))
         .with_context(|| format!("starting the site emulator on {}", args.listen))?;
     let config = data.join("sgevents.toml");
-    std::fs::write(&config, demo_config(&sim.url(), &data, &plugins, args.http))
-        .with_context(|| format!("writing {}", config.display()))?;
+    std::fs::write(
+        &config,
+        demo_config(&sim.url(), &data, &[&plugins, &faulty], args.http),
+    )
+    .with_context(|| format!("writing {}", config.display()))?;
     let settings = sgevents_config::load(&config)?;
     let _enter = runtime.enter();
     let (_log_guard, alerts) = init_logs(&settings)?;
@@ -80,6 +104,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         sim.url(),
         config.display(),
         plugins.display()
+    );
+    let sgevents = std::env::current_exe()
+        .map_or_else(|_| "sgevents".to_owned(), |exe| exe.display().to_string());
+    let from = sim.latest_event_id().unwrap_or(1);
+    println!(
+        "Demo data (config, state, logs) in {}; kept after exit.\n\
+         Status page: http://{}/status (buttons use control_token \"{CONTROL_TOKEN}\").\n\
+         Try on the faulty examples: {sgevents} replay --config {} raises_stop --from {from} --dry-run   and   {sgevents} plugin skip --config {} raises_stop",
+        data.display(),
+        args.http,
+        config.display(),
+        config.display(),
     );
     let options = RunOptions {
         start_at: None,
@@ -95,11 +131,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         sim.shutdown().await;
         result
     })?;
+    println!("Demo data kept in {}", data.display());
     Ok(ExitCode::SUCCESS)
 }
 
-fn demo_config(site: &str, data: &Path, plugins: &Path, http: SocketAddr) -> String {
+fn demo_config(site: &str, data: &Path, plugins: &[&Path], http: SocketAddr) -> String {
     let quote = |path: &Path| toml_string(&path.display().to_string());
+    let folders: String = plugins
+        .iter()
+        .map(|dir| {
+            format!(
+                "\n[[plugins]]\npath = {}\ncallback_timeout_secs = 60\n",
+                quote(dir)
+            )
+        })
+        .collect();
     format!(
         "# Written by `sgevents demo`.\n\
          [daemon]\n\
@@ -108,19 +154,19 @@ fn demo_config(site: &str, data: &Path, plugins: &Path, http: SocketAddr) -> Str
          log_file = \"sgevents.log\"\n\
          log_level = 20\n\
          fetch_interval_secs = 1\n\
-         http = \"{http}\"\n\n\
+         http = \"{http}\"\n\
+         control_token = \"{CONTROL_TOKEN}\"\n\
+         lag_alert_secs = 120\n\
+         shutdown_grace_secs = 5\n\n\
          [site]\n\
          server = {site}\n\
          script_name = \"{engine}\"\n\
-         script_key = \"{engine_key}\"\n\n\
-         [[plugins]]\n\
-         path = {plugins}\n",
+         script_key = \"{engine_key}\"\n{folders}",
         state = quote(&data.join("state.sqlite3")),
         logs = quote(&data.join("logs")),
         site = toml_string(site),
         engine = ENGINE.0,
         engine_key = ENGINE.1,
-        plugins = quote(plugins),
     )
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use sgevents_config::Settings;
 use sgevents_daemon::alerts::{AlertLayer, AlertSender, Alerts, PluginRecipients};
+use sgevents_daemon::control_socket::{self, ControlSocket};
 use sgevents_daemon::status::{HealthPolicy, WatchStatus};
 use sgevents_daemon::telemetry::Telemetry;
 use sgevents_daemon::{Deps, StartAt, Watch, setup, status_server};
@@ -138,6 +139,7 @@ pub(crate) async fn serve(
     spawn_signal_handlers(shutdown.clone(), reload.clone())?;
     let watch = Arc::new(Watch::default());
     let telemetry = Arc::new(Telemetry::new());
+    let (control_tx, inbox) = sgevents_daemon::control::channel();
     if let Some(addr) = settings.daemon.http {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -148,14 +150,44 @@ pub(crate) async fn serve(
             listener.local_addr()?
         );
         let source = Arc::new(WatchStatus::new(watch.clone()));
-        tokio::spawn(status_server::serve(
+        let page = status_server::PageOptions {
+            lag_alert: settings.daemon.lag_alert,
+            control: settings.daemon.control_token.as_ref().map(|token| {
+                status_server::PageControl {
+                    token: token.expose().to_owned(),
+                    requests: control_tx.clone(),
+                }
+            }),
+            ..status_server::PageOptions::default()
+        };
+        tokio::spawn(status_server::serve_with(
             listener,
             source,
             telemetry.clone(),
             HealthPolicy::default(),
+            page,
             shutdown.clone(),
         ));
     }
+    // Without its socket the daemon still runs; only `sgevents plugin ...` cannot reach it.
+    let control_task = match ControlSocket::bind(&settings.daemon.control_socket).await {
+        Ok(control_socket) => Some(tokio::spawn(control_socket::serve(
+            control_socket,
+            control_tx,
+            telemetry.clone(),
+            shutdown.clone(),
+        ))),
+        Err(err) => {
+            tracing::error!(
+                logger = "engine",
+                "{err}; `sgevents plugin ...` cannot reach this daemon"
+            );
+            None
+        }
+    };
+    // The loop takes `inbox` once it answers operator requests (a `Deps` field); until then
+    // dropping it makes the socket answer that the loop takes no requests.
+    drop(inbox);
     let deps = Deps {
         client,
         store: Box::new(state.store),
@@ -166,7 +198,12 @@ pub(crate) async fn serve(
         watch,
         telemetry,
     };
-    sgevents_daemon::run(setup::options(settings, start_at), deps, shutdown).await?;
+    sgevents_daemon::run(setup::options(settings, start_at), deps, shutdown.clone()).await?;
+    // The socket file goes with the daemon.
+    shutdown.cancel();
+    if let Some(task) = control_task {
+        let _ = task.await;
+    }
     if let Some(sender) = &alerts.sender {
         sender.close();
     }

@@ -3,5 +3,7 @@
 // Test helpers outside #[test] functions may unwrap: a failure is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod control;
 mod kill;
+mod replay;
 mod support;

@@ -111,6 +111,8 @@ impl StatusSource for WatchStatus {
                         failures: slot.failures,
                         restarts: slot.restarts,
                     },
+                    // The loop fills this in once it reports the event in flight.
+                    running: None,
                 }
             })
             .collect();

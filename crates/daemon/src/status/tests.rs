@@ -227,6 +227,8 @@ fn the_table_lists_every_plugin() {
     let shots = lines[header + 1];
     assert!(shots.starts_with("shots"), "{table}");
     assert!(shots.contains("active") && shots.contains("1300") && shots.contains("caught up"));
+    let now_column = lines[header].find("NOW").unwrap();
+    assert_eq!(&shots[now_column..now_column + 4], "idle", "{table}");
     let evil = lines[header + 2];
     assert!(evil.contains("failed") && evil.contains("3 events, 12."));
     assert!(

@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 
-use super::{PluginStatus, StatusSnapshot};
+use super::{PluginState, PluginStatus, StatusSnapshot};
 
 /// A moment as `2026-11-22 09:43:42 UTC (12 s ago)`.
 pub fn when(now: Timestamp, at: Timestamp) -> String {
@@ -87,6 +87,7 @@ pub fn render_plugins(plugins: &[PluginStatus], now: Timestamp) -> String {
     let header = [
         "PLUGIN",
         "STATE",
+        "NOW",
         "CURSOR",
         "LAG",
         "BACKLOG",
@@ -94,12 +95,13 @@ pub fn render_plugins(plugins: &[PluginStatus], now: Timestamp) -> String {
         "FAILURES",
         "LAST ERROR",
     ];
-    let rows: Vec<[String; 8]> = plugins
+    let rows: Vec<[String; 9]> = plugins
         .iter()
         .map(|plugin| {
             [
                 plugin.name.clone(),
                 plugin.state.as_str().to_owned(),
+                now_text(plugin, now),
                 opt_id(plugin.cursor),
                 lag_text(plugin.lag_events, plugin.lag_seconds),
                 plugin.backlog.to_string(),
@@ -136,6 +138,29 @@ pub fn render_plugins(plugins: &[PluginStatus], now: Timestamp) -> String {
         line(&cells);
     }
     out
+}
+
+/// What the plugin is doing now: `event 123 for 4 min 3 s`, `idle`, or `-` when not running.
+fn now_text(plugin: &PluginStatus, now: Timestamp) -> String {
+    match (&plugin.running, plugin.state) {
+        (Some(running), _) => format!(
+            "event {} for {}",
+            running.id,
+            span(now.duration_since(running.since).as_secs())
+        ),
+        (None, PluginState::Active) => "idle".to_owned(),
+        (None, _) => "-".to_owned(),
+    }
+}
+
+/// A duration in seconds as `12 s`, `4 min 3 s`, `2 h 5 min`.
+pub(crate) fn span(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    match seconds {
+        0..=59 => format!("{seconds} s"),
+        60..=3599 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3600, seconds % 3600 / 60),
+    }
 }
 
 /// The first line of `text`, cut to `max` characters with an ellipsis.

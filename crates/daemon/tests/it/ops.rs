@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod alerts;
+mod bad_day;
 mod browser;
 mod e2e;
 mod harness;

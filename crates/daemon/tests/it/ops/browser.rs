@@ -11,7 +11,7 @@ use super::server::Running;
 use super::support::workspace_root;
 
 /// The Chromium binary: `SGEVENTS_CHROMIUM`, else `chromium` on the PATH.
-fn chromium() -> PathBuf {
+pub(crate) fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("SGEVENTS_CHROMIUM") {
         return PathBuf::from(path);
     }
@@ -25,7 +25,7 @@ fn chromium() -> PathBuf {
     })
 }
 
-fn artifacts_dir() -> PathBuf {
+pub(crate) fn artifacts_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| workspace_root().join("target"), PathBuf::from);
     let dir = target.join("artifacts");
@@ -36,7 +36,7 @@ fn artifacts_dir() -> PathBuf {
 /// Runs headless Chromium with the flags this machine needs, plus `extra`; returns stdout.
 // A browser is not a plugin child, so the plugin host's spawner does not apply.
 #[allow(clippy::disallowed_methods)]
-async fn run_chromium(profile: &Path, extra: &[String]) -> String {
+pub(crate) async fn run_chromium(profile: &Path, extra: &[String]) -> String {
     let mut command = tokio::process::Command::new(chromium());
     command
         .args([
