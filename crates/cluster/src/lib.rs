@@ -6,7 +6,9 @@
 //! message id, so a poller that takes over never publishes an event twice. Plugins are placed on
 //! live nodes by rendezvous hashing.
 
+pub mod feed;
 pub mod lease;
+pub mod members;
 mod names;
 pub mod place;
 pub mod stream;

@@ -45,6 +45,11 @@ impl Names {
         format!("sgevents_{}_lease", self.name)
     }
 
+    /// The bucket listing live nodes.
+    pub fn members_bucket(&self) -> String {
+        format!("sgevents_{}_nodes", self.name)
+    }
+
     /// The bucket holding positions and plugin state.
     pub fn state_bucket(&self) -> String {
         format!("sgevents_{}_state", self.name)
@@ -77,6 +82,35 @@ impl Names {
     }
 }
 
+/// `text` as a key-value key: characters a key cannot hold become `_`, and a hash of the
+/// original keeps two texts that differ only there apart.
+pub(crate) fn kv_key(text: &str) -> String {
+    format!(
+        "{}-{:08x}",
+        token(text),
+        crate::place::stable_hash(text) as u32
+    )
+}
+
+/// `text` with every character outside `[A-Za-z0-9_-]` replaced by `_` (never empty).
+pub(crate) fn token(text: &str) -> String {
+    let token: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if token.is_empty() {
+        "_".to_owned()
+    } else {
+        token
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +130,12 @@ mod tests {
         );
         assert_eq!(names.event_subject(""), "sgevents.studio.event._");
         Ok(())
+    }
+
+    #[test]
+    fn keys_keep_apart_names_that_differ_only_in_odd_characters() {
+        assert_ne!(kv_key("/plugins/a b"), kv_key("/plugins/a_b"));
+        assert!(kv_key("/plugins/a b").starts_with("_plugins_a_b-"));
     }
 
     #[test]

@@ -11,14 +11,25 @@ pub fn owner<'a>(key: &str, nodes: &'a [String]) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// A stable 64-bit weight for (node, key). FNV-1a, then a final mix: written here because the
-/// standard library's hasher may change between Rust releases, and nodes of one cluster may
-/// run different builds; the hash needs no cryptographic strength.
+/// The weight of (node, key): a separator byte no UTF-8 text holds keeps ("ab", "c") and
+/// ("a", "bc") apart.
 fn weight(node: &str, key: &str) -> u64 {
+    hash_bytes(node.bytes().chain([0xff]).chain(key.bytes()))
+}
+
+/// A stable 64-bit hash of `text`, the same on every node and build.
+pub(crate) fn stable_hash(text: &str) -> u64 {
+    hash_bytes(text.bytes())
+}
+
+/// FNV-1a, then a final mix: written here because the standard library's hasher may change
+/// between Rust releases, and nodes of one cluster may run different builds; the hash needs no
+/// cryptographic strength.
+fn hash_bytes(bytes: impl Iterator<Item = u8>) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut hash = OFFSET;
-    for byte in node.bytes().chain([0xff]).chain(key.bytes()) {
+    for byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(PRIME);
     }

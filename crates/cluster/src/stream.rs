@@ -92,6 +92,15 @@ impl EventStream {
         })
     }
 
+    /// The cluster this stream belongs to.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    pub(crate) fn handle(&self) -> &stream::Stream {
+        &self.stream
+    }
+
     /// How many events the stream holds.
     ///
     /// # Errors

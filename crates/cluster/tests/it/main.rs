@@ -7,7 +7,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use sgevents_cluster::feed::{Delivery, Feed, Types};
 use sgevents_cluster::lease::{Lease, Standing};
+use sgevents_cluster::members::Members;
 use sgevents_cluster::stream::EventStream;
 use sgevents_cluster::{Cluster, ClusterError, ClusterSettings};
 
@@ -211,5 +213,182 @@ async fn lease_and_stream_outlive_one_of_three_servers() -> TestResult {
         "the holder keeps its lease through the loss of one server"
     );
     servers[0].start()?;
+    Ok(())
+}
+
+async fn stream_with(
+    urls: &[String],
+    node: &str,
+    events: &[(i64, &str)],
+) -> Result<EventStream, ClusterError> {
+    let cluster = Cluster::connect(settings(urls, node, Duration::from_secs(10))).await?;
+    let stream = eventually("open the stream", || EventStream::open(&cluster, 1)).await?;
+    for (id, event_type) in events {
+        let row = Bytes::from(format!(r#"{{"id":{id},"event_type":"{event_type}"}}"#));
+        stream.publish(*id, event_type, row).await?;
+    }
+    Ok(stream)
+}
+
+const MIXED: &[(i64, &str)] = &[
+    (1, "Shotgun_Shot_Change"),
+    (2, "Shotgun_Version_New"),
+    (3, "Shotgun_Task_Change"),
+    (4, "Shotgun_Version_New"),
+    (5, "Shotgun_Note_New"),
+    (6, "Shotgun_Task_Change"),
+    (7, "Shotgun_Version_New"),
+    (8, "Shotgun_Shot_Change"),
+];
+
+/// Takes `count` events, acknowledging each before asking for the next, as a worker does.
+async fn run_through(feed: &Feed, count: usize) -> Result<Vec<i64>, ClusterError> {
+    let mut ids = Vec::new();
+    while ids.len() < count {
+        let Some(delivery) = feed.next(Duration::from_secs(5)).await? else {
+            break;
+        };
+        ids.push(delivery.id);
+        delivery.done().await?;
+    }
+    Ok(ids)
+}
+
+/// The next event, left in flight.
+async fn take_one(feed: &Feed) -> Result<Delivery, Box<dyn std::error::Error>> {
+    Ok(feed
+        .next(Duration::from_secs(5))
+        .await?
+        .ok_or("no event came")?)
+}
+
+#[tokio::test]
+async fn a_feed_gets_only_its_types_in_order_and_one_at_a_time() -> TestResult {
+    let server = nats::Server::single()?;
+    let urls = [server.url()];
+    let stream = stream_with(&urls, "a", MIXED).await?;
+    let types = Types::Only(vec![
+        "Shotgun_Version_New".to_owned(),
+        "Shotgun_Task_Change".to_owned(),
+    ]);
+    let feed = Feed::open(
+        &stream,
+        "/plugins/versions",
+        &types,
+        Duration::from_secs(30),
+    )
+    .await?;
+    let first = take_one(&feed).await?;
+    assert_eq!(first.id, 2);
+    // One in flight: nothing more until it is acknowledged.
+    assert!(feed.next(Duration::from_millis(500)).await?.is_none());
+    let mut seen = vec![2];
+    first.done().await?;
+    while let Some(delivery) = feed.next(Duration::from_secs(2)).await? {
+        seen.push(delivery.id);
+        assert_eq!(delivery.delivered, 1);
+        delivery.done().await?;
+    }
+    assert_eq!(seen, [2, 3, 4, 6, 7]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unacknowledged_event_goes_to_the_next_node_and_nothing_else_repeats() -> TestResult {
+    let server = nats::Server::single()?;
+    let urls = [server.url()];
+    let stream = stream_with(&urls, "a", MIXED).await?;
+    let ack_wait = Duration::from_secs(2);
+    let feed_a = Feed::open(&stream, "/plugins/all", &Types::All, ack_wait).await?;
+    assert_eq!(run_through(&feed_a, 3).await?, [1, 2, 3]);
+    // Node a takes event 4 and dies before it acknowledges.
+    let in_flight = take_one(&feed_a).await?;
+    assert_eq!(in_flight.id, 4);
+    drop(in_flight);
+    drop(feed_a);
+    // Node b opens the same plugin's feed on another connection.
+    let other = stream_with(&urls, "b", &[]).await?;
+    let feed_b = Feed::open(&other, "/plugins/all", &Types::All, ack_wait).await?;
+    let mut seen = Vec::new();
+    let mut repeats = Vec::new();
+    while let Some(delivery) = feed_b.next(Duration::from_secs(5)).await? {
+        if delivery.delivered > 1 {
+            repeats.push(delivery.id);
+        }
+        seen.push(delivery.id);
+        delivery.done().await?;
+    }
+    assert_eq!(
+        seen,
+        [4, 5, 6, 7, 8],
+        "b resumes at the event a never finished"
+    );
+    assert_eq!(repeats, [4], "only the in-flight event runs twice");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_feed_whose_types_change_keeps_its_position() -> TestResult {
+    let server = nats::Server::single()?;
+    let urls = [server.url()];
+    let stream = stream_with(&urls, "a", MIXED).await?;
+    let wait = Duration::from_secs(30);
+    let versions = Types::Only(vec!["Shotgun_Version_New".to_owned()]);
+    let feed = Feed::open(&stream, "/plugins/p", &versions, wait).await?;
+    assert_eq!(run_through(&feed, 2).await?, [2, 4]);
+    drop(feed);
+    let shots = Types::Only(vec![
+        "Shotgun_Version_New".to_owned(),
+        "Shotgun_Shot_Change".to_owned(),
+    ]);
+    let feed = Feed::open(&stream, "/plugins/p", &shots, wait).await?;
+    let mut seen = Vec::new();
+    while let Some(delivery) = feed.next(Duration::from_secs(2)).await? {
+        seen.push(delivery.id);
+        delivery.done().await?;
+    }
+    assert_eq!(
+        seen,
+        [7, 8],
+        "the new filter starts after the last acknowledged event"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn members_are_live_until_they_leave_or_stop_beating() -> TestResult {
+    let server = nats::Server::single()?;
+    let urls = [server.url()];
+    let lease = Duration::from_secs(2);
+    let a = Cluster::connect(settings(&urls, "a", lease)).await?;
+    let b = Cluster::connect(settings(&urls, "b", lease)).await?;
+    let c = Cluster::connect(settings(&urls, "c", lease)).await?;
+    let members_a = eventually("open members", || Members::open(&a, 1)).await?;
+    let members_b = eventually("open members", || Members::open(&b, 1)).await?;
+    let members_c = eventually("open members", || Members::open(&c, 1)).await?;
+    for members in [&members_a, &members_b, &members_c] {
+        members.beat("up").await?;
+    }
+    assert_eq!(members_a.live().await?.len(), 3);
+    members_c.leave().await?;
+    assert_eq!(
+        members_a.live().await?.len(),
+        2,
+        "a node that left is gone at once"
+    );
+    // b stops beating; a keeps beating.
+    let started = Instant::now();
+    loop {
+        members_a.beat("up").await?;
+        let live = members_a.live().await?;
+        if live.len() == 1 {
+            assert!(live[0].starts_with("a-"), "{live:?}");
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(format!("b never expired: {live:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     Ok(())
 }
