@@ -11,6 +11,7 @@ pub mod lease;
 pub mod members;
 mod names;
 pub mod place;
+pub mod state;
 pub mod stream;
 
 use std::time::Duration;

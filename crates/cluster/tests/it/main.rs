@@ -10,6 +10,7 @@ use bytes::Bytes;
 use sgevents_cluster::feed::{Delivery, Feed, Types};
 use sgevents_cluster::lease::{Lease, Standing};
 use sgevents_cluster::members::Members;
+use sgevents_cluster::state::{Read, Shared, WriteError};
 use sgevents_cluster::stream::EventStream;
 use sgevents_cluster::{Cluster, ClusterError, ClusterSettings};
 
@@ -390,5 +391,54 @@ async fn members_are_live_until_they_leave_or_stop_beating() -> TestResult {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn shared_state_is_written_by_compare_and_set() -> TestResult {
+    let server = nats::Server::single()?;
+    let urls = [server.url()];
+    let a = Cluster::connect(settings(&urls, "a", Duration::from_secs(10))).await?;
+    let b = Cluster::connect(settings(&urls, "b", Duration::from_secs(10))).await?;
+    let shared_a = eventually("open state", || Shared::open(&a, 1)).await?;
+    let shared_b = eventually("open state", || Shared::open(&b, 1)).await?;
+    let key = Shared::key("poller", "position");
+    assert!(shared_a.read::<Vec<i64>>(&key).await?.is_none());
+    let first = shared_a.write(&key, &vec![10_i64], None).await?;
+    assert!(
+        matches!(
+            shared_b.write(&key, &vec![99_i64], None).await,
+            Err(WriteError::Conflict(_))
+        ),
+        "a second creator must not overwrite the first"
+    );
+    let read = shared_b.read::<Vec<i64>>(&key).await?.ok_or("gone")?;
+    assert_eq!(
+        read,
+        Read {
+            value: vec![10],
+            revision: first
+        }
+    );
+    // b (the new leader) writes at the revision it read; a (deposed) then fails.
+    shared_b
+        .write(&key, &vec![11_i64], Some(read.revision))
+        .await?;
+    assert!(matches!(
+        shared_a.write(&key, &vec![12_i64], Some(first)).await,
+        Err(WriteError::Conflict(_))
+    ));
+    assert_eq!(
+        shared_a.read::<Vec<i64>>(&key).await?.ok_or("gone")?.value,
+        vec![11]
+    );
+    let bad = Shared::key("poller", "bad");
+    shared_a.write(&bad, &"text", None).await?;
+    let err = shared_a
+        .read::<Vec<i64>>(&bad)
+        .await
+        .err()
+        .ok_or("bad JSON was read")?;
+    assert!(err.to_string().contains(&bad), "{err}");
     Ok(())
 }
