@@ -1,0 +1,159 @@
+//! A plugin's feed: a durable pull consumer of the event stream with explicit acks and one
+//! message in flight, so the plugin sees its events in stream order and never two at once,
+//! whichever node pulls. The server filters by event type (subjects), so most events never
+//! leave NATS.
+
+use std::time::Duration;
+
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::stream::{EVENT_ID_HEADER, EventStream};
+use crate::{ClusterError, names};
+
+/// What a plugin's feed takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Types {
+    /// Every event (a plugin with a `'*'` event type).
+    All,
+    /// Only these event types.
+    Only(Vec<String>),
+}
+
+/// One plugin's durable consumer.
+pub struct Feed {
+    consumer: PullConsumer,
+}
+
+/// One event handed to this node; it stays in flight (no other is handed to anybody) until
+/// [`Delivery::done`], or until `ack_wait` passes without [`Delivery::working`].
+pub struct Delivery {
+    /// The event id, from the message header.
+    pub id: i64,
+    /// The row as the leader published it.
+    pub row: Bytes,
+    /// How many times the server has handed this message out (more than 1: a repeat).
+    pub delivered: i64,
+    message: async_nats::jetstream::Message,
+}
+
+impl Feed {
+    /// Opens (creating when needed) the durable consumer for `plugin` (its key, e.g.
+    /// `folder/name`). `ack_wait` is how long an event may stay in flight without a sign of
+    /// life before the server hands it out again.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when the consumer cannot be created or opened.
+    pub async fn open(
+        stream: &EventStream,
+        plugin: &str,
+        types: &Types,
+        ack_wait: Duration,
+    ) -> Result<Feed, ClusterError> {
+        let cluster = stream.cluster();
+        let names = cluster.names();
+        let filter_subjects = match types {
+            Types::All => vec![names.all_events()],
+            Types::Only(types) => {
+                let mut subjects: Vec<String> =
+                    types.iter().map(|t| names.event_subject(t)).collect();
+                subjects.sort();
+                subjects.dedup();
+                subjects
+            }
+        };
+        let durable = format!("plugin-{}", names::kv_key(plugin));
+        let config = pull::Config {
+            durable_name: Some(durable.clone()),
+            description: Some(format!("sgevents plugin {plugin}")),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            max_ack_pending: 1,
+            ack_wait,
+            filter_subjects,
+            ..Default::default()
+        };
+        let handle = stream.handle();
+        let consumer = match handle.get_consumer::<pull::Config>(&durable).await {
+            Ok(existing)
+                if existing.cached_info().config.filter_subjects == config.filter_subjects =>
+            {
+                existing
+            }
+            // New, or its filters changed with the plugin's file: (re)create keeps its position.
+            _ => handle
+                .create_consumer(config)
+                .await
+                .map_err(|err| ClusterError::js("create a plugin's consumer", err))?,
+        };
+        Ok(Feed { consumer })
+    }
+
+    /// The next event, waiting at most `wait`; `None` when none came.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when NATS cannot be asked, or a message carries no event id.
+    pub async fn next(&self, wait: Duration) -> Result<Option<Delivery>, ClusterError> {
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(1)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(|err| ClusterError::js("ask for a plugin's next event", err))?;
+        let Some(message) = batch.next().await else {
+            return Ok(None);
+        };
+        let message = message.map_err(|err| ClusterError::js("receive a plugin's event", err))?;
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(EVENT_ID_HEADER))
+            .and_then(|value| value.as_str().parse::<i64>().ok())
+            .ok_or_else(|| {
+                ClusterError::js(
+                    "read a plugin's event",
+                    format!(
+                        "message on {} has no {EVENT_ID_HEADER} header",
+                        message.subject
+                    ),
+                )
+            })?;
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        Ok(Some(Delivery {
+            id,
+            row: message.payload.clone(),
+            delivered,
+            message,
+        }))
+    }
+}
+
+impl Delivery {
+    /// Tells the server the plugin is still on this event, so it is not handed out again.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when NATS cannot be told.
+    pub async fn working(&self) -> Result<(), ClusterError> {
+        self.message
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|err| ClusterError::js("extend an event's time in flight", err))
+    }
+
+    /// The plugin finished the event: acknowledged and confirmed by the server, so it is never
+    /// handed out again.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when the server did not confirm; the event may then run
+    /// again (once), elsewhere or here.
+    pub async fn done(self) -> Result<(), ClusterError> {
+        self.message
+            .double_ack()
+            .await
+            .map_err(|err| ClusterError::js("acknowledge an event", err))
+    }
+}

@@ -1,0 +1,82 @@
+//! Which nodes are alive: each node writes its own key in a bucket whose entries expire after
+//! `lease`, and renews it as the lease holder renews the lease. A node that stops writing
+//! drops out of [`Members::live`] on the server's clock.
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+
+use crate::{Cluster, ClusterError};
+
+/// A node's handle on the member list.
+pub struct Members {
+    store: kv::Store,
+    key: String,
+}
+
+impl Members {
+    /// Opens (creating when needed) the member bucket with `replicas` copies.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when the bucket cannot be created or opened.
+    pub async fn open(cluster: &Cluster, replicas: usize) -> Result<Members, ClusterError> {
+        let store = cluster
+            .jetstream()
+            .create_or_update_key_value(kv::Config {
+                bucket: cluster.names().members_bucket(),
+                description: "sgevents: the live nodes".to_owned(),
+                history: 1,
+                max_age: cluster.settings().lease,
+                storage: async_nats::jetstream::stream::StorageType::File,
+                num_replicas: replicas.max(1),
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| ClusterError::js("open the member bucket", err))?;
+        Ok(Members {
+            store,
+            key: crate::names::kv_key(&cluster.settings().node),
+        })
+    }
+
+    /// Says this node is alive, with `about` (for example its status address) as the value.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when NATS cannot be asked.
+    pub async fn beat(&self, about: &str) -> Result<(), ClusterError> {
+        self.store
+            .put(&self.key, Bytes::from(about.to_owned()))
+            .await
+            .map(drop)
+            .map_err(|err| ClusterError::js("write this node's member entry", err))
+    }
+
+    /// Removes this node at once (on a clean shutdown), so its plugins move without waiting.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when NATS cannot be asked; the entry then expires.
+    pub async fn leave(&self) -> Result<(), ClusterError> {
+        self.store
+            .purge(&self.key)
+            .await
+            .map_err(|err| ClusterError::js("remove this node's member entry", err))
+    }
+
+    /// The live nodes' keys, sorted.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when NATS cannot be asked.
+    pub async fn live(&self) -> Result<Vec<String>, ClusterError> {
+        let keys = self
+            .store
+            .keys()
+            .await
+            .map_err(|err| ClusterError::js("list the live nodes", err))?;
+        let mut nodes: Vec<String> = keys
+            .try_collect()
+            .await
+            .map_err(|err| ClusterError::js("list the live nodes", err))?;
+        nodes.sort();
+        Ok(nodes)
+    }
+}
