@@ -86,6 +86,18 @@ pub(crate) const KEYS: &[Key] = &[
         "shutdown_grace_secs",
         Kind::Int,
     ),
+    key(
+        "daemon.load_timeout_secs",
+        "daemon",
+        "load_timeout_secs",
+        Kind::Int,
+    ),
+    key(
+        "daemon.degraded_lag_secs",
+        "daemon",
+        "degraded_lag_secs",
+        Kind::Int,
+    ),
     key("daemon.http", "daemon", "http", Kind::Str),
     key("site.server", "shotgun", "server", Kind::Str),
     key("site.script_name", "shotgun", "name", Kind::Str),

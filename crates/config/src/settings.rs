@@ -61,6 +61,10 @@ pub struct DaemonSettings {
     pub queue_size: usize,
     /// How long in-flight callbacks may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// How long loading one plugin file may take before the plugin is marked hung.
+    pub load_timeout: Duration,
+    /// A plugin lagging more than this makes the daemon degraded on the status page.
+    pub degraded_lag: Duration,
     /// Listen address of the status/metrics HTTP endpoint; `None` = off.
     pub http: Option<SocketAddr>,
 }

@@ -249,6 +249,9 @@ impl Validator<'_> {
         );
         let shutdown_grace =
             self.ours_secs("daemon.shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0);
+        let load_timeout = self.ours_secs("daemon.load_timeout_secs", raw.load_timeout_secs, 60, 1);
+        let degraded_lag =
+            self.ours_secs("daemon.degraded_lag_secs", raw.degraded_lag_secs, 600, 1);
         let http = match raw.http.as_deref().map(str::trim) {
             None | Some("") => Some(None),
             Some(text) => match text.parse::<SocketAddr>() {
@@ -276,6 +279,8 @@ impl Validator<'_> {
             dispatch: raw.dispatch.unwrap_or(DispatchMode::Concurrent),
             queue_size: usize::try_from(queue_size?).ok()?,
             shutdown_grace: shutdown_grace?,
+            load_timeout: load_timeout?,
+            degraded_lag: degraded_lag?,
             http: http?,
         })
     }

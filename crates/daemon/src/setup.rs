@@ -14,7 +14,8 @@ use sgevents_store::{LegacyError, LegacyState, Store, StoreError, legacy};
 
 use crate::alerts::{EmailConfig, PluginRecipients, Recipients};
 use crate::{
-    Cursor, DispatchMode, Options, PluginDir, PluginFilters, PluginKey, PluginLoader, StartAt,
+    Cursor, DispatchMode, LoadError, Options, PluginDir, PluginFilters, PluginKey, PluginLoader,
+    StartAt,
 };
 
 /// Why the daemon cannot start with these settings.
@@ -67,6 +68,8 @@ pub fn options(settings: &Settings, start_at: StartAt) -> Options {
         start_at,
         scan_interval: daemon.fetch_interval,
         timing_log: daemon.log.timing,
+        load_timeout: daemon.load_timeout,
+        degraded_lag: daemon.degraded_lag,
     }
 }
 
@@ -246,9 +249,9 @@ impl PythonLoader {
 }
 
 impl PluginLoader for PythonLoader {
-    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, String>> {
+    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, LoadError>> {
         Box::pin(async move {
-            let plugin = self.host.load(path).await.map_err(|err| err.to_string())?;
+            let plugin = self.host.load(path).await?;
             let recipients = match plugin.emails() {
                 Emails::Default => Recipients::Default,
                 Emails::Disabled => Recipients::Nobody,

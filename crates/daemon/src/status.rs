@@ -40,6 +40,37 @@ pub struct StatusSnapshot {
     pub site: SiteStatus,
     /// Each plugin, in dispatch order.
     pub plugins: Vec<PluginStatus>,
+    /// Whether a plugin is failed, paused, hung or lagging beyond `degraded_lag_secs`.
+    #[serde(default)]
+    pub degraded: bool,
+    /// Why, one clause per plugin (`None` when not degraded).
+    #[serde(default)]
+    pub degraded_reason: Option<String>,
+}
+
+impl StatusSnapshot {
+    /// Sets [`StatusSnapshot::degraded`] and its reason from the plugins: any failed, paused
+    /// or hung, or lagging more than `max_lag` seconds.
+    pub fn mark_degraded(&mut self, max_lag: Option<f64>) {
+        let reasons: Vec<String> = self
+            .plugins
+            .iter()
+            .filter_map(|plugin| match plugin.state {
+                PluginState::Failed | PluginState::Paused | PluginState::Hung => {
+                    Some(format!("{} is {}", plugin.name, plugin.state.as_str()))
+                }
+                _ => match (plugin.lag_seconds, max_lag) {
+                    (Some(lag), Some(max)) if lag > max => Some(format!(
+                        "{} lags {lag:.0} s (limit {max:.0} s)",
+                        plugin.name
+                    )),
+                    _ => None,
+                },
+            })
+            .collect();
+        self.degraded = !reasons.is_empty();
+        self.degraded_reason = self.degraded.then(|| reasons.join("; "));
+    }
 }
 
 /// The daemon process.
@@ -163,8 +194,13 @@ pub enum PluginState {
     Loading,
     /// Taking events.
     Active,
-    /// Stopped by a failure until its file changes.
+    /// Stopped by a stopOnError failure or a load error, until its file changes (or an
+    /// operator resumes or skips).
     Failed,
+    /// Paused by an operator: its cursor stays until `unpause`.
+    Paused,
+    /// Its load did not finish within `load_timeout`; loaded again when its file changes.
+    Hung,
     /// Its file changed; being loaded again.
     Reloading,
     /// Not running (the daemon is down, or the plugin is disabled).
@@ -178,6 +214,8 @@ impl PluginState {
             PluginState::Loading => "loading",
             PluginState::Active => "active",
             PluginState::Failed => "failed",
+            PluginState::Paused => "paused",
+            PluginState::Hung => "hung",
             PluginState::Reloading => "reloading",
             PluginState::Inactive => "inactive",
         }
@@ -209,6 +247,20 @@ pub struct PluginStatus {
     pub callbacks: Vec<CallbackStatus>,
     /// Counters since the daemon started.
     pub counts: PluginCounts,
+    /// The event it is running now; `None` when idle.
+    #[serde(default)]
+    pub running: Option<RunningStatus>,
+}
+
+/// The event a plugin is running now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningStatus {
+    /// The event id.
+    pub id: i64,
+    /// Its `event_type`.
+    pub event_type: String,
+    /// When the plugin started on it.
+    pub since: Timestamp,
 }
 
 impl PluginStatus {
@@ -226,6 +278,7 @@ impl PluginStatus {
             last_error: None,
             callbacks: Vec::new(),
             counts: PluginCounts::default(),
+            running: None,
         }
     }
 }

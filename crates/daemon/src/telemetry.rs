@@ -33,7 +33,22 @@ struct StateLabel {
 }
 
 /// The plugin states [`Telemetry::set_plugin_state`] exports, one series each.
-pub const PLUGIN_STATES: [&str; 5] = ["loading", "active", "failed", "reloading", "inactive"];
+pub const PLUGIN_STATES: [&str; 7] = [
+    "loading",
+    "active",
+    "failed",
+    "paused",
+    "hung",
+    "reloading",
+    "inactive",
+];
+
+/// The labels of operator actions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ActionLabel {
+    plugin: String,
+    action: &'static str,
+}
 
 /// The label of per-method API series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -77,6 +92,7 @@ pub struct Telemetry {
     api_requests: Family<MethodLabel, Counter>,
     api_errors: Family<MethodLabel, Counter>,
     api_duration: Histograms<MethodLabel>,
+    operator_actions: Family<ActionLabel, Counter>,
 }
 
 impl Default for Telemetry {
@@ -109,6 +125,7 @@ impl Telemetry {
             api_requests: Family::default(),
             api_errors: Family::default(),
             api_duration: Family::new_with_constructor(api_histogram as fn() -> _),
+            operator_actions: Family::default(),
             registry: Registry::default(),
         };
         telemetry.register_all(registry)
@@ -166,7 +183,7 @@ impl Telemetry {
         );
         r.register(
             "plugin_state",
-            "1 for the plugin's current state (loading, active, failed, reloading, inactive), else 0",
+            "1 for the plugin's current state (loading, active, failed, paused, hung, reloading, inactive), else 0",
             self.plugin_state.clone(),
         );
         r.register(
@@ -184,6 +201,11 @@ impl Telemetry {
             "api3 request latency, by method",
             Unit::Seconds,
             self.api_duration.clone(),
+        );
+        r.register(
+            "operator_actions",
+            "Operator requests carried out (resume, skip, pause, unpause), by plugin",
+            self.operator_actions.clone(),
         );
         self.registry = registry;
         self
@@ -282,6 +304,16 @@ impl Telemetry {
         self.api_duration
             .get_or_create(&label)
             .observe(duration.as_secs_f64());
+    }
+
+    /// An operator's `action` on `plugin` was carried out.
+    pub fn record_operator_action(&self, plugin: &str, action: &'static str) {
+        self.operator_actions
+            .get_or_create(&ActionLabel {
+                plugin: plugin.to_owned(),
+                action,
+            })
+            .inc();
     }
 
     /// Drops `plugin`'s series (the plugin was removed), so they stop being exported.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use sgevents_config::Settings;
 use sgevents_daemon::alerts::{AlertLayer, AlertSender, Alerts, PluginRecipients};
-use sgevents_daemon::status::{HealthPolicy, WatchStatus};
+use sgevents_daemon::status::HealthPolicy;
 use sgevents_daemon::telemetry::Telemetry;
-use sgevents_daemon::{Deps, StartAt, Watch, setup, status_server};
+use sgevents_daemon::{Deps, StartAt, StatusEndpoint, Watch, control, setup};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -76,6 +76,8 @@ pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::R
 pub(crate) struct AlertHandles {
     pub(crate) recipients: PluginRecipients,
     sender: Option<AlertSender>,
+    /// The mailer task, handed to `run` to watch.
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Installs upstream's log files (and stdout), plus email alerts when `[emails]` is set.
@@ -84,18 +86,18 @@ pub(crate) fn init_logs(
     settings: &Settings,
 ) -> anyhow::Result<(sgevents_daemon::logging::LogGuard, AlertHandles)> {
     let recipients = PluginRecipients::new();
-    let (layer, sender) = match &settings.emails {
+    let (layer, sender, task) = match &settings.emails {
         Some(emails) => {
-            let (sender, _task) =
-                Alerts::spawn(setup::email_config(emails)).with_context(|| {
-                    format!("the [emails] settings of {}", settings.source.display())
-                })?;
+            let (sender, task) = Alerts::spawn(setup::email_config(emails)).with_context(|| {
+                format!("the [emails] settings of {}", settings.source.display())
+            })?;
             (
                 Some(AlertLayer::new(sender.clone(), recipients.clone())),
                 Some(sender),
+                Some(task),
             )
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let guard = sgevents_daemon::logging::init(&settings.daemon.log, true, layer)
         .with_context(|| format!("setting up the logs of {}", settings.source.display()))?;
@@ -106,7 +108,14 @@ pub(crate) fn init_logs(
             settings.source.display()
         );
     }
-    Ok((guard, AlertHandles { recipients, sender }))
+    Ok((
+        guard,
+        AlertHandles {
+            recipients,
+            sender,
+            task: std::sync::Mutex::new(task),
+        },
+    ))
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -138,24 +147,25 @@ pub(crate) async fn serve(
     spawn_signal_handlers(shutdown.clone(), reload.clone())?;
     let watch = Arc::new(Watch::default());
     let telemetry = Arc::new(Telemetry::new());
-    if let Some(addr) = settings.daemon.http {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the status endpoint to {addr} (`http` setting)"))?;
-        tracing::info!(
-            logger = "engine",
-            "Status page on http://{}/status",
-            listener.local_addr()?
-        );
-        let source = Arc::new(WatchStatus::new(watch.clone()));
-        tokio::spawn(status_server::serve(
-            listener,
-            source,
-            telemetry.clone(),
-            HealthPolicy::default(),
-            shutdown.clone(),
-        ));
-    }
+    let status = match settings.daemon.http {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("binding the status endpoint to {addr} (`http` setting)")
+            })?;
+            tracing::info!(
+                logger = "engine",
+                "Status page on http://{}/status",
+                listener.local_addr()?
+            );
+            Some(StatusEndpoint {
+                listener,
+                policy: HealthPolicy::default(),
+            })
+        }
+        None => None,
+    };
+    // The operators' control socket hands its requests to this inbox.
+    let (_control, inbox) = control::channel();
     let deps = Deps {
         client,
         store: Box::new(state.store),
@@ -165,6 +175,16 @@ pub(crate) async fn serve(
         reload,
         watch,
         telemetry,
+        control: inbox,
+        status,
+        tasks: alerts
+            .task
+            .lock()
+            .ok()
+            .and_then(|mut task| task.take())
+            .into_iter()
+            .map(|task| ("alert mailer".to_owned(), task))
+            .collect(),
     };
     sgevents_daemon::run(setup::options(settings, start_at), deps, shutdown).await?;
     if let Some(sender) = &alerts.sender {

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sgevents_daemon::{Deps, PluginDir, PluginFilters, PluginLoader, PluginState, Watch};
+use sgevents_daemon::{
+    Deps, LoadError, PluginDir, PluginFilters, PluginLoader, PluginState, Watch,
+};
 use sgevents_plugin_api::{BoxFuture, Plugin};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -19,18 +21,24 @@ struct RecipeLoader {
 }
 
 impl PluginLoader for RecipeLoader {
-    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, String>> {
+    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, LoadError>> {
         Box::pin(async move {
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let recipe = std::fs::read_to_string(path).map_err(|err| err.to_string())?;
+            let recipe =
+                std::fs::read_to_string(path).map_err(|err| LoadError::Other(err.to_string()))?;
             let mut recorder = Recorder::new(&name, &self.ledger);
             match recipe.trim() {
                 "ok" => {}
                 other => match other.strip_prefix("fail_on=") {
                     Some(id) => {
-                        recorder.fail_on = Some(id.parse().map_err(|_| "bad id".to_owned())?)
+                        recorder.fail_on = Some(
+                            id.parse()
+                                .map_err(|_| LoadError::Other("bad id".to_owned()))?,
+                        )
                     }
-                    None => return Err(format!("cannot load recipe {other:?}")),
+                    None => {
+                        return Err(LoadError::Other(format!("cannot load recipe {other:?}")));
+                    }
                 },
             }
             Ok(Box::new(recorder) as Box<dyn Plugin>)
@@ -90,6 +98,9 @@ async fn a_stopped_plugin_resumes_at_its_failed_event_when_its_file_changes() {
         reload: Arc::new(Notify::new()),
         watch: watch.clone(),
         telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
+        control: sgevents_daemon::control::channel().1,
+        status: None,
+        tasks: Vec::new(),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(sgevents_daemon::run(options(), deps, shutdown.clone()));

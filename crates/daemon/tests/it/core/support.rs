@@ -117,6 +117,8 @@ pub(crate) fn options() -> Options {
 pub(crate) struct Daemon {
     pub(crate) watch: Arc<Watch>,
     pub(crate) telemetry: Arc<sgevents_daemon::telemetry::Telemetry>,
+    /// Operator requests, as the control socket sends them.
+    pub(crate) control: tokio::sync::mpsc::Sender<sgevents_daemon::control::Request>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -140,6 +142,7 @@ impl Daemon {
                 filters: PluginFilters::default(),
             })
             .collect();
+        let (control, inbox) = sgevents_daemon::control::channel();
         let deps = Deps {
             client: client(sim),
             store: Box::new(store),
@@ -149,6 +152,9 @@ impl Daemon {
             reload: Arc::new(Notify::new()),
             watch: watch.clone(),
             telemetry: telemetry.clone(),
+            control: inbox,
+            status: None,
+            tasks: Vec::new(),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({
@@ -158,6 +164,7 @@ impl Daemon {
         Daemon {
             watch,
             telemetry,
+            control,
             shutdown,
             task,
         }
