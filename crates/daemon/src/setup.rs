@@ -74,14 +74,25 @@ pub fn options(settings: &Settings, start_at: StartAt) -> Options {
 }
 
 /// Opens the cursor store. On the very first start it imports upstream's `eventIdFile` (left
-/// untouched); a corrupt file stops the daemon rather than silently skipping ahead.
+/// untouched); a corrupt file stops the daemon rather than silently skipping ahead. A store
+/// that exists but is empty (zero bytes, or emptied after cursors were saved) stops it too,
+/// unless `start_at_given` (`--start-at`) says where every plugin starts.
 ///
 /// # Errors
 /// [`SetupError::Store`] or [`SetupError::Legacy`], each naming the file and the fix.
-pub fn open_state(settings: &Settings) -> Result<State, SetupError> {
-    let mut store = Store::open(&settings.daemon.state_db)?;
+pub fn open_state(settings: &Settings, start_at_given: bool) -> Result<State, SetupError> {
+    let path = &settings.daemon.state_db;
+    let mut store = if start_at_given {
+        Store::open_even_empty(path)?
+    } else {
+        Store::open(path)?
+    };
     let mut saved = store.load()?;
-    let first_start = saved.is_empty() && store.get_meta("imported_from")?.is_none();
+    if saved.is_empty() && store.started() && !start_at_given {
+        return Err(StoreError::NoCursors { path: path.clone() }.into());
+    }
+    let first_start =
+        saved.is_empty() && !store.started() && store.get_meta("imported_from")?.is_none();
     if let Some(path) = settings
         .daemon
         .event_id_file
@@ -119,14 +130,31 @@ fn import_legacy(
             store.set_meta("legacy_single_id", &id.to_string())?;
         }
         LegacyState::Collections(collections) => {
-            let updates: Vec<(PluginKey, Cursor)> = collections
+            let (updates, unknown): (Vec<(PluginKey, Cursor)>, Vec<_>) = collections
                 .into_iter()
                 .flat_map(|(collection, plugins)| {
                     plugins.into_iter().map(move |(plugin, cursor)| {
                         (PluginKey::new(collection.clone(), plugin), cursor)
                     })
                 })
-                .collect();
+                .partition(|(_, cursor)| cursor.last_id.is_some());
+            // Upstream's `None` / `(None, {})`: no position. Such a plugin starts where
+            // upstream would start it (the loop's rules), never at event 1.
+            for (key, _) in &unknown {
+                tracing::info!(
+                    logger = "engine",
+                    "{} has no position for plugin {key}; it starts as upstream would start it",
+                    path.display()
+                );
+            }
+            for (key, cursor) in &updates {
+                tracing::info!(
+                    logger = "engine",
+                    "Imported plugin {key} at event {} from {}",
+                    cursor.last_id.unwrap_or_default(),
+                    path.display()
+                );
+            }
             tracing::info!(
                 logger = "engine",
                 "Imported {} plugin cursors from {}",

@@ -11,4 +11,4 @@ pub mod sqlite;
 pub use cursor::{BacklogEntryV1, Cursor, CursorRecord, PluginKey};
 pub use error::StoreError;
 pub use legacy::{LegacyError, LegacyState};
-pub use sqlite::{SCHEMA_VERSION, Store};
+pub use sqlite::{SCHEMA_VERSION, STARTED_KEY, Store};

@@ -130,7 +130,7 @@ pub(crate) async fn serve(
     options: &RunOptions,
     alerts: &AlertHandles,
 ) -> anyhow::Result<()> {
-    let state = setup::open_state(settings)?;
+    let state = setup::open_state(settings, options.start_at.is_some())?;
     let start_at = options.start_at.or(state.start_at).unwrap_or_default();
     let client = setup::client(settings)?;
     let own_users = own_api_users(settings, &client).await;
