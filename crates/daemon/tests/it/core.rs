@@ -5,4 +5,5 @@ pub(crate) mod support;
 
 mod delivery;
 mod faults;
+mod operator;
 mod reload;
