@@ -12,6 +12,7 @@ use sgevents_api::{ClientError, RetryPolicy};
 use sgevents_plugin_api::Event;
 use tokio::time::Instant;
 
+use super::window::WINDOW_MAX;
 use super::{Poller, Posted};
 use crate::worker::{Delivery, SlotId};
 use crate::{DaemonError, Options};
@@ -143,14 +144,20 @@ impl Poller {
         if !self.site.head_due() {
             return;
         }
+        // The window serves the plugins near the front; one further behind than the window
+        // holds reads on its own, so the front never waits for it and it never holds the
+        // window at the start of history.
         let active: Vec<i64> = self
             .slots
             .iter()
             .filter(|slot| slot.dispatching())
             .map(|slot| slot.sent_upto)
             .collect();
-        if let Some(slowest) = active.iter().min() {
-            self.window.trim(*slowest);
+        if let Some(front) = active.iter().max() {
+            let reach = front.saturating_sub(WINDOW_MAX as i64);
+            if let Some(anchor) = active.iter().filter(|position| **position >= reach).min() {
+                self.window.trim(*anchor);
+            }
         }
         let end = self.window.end();
         let wants_more = self

@@ -5,5 +5,6 @@ pub(crate) mod support;
 
 mod delivery;
 mod faults;
+mod load;
 mod operator;
 mod reload;
