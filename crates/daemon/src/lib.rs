@@ -33,15 +33,8 @@ pub use filters::PluginFilters;
 pub use sgevents_store::PluginKey;
 pub use watch::{PluginEntry, PluginState, RunningEvent, SiteView, SlotView, Watch};
 
-/// How events reach plugins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DispatchMode {
-    /// Each plugin on its own worker: a slow plugin delays only itself.
-    #[default]
-    Concurrent,
-    /// Upstream's order: each event goes to every plugin in turn before the next event.
-    Sequential,
-}
+/// How events reach plugins: each plugin on its own worker (default), or upstream's order.
+pub use sgevents_config::DispatchMode;
 
 /// Where plugins start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,15 +7,14 @@ use std::sync::Arc;
 
 use serde_json::json;
 use sgevents_api::{Client, ClientConfig, ClientError};
-use sgevents_config::{ProcessMode, Settings};
+use sgevents_config::Settings;
 use sgevents_plugin_api::{BoxFuture, Plugin};
 use sgevents_plugin_host::{Emails, HostConfig, PluginHost};
 use sgevents_store::{LegacyError, LegacyState, Store, StoreError, legacy};
 
 use crate::alerts::{EmailConfig, PluginRecipients, Recipients};
 use crate::{
-    Cursor, DispatchMode, LoadError, Options, PluginDir, PluginFilters, PluginKey, PluginLoader,
-    StartAt,
+    Cursor, LoadError, Options, PluginDir, PluginFilters, PluginKey, PluginLoader, StartAt,
 };
 
 /// Why the daemon cannot start with these settings.
@@ -59,10 +58,7 @@ pub fn options(settings: &Settings, start_at: StartAt) -> Options {
         max_conn_retries: daemon.max_conn_retries,
         conn_retry_sleep: daemon.conn_retry_sleep,
         backlog_timeout: daemon.backlog_timeout,
-        dispatch: match daemon.dispatch {
-            sgevents_config::DispatchMode::Concurrent => DispatchMode::Concurrent,
-            sgevents_config::DispatchMode::Sequential => DispatchMode::Sequential,
-        },
+        dispatch: daemon.dispatch,
         queue_size: daemon.queue_size,
         shutdown_grace: daemon.shutdown_grace,
         start_at,
@@ -239,10 +235,7 @@ pub fn plugin_dirs(
             host.callback_timeout = dir.callback_timeout;
             host.log_level = settings.daemon.log.level;
             host.extra_env = extra_env.to_vec();
-            host.process = match dir.process {
-                ProcessMode::PerPlugin => sgevents_plugin_host::ProcessMode::PerPlugin,
-                ProcessMode::PerPath => sgevents_plugin_host::ProcessMode::PerPath,
-            };
+            host.process = dir.process;
             let filters = PluginFilters {
                 limit_to_projects: dir.filters.limit_to_projects.iter().copied().collect(),
                 ignore_projects: dir.filters.ignore_projects.iter().copied().collect(),
@@ -301,10 +294,7 @@ pub fn email_config(emails: &sgevents_config::EmailSettings) -> EmailConfig {
         subject: emails.subject.clone(),
         use_tls: emails.use_tls,
         username: emails.username.clone(),
-        password: emails
-            .password
-            .as_ref()
-            .map(|secret| secret.expose().to_owned()),
+        password: emails.password.clone(),
         digest_window: emails.digest_window,
         max_per_window: emails.max_per_window,
         ..EmailConfig::default()

@@ -1,16 +1,18 @@
 //! The plugin contract: events, upstream's matchEvents filter, and the native `Plugin` trait.
+//! It depends on no HTTP client: a native plugin author needs only this crate.
 //!
 //! Python plugins (through `sgevents-plugin-host`) and native Rust plugins implement the same
 //! [`Plugin`] trait, so the daemon dispatches to both the same way.
 
+pub mod event;
 mod match_events;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use event::{EVENT_FIELDS, Event, EventError};
 pub use match_events::{MatchEvents, MatchEventsError};
-pub use sgevents_api::Event;
 
 /// A boxed future, so that [`Plugin`] stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
