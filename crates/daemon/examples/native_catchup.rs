@@ -129,6 +129,7 @@ async fn bench(events: u64, plugins: u64) -> Result<(), Box<dyn std::error::Erro
         control: sgevents_daemon::control::channel().1,
         status: None,
         tasks: Vec::new(),
+        clock: Arc::new(sgevents_daemon::clock::SystemClock),
     };
     let options = Options {
         fetch_interval: Duration::from_secs(1),

@@ -2,6 +2,7 @@
 //! plugin's cursor after it acknowledges. Entry point: [`run`].
 
 pub mod alerts;
+pub mod clock;
 mod committer;
 pub mod control;
 pub mod cursor;
@@ -166,6 +167,8 @@ pub struct Deps {
     pub control: control::Inbox,
     /// The status endpoint `run` serves (`None`: off).
     pub status: Option<StatusEndpoint>,
+    /// The wall clock (heartbeats, poll and error times).
+    pub clock: Arc<dyn clock::Clock>,
     /// Other long-lived tasks started before `run` (the alert mailer): one that ends before
     /// shutdown fails `run`.
     pub tasks: Vec<(String, JoinHandle<()>)>,
@@ -231,6 +234,7 @@ pub async fn run(
         control,
         status,
         tasks,
+        clock,
     } = deps;
     let mut watched: JoinSet<(String, String)> = JoinSet::new();
     if let Some(endpoint) = status {
@@ -270,6 +274,7 @@ pub async fn run(
         store_location,
         watch,
         telemetry,
+        clock,
         shutdown: loop_stop.clone(),
         dirs: plugin_dirs,
         natives: native_plugins,

@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use sgevents_api::Client;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::committer::Committer;
 use crate::control::{Inbox, Request};
 use crate::telemetry::Telemetry;
@@ -67,6 +67,7 @@ pub(crate) struct Poller {
     store_location: String,
     watch: Arc<Watch>,
     telemetry: Arc<Telemetry>,
+    clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
     dirs: Vec<PluginDir>,
     natives: Vec<NativePlugin>,
@@ -104,6 +105,7 @@ pub(crate) struct Setup {
     pub(crate) store_location: String,
     pub(crate) watch: Arc<Watch>,
     pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) dirs: Vec<PluginDir>,
     pub(crate) natives: Vec<NativePlugin>,
@@ -126,6 +128,7 @@ impl Poller {
             store_location: setup.store_location,
             watch: setup.watch,
             telemetry: setup.telemetry,
+            clock: setup.clock,
             shutdown: setup.shutdown,
             dirs: setup.dirs,
             natives: setup.natives,
@@ -166,8 +169,8 @@ impl Poller {
         self.ask_latest();
         let shutdown = self.shutdown.clone();
         loop {
-            self.watch
-                .update_site(|site| site.heartbeat = Some(Timestamp::now()));
+            let now = self.clock.now();
+            self.watch.update_site(|site| site.heartbeat = Some(now));
             let wake = self.next_wake();
             let input = tokio::select! {
                 biased;

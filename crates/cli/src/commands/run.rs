@@ -177,6 +177,7 @@ pub(crate) async fn serve(
         telemetry,
         control: inbox,
         status,
+        clock: Arc::new(sgevents_daemon::clock::SystemClock),
         tasks: alerts
             .task
             .lock()

@@ -89,6 +89,8 @@ fn a_plugin_whose_import_hangs_stalls_only_itself() {
     let (_, body) = http_get(port, "/status.json").unwrap();
     let status: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(status["degraded"], true, "{body}");
+    assert!(status["site"]["last_poll_events"].is_u64(), "{body}");
+    assert!(status["daemon"]["heartbeat_at"].is_string(), "{body}");
     assert!(
         status["degraded_reason"]
             .as_str()

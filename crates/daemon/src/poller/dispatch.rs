@@ -52,10 +52,10 @@ impl Poller {
                 }
             }
         }
-        if let Some((idx, event, from)) = best {
-            if self.send(idx, event, from) {
-                self.sequential_busy = Some(self.slots[idx].id);
-            }
+        if let Some((idx, event, from)) = best
+            && self.send(idx, event, from)
+        {
+            self.sequential_busy = Some(self.slots[idx].id);
         }
     }
 

@@ -350,9 +350,9 @@ impl Poller {
         }
         self.site.failed_attempts = 0;
         self.site.errored = false;
-        let high_water = self.site.high_water;
+        let (high_water, now) = (self.site.high_water, self.clock.now());
         self.watch.update_site(|site| {
-            site.last_poll_ok = Some(Timestamp::now());
+            site.last_poll_ok = Some(now);
             site.consecutive_failures = 0;
             if poll_events.is_some() {
                 site.last_poll_events = poll_events;
@@ -379,8 +379,9 @@ impl Poller {
         } else {
             err.to_string()
         };
+        let now = self.clock.now();
         self.watch.update_site(|view| {
-            view.last_error = Some((Timestamp::now(), message.clone()));
+            view.last_error = Some((now, message.clone()));
             view.consecutive_failures = attempts;
         });
         let policy = RetryPolicy {

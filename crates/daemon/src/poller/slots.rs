@@ -356,6 +356,7 @@ impl Poller {
             self.sequential_busy = None;
         }
         let telemetry = self.telemetry.clone();
+        let now = self.clock.now();
         let Some(slot) = self.slot_mut(report.slot) else {
             return;
         };
@@ -368,7 +369,7 @@ impl Poller {
                 view.running = Some(RunningEvent {
                     id: event_id,
                     event_type,
-                    since: Timestamp::now(),
+                    since: now,
                 });
             }
             Progress::Done {
@@ -389,7 +390,7 @@ impl Poller {
                     view.dispatched += 1;
                     view.failures += failures;
                     if let Some(error) = last_error {
-                        view.last_error = Some((Timestamp::now(), error));
+                        view.last_error = Some((now, error));
                     }
                     slot.count_restarts(restarts, &telemetry);
                 }
@@ -405,7 +406,7 @@ impl Poller {
                 view.running = None;
                 view.dispatched += 1;
                 view.failures += failures;
-                view.last_error = Some((Timestamp::now(), error));
+                view.last_error = Some((now, error));
                 slot.count_restarts(restarts, &telemetry);
                 if report.epoch == slot.epoch {
                     slot.state = PluginState::Failed;

@@ -159,6 +159,7 @@ impl Daemon {
             control: inbox,
             status: None,
             tasks: Vec::new(),
+            clock: Arc::new(sgevents_daemon::clock::SystemClock),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({
