@@ -8,3 +8,4 @@ mod faults;
 mod load;
 mod operator;
 mod reload;
+mod tasks;
