@@ -95,3 +95,22 @@ pub fn matching_callbacks(callbacks: &[CallbackSpec], event: &Event) -> Vec<usiz
         .map(|(idx, _)| idx)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The `[dependencies]` table of this crate's manifest.
+    fn dependencies() -> &'static str {
+        let manifest = include_str!("../Cargo.toml");
+        let after = manifest.split("[dependencies]").nth(1).unwrap_or("");
+        after.split("\n[").next().unwrap_or("")
+    }
+
+    #[test]
+    fn the_plugin_contract_depends_on_no_http_client() {
+        let dependencies = dependencies();
+        assert!(dependencies.contains("serde"), "{dependencies}");
+        for heavy in ["sgevents-api", "reqwest", "hyper", "tokio"] {
+            assert!(!dependencies.contains(heavy), "{heavy} in {dependencies}");
+        }
+    }
+}

@@ -206,6 +206,7 @@ fn upstream_none_entries_start_where_upstream_would() {
              '/elsewhere': {{'ledger_c': (30, {{}}), 'ledger_a': None}}}}"
         ),
     );
+    let file_before = std::fs::read(&state_file).unwrap();
     let mut daemon = setup.run(&[]);
     daemon.wait_for("Plugin", 60);
     daemon.wait_until("every plugin caught up", 120, |_| {
@@ -233,6 +234,21 @@ fn upstream_none_entries_start_where_upstream_would() {
         output.contains("starts after event 20: its saved cursor"),
         "{output}"
     );
+    // Upstream's file is read once and never written: a second start runs from the database.
+    assert_eq!(std::fs::read(&state_file).unwrap(), file_before);
+    write_pickle(
+        &state_file,
+        &format!("{{{collection:?}: {{'ledger_b': (2, {{}})}}}}"),
+    );
+    let mut daemon = setup.run(&[]);
+    daemon.wait_for(
+        &format!(
+            "ledger_b starts after event {}: its saved cursor",
+            setup.latest()
+        ),
+        60,
+    );
+    assert!(daemon.terminate(30).success());
     setup.shutdown();
 }
 
