@@ -237,13 +237,8 @@ pub fn plugin_dirs(
             host.extra_env = extra_env.to_vec();
             host.process = dir.process;
             let filters = PluginFilters {
-                limit_to_projects: dir.filters.limit_to_projects.iter().copied().collect(),
-                ignore_projects: dir.filters.ignore_projects.iter().copied().collect(),
-                skip_api_users: if dir.filters.skip_own_events {
-                    own_users.clone()
-                } else {
-                    BTreeSet::new()
-                },
+                settings: dir.filters.clone(),
+                own_users: own_users.clone(),
             };
             PluginDir {
                 collection: dir.path.display().to_string(),
