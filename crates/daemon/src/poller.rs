@@ -94,7 +94,10 @@ pub(crate) struct Poller {
     start_positions: Option<i64>,
     /// Sequential mode: the one delivery in flight.
     sequential_busy: Option<SlotId>,
+    /// The published plugin list is out of date (plugins came, went or changed state).
     dirty: bool,
+    /// Plugins whose published entry is out of date (progress only).
+    changed: Vec<SlotId>,
 }
 
 /// What the loop is built from.
@@ -149,6 +152,7 @@ impl Poller {
             start_positions: None,
             sequential_busy: None,
             dirty: true,
+            changed: Vec::new(),
         }
     }
 
@@ -191,6 +195,11 @@ impl Poller {
                     ),
                 },
             };
+            // Worker progress can only let that plugin take more (and the front read more).
+            let only = match &input {
+                Input::Progress(report) => Some(report.slot),
+                _ => None,
+            };
             match input {
                 Input::Shutdown => break,
                 Input::Tick => self.tick(),
@@ -206,10 +215,8 @@ impl Poller {
                 Input::Progress(report) => self.progress(report),
                 Input::WorkerExit(slot, error) => self.worker_exit(slot, error),
             }
-            self.pump();
-            if self.dirty {
-                self.publish();
-            }
+            self.pump(only);
+            self.publish();
         }
         self.stop().await;
         Ok(())
@@ -231,21 +238,19 @@ impl Poller {
         if self.latest_at_start.is_some() && Instant::now() >= self.next_scan {
             self.rescan(false);
         }
-        if self.dirty {
-            self.publish();
-        }
+        self.publish();
     }
 
     /// Starts what is due: the next read of new events, re-queries of missing ids, and feeding
     /// every plugin's queue from the window or its own reads.
-    fn pump(&mut self) {
+    fn pump(&mut self, only: Option<SlotId>) {
         if self.latest_at_start.is_none() {
             if self.site.latest_due() {
                 self.ask_latest();
             }
             return;
         }
-        self.feed_all();
+        self.feed(only);
         self.maybe_fetch_head();
         self.maybe_fetch_late();
     }

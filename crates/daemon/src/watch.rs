@@ -133,6 +133,13 @@ impl Watch {
     pub(crate) fn set_plugins(&self, entries: Vec<PluginEntry>) {
         *relock(&self.plugins) = entries;
     }
+
+    /// Replaces the entry at `idx` (same plugin, same place in the list).
+    pub(crate) fn set_plugin(&self, idx: usize, entry: PluginEntry) {
+        if let Some(slot) = relock(&self.plugins).get_mut(idx) {
+            *slot = entry;
+        }
+    }
 }
 
 /// Locks, recovering from poisoning: every mutex in the loop guards plain values that are

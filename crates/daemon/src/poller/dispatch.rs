@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::Poller;
 use crate::DispatchMode;
-use crate::worker::Delivery;
+use crate::worker::{Delivery, SlotId};
 
 /// Where the next event for a plugin comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,12 +21,16 @@ enum From {
 }
 
 impl Poller {
-    pub(super) fn feed_all(&mut self) {
+    /// Feeds every plugin's queue, or only `only`'s.
+    pub(super) fn feed(&mut self, only: Option<SlotId>) {
         if self.options.dispatch == DispatchMode::Sequential {
             self.feed_sequential();
             return;
         }
         for idx in 0..self.slots.len() {
+            if only.is_some_and(|id| id != self.slots[idx].id) {
+                continue;
+            }
             while let Some((event, from)) = self.next_for(idx) {
                 if !self.send(idx, event, from) {
                     break;

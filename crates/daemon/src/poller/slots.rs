@@ -357,9 +357,10 @@ impl Poller {
         }
         let telemetry = self.telemetry.clone();
         let now = self.clock.now();
-        let Some(slot) = self.slot_mut(report.slot) else {
+        let Some(slot) = self.slots.iter_mut().find(|slot| slot.id == report.slot) else {
             return;
         };
+        let state_before = slot.state;
         let view = &mut slot.view;
         match report.what {
             Progress::Started {
@@ -415,7 +416,11 @@ impl Poller {
             }
             Progress::Cursor(cursor) => view.cursor = cursor,
         }
-        self.dirty = true;
+        if slot.state == state_before {
+            self.changed.push(report.slot);
+        } else {
+            self.dirty = true;
+        }
     }
 
     /// A worker's task ended before shutdown: the plugin stops; its file's next change (or a
@@ -439,27 +444,36 @@ impl Poller {
         self.dirty = true;
     }
 
-    /// Publishes the snapshot the status page and tests read.
+    /// Publishes the snapshot the status page and tests read: the whole list when plugins
+    /// came, went or changed state, else only the entries of plugins that made progress.
     pub(super) fn publish(&mut self) {
-        let entries = self
-            .slots
-            .iter()
-            .map(|slot| {
-                let mut view = slot.view.clone();
-                view.state = slot.shown_state();
-                PluginEntry {
-                    key: slot.key.clone(),
-                    path: slot.source.as_ref().map(|source| source.path.clone()),
-                    view,
+        if self.dirty {
+            let entries = self.slots.iter().map(Slot::entry).collect();
+            self.watch.set_plugins(entries);
+        } else {
+            for id in std::mem::take(&mut self.changed) {
+                if let Some(idx) = self.slots.iter().position(|slot| slot.id == id) {
+                    self.watch.set_plugin(idx, self.slots[idx].entry());
                 }
-            })
-            .collect();
-        self.watch.set_plugins(entries);
+            }
+        }
         self.dirty = false;
+        self.changed.clear();
     }
 }
 
 impl Slot {
+    /// The published copy of this plugin.
+    fn entry(&self) -> PluginEntry {
+        let mut view = self.view.clone();
+        view.state = self.shown_state();
+        PluginEntry {
+            key: self.key.clone(),
+            path: self.source.as_ref().map(|source| source.path.clone()),
+            view,
+        }
+    }
+
     /// Gives the worker a freshly loaded plugin and restarts dispatch from the cursor.
     pub(super) fn install(&mut self, plugin: Box<dyn Plugin>) {
         self.view.callbacks = Arc::new(plugin.callbacks().to_vec());
