@@ -1,4 +1,5 @@
-//! `run` owns the daemon's long-lived tasks: one that dies stops the loop and fails `run`.
+//! `run` owns the daemon's long-lived tasks: one that dies stops the loop and fails `run`;
+//! shutdown waits only for in-flight callbacks and names the plugins it abandons.
 
 use std::sync::Arc;
 
@@ -48,4 +49,46 @@ async fn a_long_lived_task_that_dies_fails_run() {
         other => panic!("run must fail when a task dies, got {other:?}"),
     }
     assert!(!shutdown.is_cancelled(), "run stopped on its own");
+}
+
+#[tokio::test]
+async fn shutdown_waits_only_for_in_flight_callbacks_and_names_the_plugins_it_abandons() {
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    let sim = sim().await;
+    write_shots(&sim, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::default();
+    let mut stuck = Recorder::new("stuck", &ledger);
+    stuck.delay = std::time::Duration::from_secs(3600);
+    let mut options = options();
+    options.shutdown_grace = std::time::Duration::from_millis(200);
+    let daemon = Daemon::start(
+        &sim,
+        &dir.path().join("state.db"),
+        options,
+        vec![stuck, Recorder::new("quick", &ledger)],
+    );
+    wait_until("the stuck plugin is running an event", || {
+        daemon
+            .watch
+            .plugins()
+            .iter()
+            .any(|(key, _, view)| key.plugin == "stuck" && view.running.is_some())
+    })
+    .await;
+    daemon.stop().await;
+    let text = logs.text();
+    assert!(
+        text.contains("stopped without finishing their event: native/stuck"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|line| line.contains("stopped without finishing"))
+        .unwrap();
+    assert!(
+        !line.contains("quick"),
+        "an idle plugin is not abandoned: {line}"
+    );
 }
