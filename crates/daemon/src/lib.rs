@@ -78,6 +78,8 @@ pub struct Options {
     pub load_timeout: Duration,
     /// A plugin whose oldest unhandled event is older than this makes the daemon degraded.
     pub degraded_lag: Duration,
+    /// Upstream's state file, when this start imported it (for the start log).
+    pub imported_from: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -97,6 +99,7 @@ impl Default for Options {
             timing_log: false,
             load_timeout: Duration::from_secs(60),
             degraded_lag: Duration::from_secs(600),
+            imported_from: None,
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct State {
     pub saved: BTreeMap<PluginKey, Cursor>,
     /// Set when upstream's old single-id state file was imported: every plugin starts after it.
     pub start_at: Option<StartAt>,
+    /// Upstream's state file, when this start imported it.
+    pub imported_from: Option<PathBuf>,
 }
 
 /// The loop options from the settings, upstream's keys and ours.
@@ -66,6 +68,7 @@ pub fn options(settings: &Settings, start_at: StartAt) -> Options {
         timing_log: daemon.log.timing,
         load_timeout: daemon.load_timeout,
         degraded_lag: daemon.degraded_lag,
+        imported_from: None,
     }
 }
 
@@ -89,6 +92,7 @@ pub fn open_state(settings: &Settings, start_at_given: bool) -> Result<State, Se
     }
     let first_start =
         saved.is_empty() && !store.started() && store.get_meta("imported_from")?.is_none();
+    let mut imported_from = None;
     if let Some(path) = settings
         .daemon
         .event_id_file
@@ -96,6 +100,7 @@ pub fn open_state(settings: &Settings, start_at_given: bool) -> Result<State, Se
         .filter(|path| first_start && path.exists())
     {
         saved = import_legacy(&mut store, path)?;
+        imported_from = Some(path.clone());
     }
     let single_id = store
         .get_meta("legacy_single_id")?
@@ -107,6 +112,7 @@ pub fn open_state(settings: &Settings, start_at_given: bool) -> Result<State, Se
         store,
         saved,
         start_at,
+        imported_from,
     })
 }
 

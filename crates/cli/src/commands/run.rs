@@ -187,7 +187,9 @@ pub(crate) async fn serve(
             .map(|task| ("alert mailer".to_owned(), task))
             .collect(),
     };
-    sgevents_daemon::run(setup::options(settings, start_at), deps, shutdown).await?;
+    let mut run_options = setup::options(settings, start_at);
+    run_options.imported_from = state.imported_from.clone();
+    sgevents_daemon::run(run_options, deps, shutdown).await?;
     if let Some(sender) = &alerts.sender {
         sender.close();
     }

@@ -231,7 +231,7 @@ fn upstream_none_entries_start_where_upstream_would() {
         "{output}"
     );
     assert!(
-        output.contains("starts after event 20: its saved cursor"),
+        output.contains("starts after event 20: imported from upstream's"),
         "{output}"
     );
     // Upstream's file is read once and never written: a second start runs from the database.

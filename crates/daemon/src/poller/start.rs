@@ -106,7 +106,15 @@ impl Poller {
     fn choose(&self, key: &PluginKey, latest: i64) -> (Cursor, String) {
         if self.starting {
             match self.options.start_at {
-                StartAt::Id(id) => return (Cursor::at(id - 1), format!("--start-at {id}")),
+                StartAt::Id(id) => {
+                    let reason = match &self.options.imported_from {
+                        Some(file) => {
+                            format!("upstream's last event id {} in {}", id - 1, file.display())
+                        }
+                        None => format!("--start-at {id}"),
+                    };
+                    return (Cursor::at(id - 1), reason);
+                }
                 StartAt::Latest => {
                     return (Cursor::at(latest), "--start-at latest".to_owned());
                 }
@@ -114,7 +122,11 @@ impl Poller {
             }
         }
         if let Some(saved) = self.saved.get(key).filter(|saved| saved.last_id.is_some()) {
-            return (saved.clone(), "its saved cursor".to_owned());
+            let reason = match (&self.options.imported_from, self.starting) {
+                (Some(file), true) => format!("imported from upstream's {}", file.display()),
+                _ => "its saved cursor".to_owned(),
+            };
+            return (saved.clone(), reason);
         }
         let same_name = self
             .saved
