@@ -288,6 +288,8 @@ impl Poller {
                     FetchKind::Late => self.site.late_in_flight = false,
                 }
                 if !matches!(kind, FetchKind::Own { .. }) {
+                    // A failure ends "read again at once": the next read waits its backoff.
+                    self.site.behind = false;
                     self.site.next_fetch = Instant::now() + wait;
                 }
             }

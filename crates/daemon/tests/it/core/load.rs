@@ -149,3 +149,43 @@ async fn slow_and_fast_plugins_with_no_backlog_read_once_per_interval() {
         "{sent} reads in {elapsed:?}"
     );
 }
+
+#[tokio::test]
+async fn an_outage_during_catch_up_is_retried_with_backoff_not_in_a_tight_loop() {
+    let sim = prefilled(5_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::default();
+    let mut options = options();
+    options.max_event_batch_size = 50;
+    let daemon = Daemon::start(
+        &sim,
+        &dir.path().join("state.db"),
+        options,
+        vec![Recorder::new("a", &ledger)],
+    );
+    wait_until("the catch-up is under way", || count(&ledger, "a") >= 200).await;
+    let before = reads(&sim);
+    let started = Instant::now();
+    sim.add_fault(sgevents_sim::FaultRule {
+        kind: sgevents_sim::FaultKind::Http { status: 503 },
+        rate: None,
+        count: None,
+        for_ms: Some(2_000),
+        method: None,
+    })
+    .unwrap();
+    wait_until("several reads failed", || {
+        daemon.watch.site().consecutive_failures >= 3
+    })
+    .await;
+    let at_outage = count(&ledger, "a");
+    wait_until("the catch-up goes on after the outage", || {
+        count(&ledger, "a") >= at_outage + 100
+    })
+    .await;
+    let (sent, elapsed) = (reads(&sim) - before, started.elapsed());
+    daemon.stop().await;
+    let allowed = 5 + (elapsed.as_secs_f64() * 20.0) as u64;
+    eprintln!("outage during catch-up: {sent} reads in {elapsed:?}; allowed {allowed}");
+    assert!(sent <= allowed, "{sent} reads in {elapsed:?}");
+}
