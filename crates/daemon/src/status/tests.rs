@@ -339,3 +339,37 @@ fn the_loop_watch_becomes_a_snapshot() {
             .ok
     );
 }
+
+#[test]
+fn failed_paused_hung_or_lagging_plugins_make_the_daemon_degraded() {
+    let board = board_started_at(t(0));
+    let mut snapshot = board.snapshot();
+    let plugin = |name: &str, state: PluginState, lag: f64| {
+        let mut plugin = PluginStatus::new(name, "/plugins");
+        plugin.state = state;
+        plugin.lag_seconds = Some(lag);
+        plugin
+    };
+    snapshot.plugins = vec![plugin("fine", PluginState::Active, 599.0)];
+    snapshot.mark_degraded(Some(600.0));
+    assert!(!snapshot.degraded);
+    assert_eq!(snapshot.degraded_reason, None);
+    snapshot
+        .plugins
+        .push(plugin("behind", PluginState::Active, 601.0));
+    snapshot
+        .plugins
+        .push(plugin("held", PluginState::Paused, 0.0));
+    snapshot
+        .plugins
+        .push(plugin("stuck", PluginState::Hung, 0.0));
+    snapshot.mark_degraded(Some(600.0));
+    assert!(snapshot.degraded);
+    assert_eq!(
+        snapshot.degraded_reason.as_deref(),
+        Some("behind lags 601 s (limit 600 s); held is paused; stuck is hung")
+    );
+    let json = serde_json::to_value(&snapshot).unwrap();
+    assert_eq!(json["degraded"], true);
+    assert_eq!(json["plugins"][1]["running"], serde_json::Value::Null);
+}
