@@ -6,6 +6,7 @@
 mod dispatch;
 mod fetch;
 mod operator;
+mod progress;
 mod slots;
 mod start;
 mod window;
