@@ -7,6 +7,7 @@ mod dispatch;
 mod fetch;
 mod operator;
 mod progress;
+mod site;
 mod slots;
 mod start;
 mod window;
@@ -27,7 +28,8 @@ use crate::control::{Inbox, Request};
 use crate::telemetry::Telemetry;
 use crate::worker::{Report, SlotId};
 use crate::{Cursor, DaemonError, NativePlugin, Options, PluginDir, PluginKey, Watch};
-use fetch::{FetchDone, Site};
+use fetch::FetchDone;
+use site::Site;
 use slots::{LoadDone, Slot};
 use window::Window;
 
