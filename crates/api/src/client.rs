@@ -113,6 +113,11 @@ impl Client {
         self.inner.endpoint.as_str()
     }
 
+    /// The script (ApiUser) this client authenticates as.
+    pub fn script_name(&self) -> &str {
+        &self.inner.script_name
+    }
+
     /// Calls one api3 method once, with the script's auth params, and returns the reply's `results`
     /// (or the whole reply when it has no `results` key). `payload` is left out when it is `None`,
     /// `null`, `{}` or `[]`, as `shotgun_api3` does. There is no retry here: see [`crate::with_retry`].

@@ -3,7 +3,8 @@
 pub mod client;
 pub mod config;
 pub mod error;
-pub mod event;
+/// The EventLogEntry row, defined in `sgevents-plugin-api` so plugins need no HTTP client.
+pub use sgevents_plugin_api::event;
 pub mod retry;
 pub mod stats;
 

@@ -86,6 +86,12 @@ pub(crate) const KEYS: &[Key] = &[
         "shutdown_grace_secs",
         Kind::Int,
     ),
+    key(
+        "daemon.load_timeout_secs",
+        "daemon",
+        "load_timeout_secs",
+        Kind::Int,
+    ),
     key("daemon.http", "daemon", "http", Kind::Str),
     key(
         "daemon.control_socket",

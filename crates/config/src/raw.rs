@@ -90,6 +90,9 @@ pub struct RawDaemon {
     /// Seconds in-flight callbacks get to finish after SIGTERM/SIGINT. Default 30.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_grace_secs: Option<i64>,
+    /// Seconds loading one plugin file may take before the plugin is marked hung. Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_timeout_secs: Option<i64>,
     /// `host:port` for the status and metrics HTTP endpoint, e.g. `"127.0.0.1:9090"`. Default: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,

@@ -61,6 +61,8 @@ pub struct DaemonSettings {
     pub queue_size: usize,
     /// How long in-flight callbacks may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// How long loading one plugin file may take before the plugin is marked hung.
+    pub load_timeout: Duration,
     /// Listen address of the status/metrics HTTP endpoint; `None` = off.
     pub http: Option<SocketAddr>,
     /// The control socket of `sgevents plugin ...`.
@@ -133,21 +135,24 @@ pub enum LogFormat {
     Json,
 }
 
-/// How events are handed to plugins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// How events are handed to plugins (the one definition; the daemon uses it too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DispatchMode {
     /// Each plugin has its own worker and queue: a slow plugin delays only itself.
+    #[default]
     Concurrent,
     /// Upstream's order: one event at a time, every callback in turn.
     Sequential,
 }
 
-/// How Python plugins of one directory map to child processes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// How Python plugins of one directory map to child processes (the one definition; the plugin
+/// host uses it too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProcessMode {
     /// One child process per plugin file (isolation).
+    #[default]
     PerPlugin,
     /// One child process for the whole directory (fewer processes).
     PerPath,

@@ -252,6 +252,7 @@ impl Validator<'_> {
         );
         let shutdown_grace =
             self.ours_secs("daemon.shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0);
+        let load_timeout = self.ours_secs("daemon.load_timeout_secs", raw.load_timeout_secs, 60, 1);
         let http = match raw.http.as_deref().map(str::trim) {
             None | Some("") => Some(None),
             Some(text) => match text.parse::<SocketAddr>() {
@@ -289,6 +290,7 @@ impl Validator<'_> {
             dispatch: raw.dispatch.unwrap_or(DispatchMode::Concurrent),
             queue_size: usize::try_from(queue_size?).ok()?,
             shutdown_grace: shutdown_grace?,
+            load_timeout: load_timeout?,
             http: http?,
             control_socket: control_socket?,
             control_token: raw

@@ -126,6 +126,10 @@ async fn bench(events: u64, plugins: u64) -> Result<(), Box<dyn std::error::Erro
         reload: Arc::new(Notify::new()),
         watch: Arc::new(Watch::default()),
         telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
+        control: sgevents_daemon::control::channel().1,
+        status: None,
+        tasks: Vec::new(),
+        clock: Arc::new(sgevents_daemon::clock::SystemClock),
     };
     let options = Options {
         fetch_interval: Duration::from_secs(1),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 
 use tokio::sync::Notify;
 
-use sgevents_store::{Cursor, PluginKey, Store};
+use sgevents_store::{Cursor, PluginKey, Store, StoreError};
 
 use crate::watch::relock;
 
@@ -16,13 +16,22 @@ pub trait CursorStore: Send + 'static {
     /// Saves all `updates` atomically (all or none).
     ///
     /// # Errors
-    /// A message naming the store and the problem; the committer logs it and retries.
-    fn save(&mut self, updates: &[(PluginKey, Cursor)]) -> Result<(), String>;
+    /// The store's error, naming it and the problem; the committer logs it and retries.
+    fn save(&mut self, updates: &[(PluginKey, Cursor)]) -> Result<(), StoreError>;
+
+    /// Where the cursors live, for messages (the database file).
+    fn location(&self) -> String {
+        "the cursor store".to_owned()
+    }
 }
 
 impl CursorStore for Store {
-    fn save(&mut self, updates: &[(PluginKey, Cursor)]) -> Result<(), String> {
-        Store::save(self, updates).map_err(|err| err.to_string())
+    fn save(&mut self, updates: &[(PluginKey, Cursor)]) -> Result<(), StoreError> {
+        Store::save(self, updates)
+    }
+
+    fn location(&self) -> String {
+        format!("the state database {}", self.path().display())
     }
 }
 
@@ -74,7 +83,7 @@ impl Committer {
     ///
     /// # Errors
     /// The store's message when the write failed; the cursor stays queued for the next write.
-    pub(crate) async fn commit(&self, key: &PluginKey, cursor: &Cursor) -> Result<(), String> {
+    pub(crate) async fn commit(&self, key: &PluginKey, cursor: &Cursor) -> Result<(), StoreError> {
         let ticket = self.enqueue(key, cursor);
         loop {
             // Registered before looking, so a write that ends in between still wakes us.
@@ -117,7 +126,7 @@ impl Committer {
     }
 
     /// Returns once `ticket` is durable, blocking on the store if another worker writes.
-    fn write_through(&self, ticket: u64) -> Result<(), String> {
+    fn write_through(&self, ticket: u64) -> Result<(), StoreError> {
         if self.shared.durable.load(Ordering::Acquire) >= ticket {
             return Ok(());
         }
@@ -127,7 +136,7 @@ impl Committer {
 
     /// With the store held: writes everything queued in one transaction, unless `ticket` was
     /// written meanwhile.
-    fn write_queue(&self, store: &mut Box<dyn CursorStore>, ticket: u64) -> Result<(), String> {
+    fn write_queue(&self, store: &mut Box<dyn CursorStore>, ticket: u64) -> Result<(), StoreError> {
         let shared = &self.shared;
         if shared.durable.load(Ordering::Acquire) >= ticket {
             return Ok(());

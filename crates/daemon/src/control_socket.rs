@@ -300,9 +300,8 @@ async fn answer(
         ),
     };
     match &reply {
-        WireReply::Done(done) => {
-            tracing::info!(logger = "engine", plugin = %wire.plugin, uid, "Operator (uid {uid}): {done}")
-        }
+        // The loop logs what it did, with the uid.
+        WireReply::Done(_) => {}
         WireReply::Refused(refusal) => {
             tracing::warn!(logger = "engine", plugin = %wire.plugin, uid, "Operator (uid {uid}) asked to {verb} plugin {}: refused: {refusal}", wire.plugin)
         }

@@ -5,31 +5,35 @@ use std::collections::BTreeSet;
 
 use sgevents_plugin_api::Event;
 
-/// Filters applied before matchEvents. The default lets every event through, as upstream.
+/// Filters applied before matchEvents: the folder's filters as configured (the one
+/// definition, `sgevents_config::PluginFilters`) and the ApiUser ids `skip_own_events` stands
+/// for, looked up at start. The default lets every event through, as upstream.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PluginFilters {
-    /// When not empty, only events of these project ids reach the plugin.
-    pub limit_to_projects: BTreeSet<i64>,
-    /// Events of these project ids never reach the plugin.
-    pub ignore_projects: BTreeSet<i64>,
-    /// Skip events whose user (or sudo's real user) is one of these ApiUser ids.
-    pub skip_api_users: BTreeSet<i64>,
+    /// As configured: projects to limit to or ignore, and whether to skip the daemon's own events.
+    pub settings: sgevents_config::PluginFilters,
+    /// The daemon's own script users (used when `settings.skip_own_events`).
+    pub own_users: BTreeSet<i64>,
 }
 
 impl PluginFilters {
     /// Whether the plugin should see `event` at all.
     pub fn accepts(&self, event: &Event) -> bool {
+        let settings = &self.settings;
         let project = event.project_id();
-        if !self.limit_to_projects.is_empty()
-            && !project.is_some_and(|id| self.limit_to_projects.contains(&id))
+        if !settings.limit_to_projects.is_empty()
+            && !project.is_some_and(|id| settings.limit_to_projects.contains(&id))
         {
             return false;
         }
-        if project.is_some_and(|id| self.ignore_projects.contains(&id)) {
+        if project.is_some_and(|id| settings.ignore_projects.contains(&id)) {
             return false;
         }
+        if !settings.skip_own_events {
+            return true;
+        }
         let is_own = |user: Option<(&str, i64)>| {
-            user.is_some_and(|(kind, id)| kind == "ApiUser" && self.skip_api_users.contains(&id))
+            user.is_some_and(|(kind, id)| kind == "ApiUser" && self.own_users.contains(&id))
         };
         !(is_own(event.user()) || is_own(event.sudo_actual_user()))
     }
@@ -55,25 +59,33 @@ mod tests {
         let all = PluginFilters::default();
         assert!(all.accepts(&event(None, ("HumanUser", 1))));
 
-        let limited = PluginFilters {
-            limit_to_projects: [70].into(),
-            ..PluginFilters::default()
+        let with = |settings: sgevents_config::PluginFilters| PluginFilters {
+            settings,
+            own_users: [5].into(),
         };
+        let limited = with(sgevents_config::PluginFilters {
+            limit_to_projects: vec![70],
+            ..Default::default()
+        });
         assert!(limited.accepts(&event(Some(70), ("HumanUser", 1))));
         assert!(!limited.accepts(&event(Some(71), ("HumanUser", 1))));
         assert!(!limited.accepts(&event(None, ("HumanUser", 1))));
 
-        let ignoring = PluginFilters {
-            ignore_projects: [71].into(),
-            ..PluginFilters::default()
-        };
+        let ignoring = with(sgevents_config::PluginFilters {
+            ignore_projects: vec![71],
+            ..Default::default()
+        });
         assert!(ignoring.accepts(&event(Some(70), ("HumanUser", 1))));
         assert!(!ignoring.accepts(&event(Some(71), ("HumanUser", 1))));
 
-        let own = PluginFilters {
-            skip_api_users: [5].into(),
-            ..PluginFilters::default()
-        };
+        assert!(
+            limited.accepts(&event(Some(70), ("ApiUser", 5))),
+            "not skipping own"
+        );
+        let own = with(sgevents_config::PluginFilters {
+            skip_own_events: true,
+            ..Default::default()
+        });
         assert!(!own.accepts(&event(None, ("ApiUser", 5))));
         assert!(own.accepts(&event(None, ("HumanUser", 5))));
     }

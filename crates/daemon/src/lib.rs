@@ -2,6 +2,7 @@
 //! plugin's cursor after it acknowledges. Entry point: [`run`].
 
 pub mod alerts;
+pub mod clock;
 mod committer;
 pub mod control;
 pub mod control_socket;
@@ -25,24 +26,17 @@ use std::time::Duration;
 use sgevents_api::Client;
 use sgevents_plugin_api::{BoxFuture, Plugin};
 use tokio::sync::Notify;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 pub use committer::CursorStore;
 pub use cursor::{Cursor, CursorRules};
 pub use filters::PluginFilters;
 pub use sgevents_store::PluginKey;
-pub use watch::{PluginEntry, SiteView, Watch};
-pub use worker::{PluginState, SlotView};
+pub use watch::{PluginEntry, PluginState, RunningEvent, SiteView, SlotView, Watch};
 
-/// How events reach plugins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DispatchMode {
-    /// Each plugin on its own worker: a slow plugin delays only itself.
-    #[default]
-    Concurrent,
-    /// Upstream's order: each event goes to every plugin in turn before the next event.
-    Sequential,
-}
+/// How events reach plugins: each plugin on its own worker (default), or upstream's order.
+pub use sgevents_config::DispatchMode;
 
 /// Where plugins start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +75,12 @@ pub struct Options {
     pub scan_interval: Duration,
     /// Write upstream's `.timing` log line for each plugin run.
     pub timing_log: bool,
+    /// How long loading one plugin file may take before the plugin is marked hung.
+    pub load_timeout: Duration,
+    /// A plugin whose oldest unhandled event is older than this makes the daemon degraded.
+    pub degraded_lag: Duration,
+    /// Upstream's state file, when this start imported it (for the start log).
+    pub imported_from: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -98,6 +98,9 @@ impl Default for Options {
             start_at: StartAt::Saved,
             scan_interval: Duration::from_secs(5),
             timing_log: false,
+            load_timeout: Duration::from_secs(60),
+            degraded_lag: Duration::from_secs(600),
+            imported_from: None,
         }
     }
 }
@@ -107,9 +110,21 @@ pub trait PluginLoader: Send + Sync {
     /// Loads the plugin at `path`.
     ///
     /// # Errors
-    /// A message for the log saying why the plugin cannot run; it stays inactive until its
+    /// Why the plugin cannot run (logged on the plugin's logger); it stays inactive until its
     /// file changes.
-    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, String>>;
+    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, LoadError>>;
+}
+
+/// Why a plugin file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The Python host could not load it (import error, no `registerCallbacks`, bad
+    /// registration, the process died).
+    #[error(transparent)]
+    Host(#[from] sgevents_plugin_host::LoadError),
+    /// Another loader's reason.
+    #[error("{0}")]
+    Other(String),
 }
 
 /// A folder of plugin files.
@@ -152,19 +167,62 @@ pub struct Deps {
     pub watch: Arc<Watch>,
     /// Prometheus metrics the loop records into.
     pub telemetry: Arc<telemetry::Telemetry>,
+    /// Operator requests (resume, skip, pause, unpause) from the control socket.
+    pub control: control::Inbox,
+    /// The status endpoint `run` serves (`None`: off).
+    pub status: Option<StatusEndpoint>,
+    /// The wall clock (heartbeats, poll and error times).
+    pub clock: Arc<dyn clock::Clock>,
+    /// Other long-lived tasks started before `run` (the alert mailer): one that ends before
+    /// shutdown fails `run`.
+    pub tasks: Vec<(String, JoinHandle<()>)>,
 }
 
-/// Why the daemon could not run at all. Per-event and per-plugin problems are logged and
-/// counted, never returned; everything that can fail at start-up is checked by
-/// [`setup`] before `run` is called, so today nothing makes `run` fail.
+/// Where `run` serves `/status`, `/metrics`, `/healthz` and `/readyz`.
+pub struct StatusEndpoint {
+    /// The bound listener.
+    pub listener: tokio::net::TcpListener,
+    /// How fresh the loop's signs of life must be.
+    pub policy: status::HealthPolicy,
+    /// The page's charts and action buttons.
+    pub page: status_server::PageOptions,
+}
+
+/// Why the daemon stopped. Per-event and per-plugin problems are logged and counted, never
+/// returned.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {}
+pub enum DaemonError {
+    /// A saved cursor makes no sense against the site: running would replay or skip events.
+    #[error(
+        "{store} has cursor {cursor} for plugin {plugin}, {problem}: the site's latest event is {latest}. The daemon never replays or skips on its own: set the cursor with `sgevents state set {plugin} ID`, or start with `--start-at ID` or `--start-at latest`."
+    )]
+    Cursor {
+        /// The state database.
+        store: String,
+        /// The plugin.
+        plugin: PluginKey,
+        /// Its saved last id.
+        cursor: i64,
+        /// The site's latest event id.
+        latest: i64,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// A long-lived task of the daemon (the status server, the alerts) ended.
+    #[error("the daemon's {task} stopped: {reason}")]
+    Task {
+        /// Which task.
+        task: String,
+        /// Why.
+        reason: String,
+    },
+}
 
 /// Runs the daemon until `shutdown` is cancelled: then it stops fetching, lets in-flight
 /// callbacks finish within the grace period, persists every cursor and returns.
 ///
 /// # Errors
-/// Only for problems that prevent running at all; see [`DaemonError`].
+/// See [`DaemonError`]: a saved cursor that makes no sense, or a long-lived task that died.
 pub async fn run(
     options: Options,
     deps: Deps,
@@ -179,19 +237,72 @@ pub async fn run(
         reload,
         watch,
         telemetry,
+        control,
+        status,
+        tasks,
+        clock,
     } = deps;
+    let mut watched: JoinSet<(String, String)> = JoinSet::new();
+    if let Some(endpoint) = status {
+        let source = Arc::new(status::WatchStatus::new(watch.clone()));
+        let served = status_server::serve_with(
+            endpoint.listener,
+            source,
+            telemetry.clone(),
+            endpoint.policy,
+            endpoint.page,
+            shutdown.clone(),
+        );
+        watched.spawn(async move {
+            let reason = match served.await {
+                Ok(()) => "it ended".to_owned(),
+                Err(err) => err.to_string(),
+            };
+            ("status endpoint".to_owned(), reason)
+        });
+    }
+    for (name, handle) in tasks {
+        watched.spawn(async move {
+            let reason = match handle.await {
+                Ok(()) => "it ended".to_owned(),
+                Err(err) => err.to_string(),
+            };
+            (name, reason)
+        });
+    }
+    let store_location = store.location();
     let committer = committer::Committer::new(store);
+    // The loop stops on shutdown, or when a watched task dies.
+    let loop_stop = shutdown.child_token();
     let poller = poller::Poller::new(poller::Setup {
         options: Arc::new(options),
         client,
         committer,
+        store_location,
         watch,
         telemetry,
-        shutdown,
+        clock,
+        shutdown: loop_stop.clone(),
         dirs: plugin_dirs,
         natives: native_plugins,
         saved,
     });
-    poller.run(reload).await;
-    Ok(())
+    let running = poller.run(reload, control);
+    tokio::pin!(running);
+    let died = tokio::select! {
+        result = &mut running => return result,
+        Some(Ok((task, reason))) = watched.join_next(), if !shutdown.is_cancelled() => (task, reason),
+    };
+    let (task, reason) = died;
+    if shutdown.is_cancelled() {
+        // The status endpoint ends at shutdown too.
+        return running.await;
+    }
+    tracing::error!(
+        logger = "engine",
+        "The daemon's {task} stopped ({reason}); stopping"
+    );
+    loop_stop.cancel();
+    running.await?;
+    Err(DaemonError::Task { task, reason })
 }

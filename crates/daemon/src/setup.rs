@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use serde_json::json;
 use sgevents_api::{Client, ClientConfig, ClientError};
-use sgevents_config::{ProcessMode, Settings};
+use sgevents_config::Settings;
 use sgevents_plugin_api::{BoxFuture, Plugin};
 use sgevents_plugin_host::{Emails, HostConfig, PluginHost};
 use sgevents_store::{LegacyError, LegacyState, Store, StoreError, legacy};
 
 use crate::alerts::{EmailConfig, PluginRecipients, Recipients};
 use crate::{
-    Cursor, DispatchMode, Options, PluginDir, PluginFilters, PluginKey, PluginLoader, StartAt,
+    Cursor, LoadError, Options, PluginDir, PluginFilters, PluginKey, PluginLoader, StartAt,
 };
 
 /// Why the daemon cannot start with these settings.
@@ -47,6 +47,8 @@ pub struct State {
     pub saved: BTreeMap<PluginKey, Cursor>,
     /// Set when upstream's old single-id state file was imported: every plugin starts after it.
     pub start_at: Option<StartAt>,
+    /// Upstream's state file, when this start imported it.
+    pub imported_from: Option<PathBuf>,
 }
 
 /// The loop options from the settings, upstream's keys and ours.
@@ -58,27 +60,39 @@ pub fn options(settings: &Settings, start_at: StartAt) -> Options {
         max_conn_retries: daemon.max_conn_retries,
         conn_retry_sleep: daemon.conn_retry_sleep,
         backlog_timeout: daemon.backlog_timeout,
-        dispatch: match daemon.dispatch {
-            sgevents_config::DispatchMode::Concurrent => DispatchMode::Concurrent,
-            sgevents_config::DispatchMode::Sequential => DispatchMode::Sequential,
-        },
+        dispatch: daemon.dispatch,
         queue_size: daemon.queue_size,
         shutdown_grace: daemon.shutdown_grace,
         start_at,
         scan_interval: daemon.fetch_interval,
         timing_log: daemon.log.timing,
+        load_timeout: daemon.load_timeout,
+        degraded_lag: daemon.lag_alert,
+        imported_from: None,
     }
 }
 
 /// Opens the cursor store. On the very first start it imports upstream's `eventIdFile` (left
-/// untouched); a corrupt file stops the daemon rather than silently skipping ahead.
+/// untouched); a corrupt file stops the daemon rather than silently skipping ahead. A store
+/// that exists but is empty (zero bytes, or emptied after cursors were saved) stops it too,
+/// unless `start_at_given` (`--start-at`) says where every plugin starts.
 ///
 /// # Errors
 /// [`SetupError::Store`] or [`SetupError::Legacy`], each naming the file and the fix.
-pub fn open_state(settings: &Settings) -> Result<State, SetupError> {
-    let mut store = Store::open(&settings.daemon.state_db)?;
+pub fn open_state(settings: &Settings, start_at_given: bool) -> Result<State, SetupError> {
+    let path = &settings.daemon.state_db;
+    let mut store = if start_at_given {
+        Store::open_even_empty(path)?
+    } else {
+        Store::open(path)?
+    };
     let mut saved = store.load()?;
-    let first_start = saved.is_empty() && store.get_meta("imported_from")?.is_none();
+    if saved.is_empty() && store.started() && !start_at_given {
+        return Err(StoreError::NoCursors { path: path.clone() }.into());
+    }
+    let first_start =
+        saved.is_empty() && !store.started() && store.get_meta("imported_from")?.is_none();
+    let mut imported_from = None;
     if let Some(path) = settings
         .daemon
         .event_id_file
@@ -86,6 +100,7 @@ pub fn open_state(settings: &Settings) -> Result<State, SetupError> {
         .filter(|path| first_start && path.exists())
     {
         saved = import_legacy(&mut store, path)?;
+        imported_from = Some(path.clone());
     }
     let single_id = store
         .get_meta("legacy_single_id")?
@@ -97,6 +112,7 @@ pub fn open_state(settings: &Settings) -> Result<State, SetupError> {
         store,
         saved,
         start_at,
+        imported_from,
     })
 }
 
@@ -116,14 +132,31 @@ fn import_legacy(
             store.set_meta("legacy_single_id", &id.to_string())?;
         }
         LegacyState::Collections(collections) => {
-            let updates: Vec<(PluginKey, Cursor)> = collections
+            let (updates, unknown): (Vec<(PluginKey, Cursor)>, Vec<_>) = collections
                 .into_iter()
                 .flat_map(|(collection, plugins)| {
                     plugins.into_iter().map(move |(plugin, cursor)| {
                         (PluginKey::new(collection.clone(), plugin), cursor)
                     })
                 })
-                .collect();
+                .partition(|(_, cursor)| cursor.last_id.is_some());
+            // Upstream's `None` / `(None, {})`: no position. Such a plugin starts where
+            // upstream would start it (the loop's rules), never at event 1.
+            for (key, _) in &unknown {
+                tracing::info!(
+                    logger = "engine",
+                    "{} has no position for plugin {key}; it starts as upstream would start it",
+                    path.display()
+                );
+            }
+            for (key, cursor) in &updates {
+                tracing::info!(
+                    logger = "engine",
+                    "Imported plugin {key} at event {} from {}",
+                    cursor.last_id.unwrap_or_default(),
+                    path.display()
+                );
+            }
             tracing::info!(
                 logger = "engine",
                 "Imported {} plugin cursors from {}",
@@ -208,18 +241,10 @@ pub fn plugin_dirs(
             host.callback_timeout = dir.callback_timeout;
             host.log_level = settings.daemon.log.level;
             host.extra_env = extra_env.to_vec();
-            host.process = match dir.process {
-                ProcessMode::PerPlugin => sgevents_plugin_host::ProcessMode::PerPlugin,
-                ProcessMode::PerPath => sgevents_plugin_host::ProcessMode::PerPath,
-            };
+            host.process = dir.process;
             let filters = PluginFilters {
-                limit_to_projects: dir.filters.limit_to_projects.iter().copied().collect(),
-                ignore_projects: dir.filters.ignore_projects.iter().copied().collect(),
-                skip_api_users: if dir.filters.skip_own_events {
-                    own_users.clone()
-                } else {
-                    BTreeSet::new()
-                },
+                settings: dir.filters.clone(),
+                own_users: own_users.clone(),
             };
             PluginDir {
                 collection: dir.path.display().to_string(),
@@ -246,9 +271,9 @@ impl PythonLoader {
 }
 
 impl PluginLoader for PythonLoader {
-    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, String>> {
+    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, LoadError>> {
         Box::pin(async move {
-            let plugin = self.host.load(path).await.map_err(|err| err.to_string())?;
+            let plugin = self.host.load(path).await?;
             let recipients = match plugin.emails() {
                 Emails::Default => Recipients::Default,
                 Emails::Disabled => Recipients::Nobody,
@@ -270,10 +295,7 @@ pub fn email_config(emails: &sgevents_config::EmailSettings) -> EmailConfig {
         subject: emails.subject.clone(),
         use_tls: emails.use_tls,
         username: emails.username.clone(),
-        password: emails
-            .password
-            .as_ref()
-            .map(|secret| secret.expose().to_owned()),
+        password: emails.password.clone(),
         digest_window: emails.digest_window,
         max_per_window: emails.max_per_window,
         ..EmailConfig::default()

@@ -21,7 +21,6 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use board::StatusBoard;
-pub use degraded::Degraded;
 pub use filter_text::match_events_text;
 pub use from_watch::WatchStatus;
 pub use health::{Check, HealthPolicy};
@@ -45,6 +44,13 @@ pub struct StatusSnapshot {
     pub site: SiteStatus,
     /// Each plugin, in dispatch order.
     pub plugins: Vec<PluginStatus>,
+    /// Whether a plugin is failed, paused, hung or lagging beyond `lag_alert_secs`
+    /// (see [`StatusSnapshot::mark_degraded`]).
+    #[serde(default)]
+    pub degraded: bool,
+    /// Why, one sentence per plugin (empty when not degraded).
+    #[serde(default)]
+    pub degraded_reasons: Vec<String>,
 }
 
 /// The daemon process.
@@ -168,16 +174,17 @@ pub enum PluginState {
     Loading,
     /// Taking events.
     Active,
-    /// Stopped by a failure until its file changes.
+    /// Stopped by a stopOnError failure or a load error, until its file changes (or an
+    /// operator resumes or skips).
     Failed,
+    /// Paused by an operator: its cursor stays until `unpause`.
+    Paused,
+    /// Its load did not finish within `load_timeout`; loaded again when its file changes.
+    Hung,
     /// Its file changed; being loaded again.
     Reloading,
     /// Not running (the daemon is down, or the plugin is disabled).
     Inactive,
-    /// Paused by an operator (`sgevents plugin pause`): its cursor stays until `unpause`.
-    Paused,
-    /// Its callback has been running for longer than looks healthy (before its timeout).
-    Hung,
 }
 
 impl PluginState {
@@ -187,10 +194,10 @@ impl PluginState {
             PluginState::Loading => "loading",
             PluginState::Active => "active",
             PluginState::Failed => "failed",
-            PluginState::Reloading => "reloading",
-            PluginState::Inactive => "inactive",
             PluginState::Paused => "paused",
             PluginState::Hung => "hung",
+            PluginState::Reloading => "reloading",
+            PluginState::Inactive => "inactive",
         }
     }
 }
@@ -220,17 +227,17 @@ pub struct PluginStatus {
     pub callbacks: Vec<CallbackStatus>,
     /// Counters since the daemon started.
     pub counts: PluginCounts,
-    /// The event its callbacks are running on now; `None` when idle (or unknown).
+    /// The event it is running now; `None` when idle.
     #[serde(default)]
-    pub running: Option<RunningEvent>,
+    pub running: Option<RunningStatus>,
 }
 
-/// The event a plugin is handling right now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunningEvent {
+/// The event a plugin is running now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningStatus {
     /// The event id.
     pub id: i64,
-    /// Its type, e.g. `Shotgun_Shot_Change`.
+    /// Its `event_type`.
     pub event_type: String,
     /// When the plugin started on it.
     pub since: Timestamp,

@@ -33,12 +33,10 @@ pub enum StatusServerError {
     Serve(#[source] std::io::Error),
 }
 
-/// What the page adds to the plain endpoint: the degraded threshold, the chart history and
-/// (optionally) the action buttons.
+/// What the page adds to the plain endpoint: the chart history and (optionally) the action
+/// buttons.
 #[derive(Clone)]
 pub struct PageOptions {
-    /// Lag beyond which a plugin makes the daemon degraded (`lag_alert_secs`).
-    pub lag_alert: Duration,
     /// The samples the charts draw; [`serve_with`] keeps it filled.
     pub history: Arc<History>,
     /// Buttons for stopped plugins; `None` keeps the page read-only.
@@ -48,7 +46,6 @@ pub struct PageOptions {
 impl Default for PageOptions {
     fn default() -> Self {
         PageOptions {
-            lag_alert: Duration::from_secs(600),
             history: Arc::new(History::new()),
             control: None,
         }
@@ -169,9 +166,7 @@ pub async fn serve_with(
 async fn metrics(State(state): State<AppState>) -> Response {
     // Per-plugin gauges come from the same snapshot the page shows, refreshed at each scrape.
     let snapshot = state.status.snapshot();
-    state
-        .telemetry
-        .set_degraded(snapshot.degraded(state.page.lag_alert).degraded);
+    state.telemetry.set_degraded(snapshot.degraded);
     for plugin in &snapshot.plugins {
         if let Some(events) = plugin.lag_events {
             let seconds = plugin.lag_seconds.unwrap_or(0.0);
@@ -237,7 +232,6 @@ async fn status_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
     }
     let snapshot = state.status.snapshot();
     let extras = PageExtras {
-        lag_alert: state.page.lag_alert,
         samples: state.page.history.samples(),
         control_token: state
             .page
@@ -252,18 +246,11 @@ async fn status_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .into_response()
 }
 
-/// The snapshot, plus `degraded` and `degraded_reasons`.
+/// The snapshot, `degraded` and `degraded_reasons` included.
 async fn status_json(State(state): State<AppState>) -> Response {
-    let snapshot = state.status.snapshot();
-    let degraded = snapshot.degraded(state.page.lag_alert);
-    let mut value = serde_json::to_value(&snapshot).unwrap_or_default();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("degraded".to_owned(), degraded.degraded.into());
-        object.insert("degraded_reasons".to_owned(), degraded.reasons.into());
-    }
     (
         [(CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(value),
+        Json(state.status.snapshot()),
     )
         .into_response()
 }

@@ -1,12 +1,17 @@
-//! A read-only window on the running loop, for the status page, `/readyz` and tests.
+//! The snapshot the loop publishes, for the status page, `/readyz`, the systemd notifier and
+//! tests. The loop writes whole copies; everything else reads copies. Nothing here is shared
+//! with workers.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use jiff::Timestamp;
+use sgevents_plugin_api::CallbackSpec;
 
 use crate::PluginKey;
-use crate::worker::SlotView;
+use crate::cursor::Cursor;
+pub use crate::status::PluginState;
 
 /// What the loop publishes. The loop writes; everything else reads.
 #[derive(Debug, Default)]
@@ -15,7 +20,7 @@ pub struct Watch {
     plugins: Mutex<Vec<PluginEntry>>,
 }
 
-/// The site as the poller sees it.
+/// The site as the loop sees it.
 #[derive(Debug, Clone, Default)]
 pub struct SiteView {
     /// The site's URL.
@@ -26,10 +31,66 @@ pub struct SiteView {
     pub site_now: Option<Timestamp>,
     /// When a poll last succeeded (daemon clock).
     pub last_poll_ok: Option<Timestamp>,
+    /// Events the last successful poll of new events returned.
+    pub last_poll_events: Option<u64>,
     /// The last poll failure.
     pub last_error: Option<(Timestamp, String)>,
-    /// When the loop last went round (daemon clock).
+    /// Failed attempts in a row (0 after a success).
+    pub consecutive_failures: u32,
+    /// When the loop last went round (daemon clock). A stalled loop stops updating it.
     pub heartbeat: Option<Timestamp>,
+    /// A plugin lagging more than this on the site's clock makes the daemon degraded.
+    pub degraded_lag: Option<Duration>,
+}
+
+/// The event a plugin is running now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningEvent {
+    /// Its id.
+    pub id: i64,
+    /// Its `event_type`.
+    pub event_type: String,
+    /// When the plugin started on it (daemon clock).
+    pub since: Timestamp,
+}
+
+/// One plugin's published state.
+#[derive(Debug, Clone)]
+pub struct SlotView {
+    /// Loading, active, failed, paused or hung.
+    pub state: PluginState,
+    /// The committed-or-committing cursor, as the worker last reported it.
+    pub cursor: Cursor,
+    /// The callbacks and their filters.
+    pub callbacks: Arc<Vec<CallbackSpec>>,
+    /// The last failure and when it happened.
+    pub last_error: Option<(Timestamp, String)>,
+    /// `created_at` of the last event handled.
+    pub last_event_at: Option<Timestamp>,
+    /// The event the plugin is running now; `None` when idle.
+    pub running: Option<RunningEvent>,
+    /// Events handed to the plugin.
+    pub dispatched: u64,
+    /// Failed callbacks.
+    pub failures: u64,
+    /// Plugin process restarts (crashes, timeouts).
+    pub restarts: u64,
+}
+
+impl SlotView {
+    pub(crate) fn new(cursor: Cursor) -> SlotView {
+        SlotView {
+            state: PluginState::Loading,
+            cursor,
+            callbacks: Arc::new(Vec::new()),
+            last_error: None,
+            last_event_at: None,
+            running: None,
+            dispatched: 0,
+            failures: 0,
+            restarts: 0,
+        }
+    }
 }
 
 /// One plugin as the status page lists it.
@@ -39,8 +100,8 @@ pub struct PluginEntry {
     pub key: PluginKey,
     /// Its file, for Python plugins.
     pub path: Option<PathBuf>,
-    /// Its live state.
-    pub view: Arc<Mutex<SlotView>>,
+    /// Its state.
+    pub view: SlotView,
 }
 
 impl Watch {
@@ -58,18 +119,26 @@ impl Watch {
     pub fn plugins(&self) -> Vec<(PluginKey, Option<PathBuf>, SlotView)> {
         relock(&self.plugins)
             .iter()
-            .map(|entry| {
-                (
-                    entry.key.clone(),
-                    entry.path.clone(),
-                    relock(&entry.view).clone(),
-                )
-            })
+            .map(|entry| (entry.key.clone(), entry.path.clone(), entry.view.clone()))
             .collect()
+    }
+
+    /// Whether every plugin has left `loading` (for the systemd notifier).
+    pub fn all_loaded(&self) -> bool {
+        relock(&self.plugins)
+            .iter()
+            .all(|entry| entry.view.state != PluginState::Loading)
     }
 
     pub(crate) fn set_plugins(&self, entries: Vec<PluginEntry>) {
         *relock(&self.plugins) = entries;
+    }
+
+    /// Replaces the entry at `idx` (same plugin, same place in the list).
+    pub(crate) fn set_plugin(&self, idx: usize, entry: PluginEntry) {
+        if let Some(slot) = relock(&self.plugins).get_mut(idx) {
+            *slot = entry;
+        }
     }
 }
 

@@ -1,13 +1,14 @@
 //! One task per plugin: takes events from its bounded queue in order, applies the filters,
-//! runs the plugin, and commits the plugin's cursor before it takes the next event.
+//! runs the plugin, commits the plugin's cursor before it takes the next event, and reports
+//! each step to the loop by message. It shares no mutable state with the loop.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use sgevents_plugin_api::{CallbackSpec, Event, Failure, Outcome, Plugin, matching_callbacks};
-use tokio::sync::{mpsc, oneshot};
+use sgevents_plugin_api::{Event, Failure, Outcome, Plugin, matching_callbacks};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::PluginKey;
@@ -16,101 +17,97 @@ use crate::cursor::{Admission, Cursor, CursorRules, GapNote};
 use crate::filters::PluginFilters;
 use crate::logging::{TimingRecord, timing_record};
 use crate::telemetry::Telemetry;
-use crate::watch::relock;
 
 /// Commit progress over filtered-out events at least this often during catch-up.
 const SKIPPED_COMMIT_EVERY: u32 = 1_000;
 
+/// The loop's name for one worker (unique for the run, never reused).
+pub(crate) type SlotId = u64;
+
 /// A message on a plugin's queue.
 pub(crate) enum Delivery {
-    /// An event to consider, from the poller's fetch of generation `epoch`.
+    /// An event to consider, sent during generation `epoch`.
     Event {
         event: Arc<Event>,
         site_now: Timestamp,
         epoch: u64,
-        /// Sequential mode: told when the event is done with.
-        done: Option<oneshot::Sender<()>>,
     },
     /// Nothing new: just let the backlog expire on the site's clock.
     Tick { site_now: Timestamp },
 }
 
-/// Orders from the poller that jump the queue.
+/// Orders from the loop that jump the queue. Each starts a new generation: deliveries of older
+/// ones are dropped unseen.
 pub(crate) enum Control {
-    /// Use this freshly loaded plugin from now on, and accept only deliveries of `epoch`.
+    /// Use this freshly loaded plugin from now on.
     Replace { plugin: Box<dyn Plugin>, epoch: u64 },
-    /// The plugin's file failed to load: stop until it changes.
-    Unload { epoch: u64, error: String },
+    /// Drop the plugin (its load failed or hung): take nothing until the next `Replace`.
+    Unload { epoch: u64 },
+    /// Start a new generation with the same plugin: after a pause, or to retry the event a
+    /// stopOnError failure stopped at.
+    Restart { epoch: u64 },
+    /// Move the cursor past the event the plugin stopped at, then carry on.
+    Skip { epoch: u64 },
 }
 
-/// A plugin's state as operators see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PluginState {
-    /// Loading its file.
-    Loading,
-    /// Taking events.
-    Active,
-    /// Stopped by a stopOnError failure or a load error, until its file changes.
-    Failed,
+/// What a worker tells the loop.
+pub(crate) struct Report {
+    pub(crate) slot: SlotId,
+    pub(crate) epoch: u64,
+    pub(crate) what: Progress,
 }
 
-/// What the worker shares with the poller and the status page. The worker writes it; the
-/// others only read.
-#[derive(Debug, Clone)]
-pub struct SlotView {
-    /// Loading, active or failed.
-    pub state: PluginState,
-    /// The committed-or-committing cursor.
-    pub cursor: Cursor,
-    /// The callbacks and their filters.
-    pub callbacks: Vec<CallbackSpec>,
-    /// The last failure and when it happened.
-    pub last_error: Option<(Timestamp, String)>,
-    /// `created_at` of the last event handled.
-    pub last_event_at: Option<Timestamp>,
-    /// Events handed to the plugin.
-    pub dispatched: u64,
-    /// Failed callbacks.
-    pub failures: u64,
-    /// Plugin process restarts (crashes, timeouts).
-    pub restarts: u64,
-}
-
-impl SlotView {
-    pub(crate) fn new(cursor: Cursor) -> SlotView {
-        SlotView {
-            state: PluginState::Loading,
-            cursor,
-            callbacks: Vec::new(),
-            last_error: None,
-            last_event_at: None,
-            dispatched: 0,
-            failures: 0,
-            restarts: 0,
-        }
-    }
+/// One step of a worker.
+pub(crate) enum Progress {
+    /// The plugin started on this event.
+    Started { event_id: i64, event_type: String },
+    /// An event delivery is done with (run, filtered out, too old or dropped).
+    Done {
+        cursor: Cursor,
+        last_event_at: Option<Timestamp>,
+        /// The plugin ran (callbacks matched).
+        ran: bool,
+        failures: u64,
+        restarts: u64,
+        last_error: Option<String>,
+    },
+    /// A stopOnError failure stopped the plugin at this event; the cursor stays before it.
+    Stopped {
+        event_id: i64,
+        cursor: Cursor,
+        failures: u64,
+        restarts: u64,
+        error: String,
+    },
+    /// The cursor changed without an event (backlog expiry, skip).
+    Cursor(Cursor),
 }
 
 /// Everything a worker owns.
 pub(crate) struct Worker {
+    pub(crate) id: SlotId,
     pub(crate) key: PluginKey,
     pub(crate) cursor: Cursor,
-    pub(crate) plugin: Option<Box<dyn Plugin>>,
-    pub(crate) epoch: u64,
     pub(crate) filters: PluginFilters,
     pub(crate) committer: Committer,
-    pub(crate) view: Arc<Mutex<SlotView>>,
     pub(crate) backlog_timeout: Duration,
-    pub(crate) logger: String,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) timing_log: bool,
-    /// Restarts counted before the current plugin was loaded.
-    pub(crate) restarts_base: u64,
+    pub(crate) reports: mpsc::UnboundedSender<Report>,
+}
+
+/// A worker's changing state while it runs.
+struct Running {
+    plugin: Option<Box<dyn Plugin>>,
+    epoch: u64,
+    /// The event a stopOnError failure stopped at (the plugin takes nothing until restarted).
+    stopped_at: Option<(Arc<Event>, Timestamp)>,
+    logger: String,
+    skipped_uncommitted: u32,
 }
 
 impl Worker {
-    /// Runs until shutdown or until the poller drops the queue. An event being handled when
+    /// Runs until shutdown or until the loop drops the queue. An event being handled when
     /// shutdown comes is finished first.
     pub(crate) async fn run(
         mut self,
@@ -118,173 +115,241 @@ impl Worker {
         mut control: mpsc::UnboundedReceiver<Control>,
         shutdown: CancellationToken,
     ) {
-        let mut skipped_uncommitted = 0_u32;
+        let mut running = Running {
+            plugin: None,
+            epoch: 0,
+            stopped_at: None,
+            logger: format!("plugin.{}", self.key.plugin),
+            skipped_uncommitted: 0,
+        };
         loop {
-            if skipped_uncommitted > 0 && deliveries.is_empty() {
+            if running.skipped_uncommitted > 0 && deliveries.is_empty() {
                 self.committer.commit_later(&self.key, &self.cursor);
-                skipped_uncommitted = 0;
+                running.skipped_uncommitted = 0;
             }
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                Some(order) = control.recv() => self.handle_control(order).await,
+                order = control.recv() => match order {
+                    Some(order) => self.handle_control(&mut running, order).await,
+                    None => break,
+                },
                 delivery = deliveries.recv() => match delivery {
                     None => break,
-                    Some(Delivery::Tick { site_now }) => self.expire(site_now),
-                    Some(Delivery::Event { event, site_now, epoch, done }) => {
-                        let current = epoch == self.epoch && self.plugin.is_some();
-                        if current && self.handle_event(&event, site_now).await == Handled::Skipped {
-                            skipped_uncommitted += 1;
-                            if skipped_uncommitted >= SKIPPED_COMMIT_EVERY {
-                                self.committer.commit_later(&self.key, &self.cursor);
-                                skipped_uncommitted = 0;
-                            }
-                        }
-                        if let Some(done) = done {
-                            let _ = done.send(());
-                        }
+                    Some(Delivery::Tick { site_now }) => self.expire(&running, site_now),
+                    Some(Delivery::Event { event, site_now, epoch }) => {
+                        self.take(&mut running, event, site_now, epoch).await;
                     }
                 },
             }
         }
-        if skipped_uncommitted > 0 {
+        if running.skipped_uncommitted > 0 {
             commit_until_durable(&self.committer, &self.key, &self.cursor).await;
         }
-        if let Some(mut plugin) = self.plugin.take() {
+        if let Some(mut plugin) = running.plugin.take() {
             plugin.shutdown().await;
         }
     }
 
-    async fn handle_control(&mut self, order: Control) {
-        if let Some(mut old) = self.plugin.take() {
-            old.shutdown().await;
-        }
-        let mut view = relock(&self.view);
+    fn report(&self, epoch: u64, what: Progress) {
+        // The loop has gone only at shutdown; nothing is left to tell then.
+        let _ = self.reports.send(Report {
+            slot: self.id,
+            epoch,
+            what,
+        });
+    }
+
+    async fn handle_control(&mut self, running: &mut Running, order: Control) {
         match order {
             Control::Replace { plugin, epoch } => {
-                self.epoch = epoch;
-                self.restarts_base = view.restarts;
-                view.callbacks = plugin.callbacks().to_vec();
-                view.state = PluginState::Active;
-                self.plugin = Some(plugin);
+                if let Some(mut old) = running.plugin.take() {
+                    old.shutdown().await;
+                }
+                running.plugin = Some(plugin);
+                running.stopped_at = None;
+                running.epoch = epoch;
             }
-            Control::Unload { epoch, error } => {
-                self.epoch = epoch;
-                view.callbacks.clear();
-                view.state = PluginState::Failed;
-                view.last_error = Some((Timestamp::now(), error));
+            Control::Unload { epoch } => {
+                if let Some(mut old) = running.plugin.take() {
+                    old.shutdown().await;
+                }
+                running.stopped_at = None;
+                running.epoch = epoch;
+            }
+            Control::Restart { epoch } => {
+                running.stopped_at = None;
+                running.epoch = epoch;
+            }
+            Control::Skip { epoch } => {
+                running.epoch = epoch;
+                if let Some((event, site_now)) = running.stopped_at.take() {
+                    self.advance(
+                        &running.logger,
+                        &event,
+                        site_now,
+                        self.cursor.admit(event.id),
+                    );
+                    commit_until_durable(&self.committer, &self.key, &self.cursor).await;
+                    self.report(epoch, Progress::Cursor(self.cursor.clone()));
+                }
             }
         }
     }
 
-    async fn handle_event(&mut self, event: &Arc<Event>, site_now: Timestamp) -> Handled {
+    async fn take(
+        &mut self,
+        running: &mut Running,
+        event: Arc<Event>,
+        site_now: Timestamp,
+        epoch: u64,
+    ) {
+        let current = epoch == running.epoch && running.stopped_at.is_none();
+        let handled = match running.plugin.as_mut() {
+            Some(plugin) if current => {
+                let handled = self
+                    .handle_event(plugin.as_mut(), &running.logger, &event, site_now, epoch)
+                    .await;
+                if let Handled::Stopped = handled {
+                    running.stopped_at = Some((event.clone(), site_now));
+                }
+                handled
+            }
+            _ => Handled::Dropped,
+        };
+        if handled == Handled::Skipped {
+            running.skipped_uncommitted += 1;
+            if running.skipped_uncommitted >= SKIPPED_COMMIT_EVERY {
+                self.committer.commit_later(&self.key, &self.cursor);
+                running.skipped_uncommitted = 0;
+            }
+        }
+        if handled != Handled::Stopped {
+            let seen = handled != Handled::Dropped;
+            let (ran, failures, restarts, last_error) = match handled {
+                Handled::Processed(summary) => {
+                    (true, summary.failures, summary.restarts, summary.last_error)
+                }
+                _ => (false, 0, 0, None),
+            };
+            self.report(
+                epoch,
+                Progress::Done {
+                    cursor: self.cursor.clone(),
+                    last_event_at: seen.then_some(event.created_at),
+                    ran,
+                    failures,
+                    restarts,
+                    last_error,
+                },
+            );
+        }
+    }
+
+    async fn handle_event(
+        &mut self,
+        plugin: &mut dyn Plugin,
+        logger: &str,
+        event: &Arc<Event>,
+        site_now: Timestamp,
+        epoch: u64,
+    ) -> Handled {
         let admission = self.cursor.admit(event.id);
         if admission == Admission::Old {
             tracing::debug!(
-                logger = %self.logger,
+                logger = %logger,
                 "Event {} is too old. Last event processed was ({}).",
                 event.id,
                 self.cursor.position()
             );
             return Handled::Old;
         }
-        self.expire(site_now);
-        let Some(plugin) = self.plugin.as_mut() else {
-            return Handled::Old;
-        };
+        self.expire_quietly(logger, site_now);
         let matching = if self.filters.accepts(event) {
             matching_callbacks(plugin.callbacks(), event)
         } else {
             Vec::new()
         };
         if matching.is_empty() {
-            self.advance(event, site_now, admission);
+            self.advance(logger, event, site_now, admission);
             return Handled::Skipped;
         }
         let names: Vec<String> = matching
             .iter()
             .filter_map(|idx| plugin.callbacks().get(*idx).map(|spec| spec.name.clone()))
             .collect();
+        self.report(
+            epoch,
+            Progress::Started {
+                event_id: event.id,
+                event_type: event.event_type.clone(),
+            },
+        );
         let (started, clock) = (Timestamp::now(), Instant::now());
-        let outcome = run_plugin(plugin.as_mut(), event, &matching).await;
+        let outcome = run_plugin(plugin, event, &matching).await;
         let elapsed = clock.elapsed();
         let restarts = plugin.restarts();
-        let stopped = outcome.stopped().cloned();
-        self.record_restarts(restarts);
-        self.record(event, &outcome, elapsed);
+        self.telemetry.record_dispatched(&self.key.plugin);
+        self.telemetry
+            .record_callback(&self.key.plugin, elapsed, outcome.failures.len() as u64);
         if self.timing_log {
             self.write_timing(event, &names, &outcome, started, elapsed);
         }
-        if let Some(failure) = stopped {
+        let last_error = outcome.failures.last().map(|failure| {
+            format!(
+                "event {}: {}: {}",
+                event.id, failure.callback, failure.message
+            )
+        });
+        let failures = outcome.failures.len() as u64;
+        if let Some(failure) = outcome.stopped() {
             tracing::error!(
-                logger = %self.logger,
-                "Plugin stopped at event {} by callback {}: {}. It resumes at this event once its file changes.",
+                logger = %logger,
+                "Plugin stopped at event {} by callback {}: {}. It resumes at this event once its file changes (or `sgevents resume`).",
                 event.id,
                 failure.callback,
                 failure.message
             );
-            if let Some(mut plugin) = self.plugin.take() {
-                plugin.shutdown().await;
-            }
-            relock(&self.view).state = PluginState::Failed;
             self.telemetry.record_deactivation(&self.key.plugin);
+            self.report(
+                epoch,
+                Progress::Stopped {
+                    event_id: event.id,
+                    cursor: self.cursor.clone(),
+                    failures,
+                    restarts,
+                    error: last_error.unwrap_or_default(),
+                },
+            );
             return Handled::Stopped;
         }
-        self.advance(event, site_now, admission);
+        self.advance(logger, event, site_now, admission);
         commit_until_durable(&self.committer, &self.key, &self.cursor).await;
-        Handled::Processed
+        Handled::Processed(Summary {
+            failures,
+            restarts,
+            last_error,
+        })
     }
 
-    fn advance(&mut self, event: &Event, site_now: Timestamp, admission: Admission) {
+    fn advance(&mut self, logger: &str, event: &Event, site_now: Timestamp, admission: Admission) {
         match self.cursor.advance(event, site_now, self.backlog_timeout) {
             Some(GapNote::Backlogged(ids)) => {
                 for id in ids {
-                    tracing::info!(logger = %self.logger, "Adding event id {id} to backlog.");
+                    tracing::info!(logger = %logger, "Adding event id {id} to backlog.");
                 }
             }
             Some(GapNote::NeverHappened { first, last }) if first == last => {
-                tracing::info!(logger = %self.logger, "Event {first} never happened - ignoring.");
+                tracing::info!(logger = %logger, "Event {first} never happened - ignoring.");
             }
             Some(GapNote::NeverHappened { first, last }) => {
-                tracing::info!(logger = %self.logger, "Events {first}-{last} never happened - ignoring.");
+                tracing::info!(logger = %logger, "Events {first}-{last} never happened - ignoring.");
             }
             None => {}
         }
         if admission == Admission::Late {
-            tracing::info!(logger = %self.logger, "Processed id {} from backlog.", event.id);
+            tracing::info!(logger = %logger, "Processed id {} from backlog.", event.id);
         }
-        let mut view = relock(&self.view);
-        view.cursor.clone_from(&self.cursor);
-        view.last_event_at = Some(event.created_at);
-    }
-
-    fn record(&self, event: &Event, outcome: &Outcome, elapsed: Duration) {
-        self.telemetry.record_dispatched(&self.key.plugin);
-        self.telemetry
-            .record_callback(&self.key.plugin, elapsed, outcome.failures.len() as u64);
-        let mut view = relock(&self.view);
-        view.dispatched += 1;
-        view.failures += outcome.failures.len() as u64;
-        if let Some(failure) = outcome.failures.last() {
-            view.last_error = Some((
-                Timestamp::now(),
-                format!(
-                    "event {}: {}: {}",
-                    event.id, failure.callback, failure.message
-                ),
-            ));
-        }
-    }
-
-    /// Counts the process restarts the plugin reports; its own counter starts again at 0
-    /// when the plugin is reloaded, so the total carries on from `restarts_base`.
-    fn record_restarts(&self, restarts: u64) {
-        let mut view = relock(&self.view);
-        let total = self.restarts_base + restarts;
-        for _ in view.restarts..total {
-            self.telemetry.record_restart(&self.key.plugin);
-        }
-        view.restarts = view.restarts.max(total);
     }
 
     /// Upstream's `.timing` line for each callback that ran. The plugin reports one duration
@@ -313,16 +378,20 @@ impl Worker {
         }
     }
 
-    fn expire(&mut self, site_now: Timestamp) {
+    /// Expires the backlog on a tick from the loop, and says so.
+    fn expire(&mut self, running: &Running, site_now: Timestamp) {
+        if self.expire_quietly(&running.logger, site_now) {
+            self.committer.commit_later(&self.key, &self.cursor);
+            self.report(running.epoch, Progress::Cursor(self.cursor.clone()));
+        }
+    }
+
+    fn expire_quietly(&mut self, logger: &str, site_now: Timestamp) -> bool {
         let expired = self.cursor.expire(site_now);
-        if expired.is_empty() {
-            return;
-        }
         for id in &expired {
-            tracing::warn!(logger = %self.logger, "Timeout elapsed on backlog event id {id}.");
+            tracing::warn!(logger = %logger, "Timeout elapsed on backlog event id {id}.");
         }
-        relock(&self.view).cursor.clone_from(&self.cursor);
-        self.committer.commit_later(&self.key, &self.cursor);
+        !expired.is_empty()
     }
 }
 
@@ -338,11 +407,20 @@ async fn commit_until_durable(committer: &Committer, key: &PluginKey, cursor: &C
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Summary {
+    failures: u64,
+    restarts: u64,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Handled {
+    /// Not the current generation, or no plugin.
+    Dropped,
     Old,
     Skipped,
-    Processed,
+    Processed(Summary),
     Stopped,
 }
 

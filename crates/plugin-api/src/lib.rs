@@ -1,16 +1,18 @@
 //! The plugin contract: events, upstream's matchEvents filter, and the native `Plugin` trait.
+//! It depends on no HTTP client: a native plugin author needs only this crate.
 //!
 //! Python plugins (through `sgevents-plugin-host`) and native Rust plugins implement the same
 //! [`Plugin`] trait, so the daemon dispatches to both the same way.
 
+pub mod event;
 mod match_events;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use event::{EVENT_FIELDS, Event, EventError};
 pub use match_events::{MatchEvents, MatchEventsError};
-pub use sgevents_api::Event;
 
 /// A boxed future, so that [`Plugin`] stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -92,4 +94,23 @@ pub fn matching_callbacks(callbacks: &[CallbackSpec], event: &Event) -> Vec<usiz
         })
         .map(|(idx, _)| idx)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The `[dependencies]` table of this crate's manifest.
+    fn dependencies() -> &'static str {
+        let manifest = include_str!("../Cargo.toml");
+        let after = manifest.split("[dependencies]").nth(1).unwrap_or("");
+        after.split("\n[").next().unwrap_or("")
+    }
+
+    #[test]
+    fn the_plugin_contract_depends_on_no_http_client() {
+        let dependencies = dependencies();
+        assert!(dependencies.contains("serde"), "{dependencies}");
+        for heavy in ["sgevents-api", "reqwest", "hyper", "tokio"] {
+            assert!(!dependencies.contains(heavy), "{heavy} in {dependencies}");
+        }
+    }
 }

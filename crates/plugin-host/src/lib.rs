@@ -25,16 +25,9 @@ pub use plugin::{Emails, PythonPlugin};
 /// The per-callback timeout when the configuration does not set one.
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How plugin files share processes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProcessMode {
-    /// One process per plugin file: a crash or hang touches only that plugin.
-    #[default]
-    PerPlugin,
-    /// One process for all plugins loaded through one [`PluginHost`] (use one host per
-    /// plugin path), for studios with many tiny plugins. A crash restarts them all.
-    PerPath,
-}
+/// How plugin files share processes: one per plugin file (the default), or one for all plugins
+/// loaded through one [`PluginHost`] (one host per plugin path).
+pub use sgevents_config::ProcessMode;
 
 /// Everything the host needs to start plugin processes.
 #[derive(Debug, Clone, PartialEq)]

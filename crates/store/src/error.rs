@@ -29,6 +29,41 @@ pub enum StoreError {
         /// What SQLite reported.
         detail: String,
     },
+    /// A new database could not be put in place.
+    #[error(
+        "cannot create the state database {}: {source}; check that the directory exists and is writable",
+        path.display()
+    )]
+    Create {
+        /// The database file.
+        path: PathBuf,
+        /// The file-system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file exists but holds nothing (zero bytes): it was truncated, or created by hand.
+    #[error(
+        "the state database {} is empty (0 bytes): it was truncated or is not ours, and starting from it \
+         would replay or skip events. If this is a new install, remove the file (plugins then start at the \
+         site's latest event); otherwise restore a backup, or start with `--start-at ID` (or `--start-at latest`)",
+        path.display()
+    )]
+    Empty {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The database has been used (its first cursors were saved) but holds no cursor now.
+    #[error(
+        "the state database {} has no plugin cursors although this daemon has saved some before: it was \
+         emptied or replaced, and starting from it would replay or skip events. Restore a backup, set each \
+         plugin's position with `sgevents state set PLUGIN ID`, or start with `--start-at ID` (or \
+         `--start-at latest`)",
+        path.display()
+    )]
+    NoCursors {
+        /// The database file.
+        path: PathBuf,
+    },
     /// The file is an SQLite database, but not one of ours.
     #[error(
         "{} is an SQLite database but not an sgevents state database (it has tables {tables:?}); \

@@ -11,4 +11,16 @@ pub mod sqlite;
 pub use cursor::{BacklogEntryV1, Cursor, CursorRecord, PluginKey};
 pub use error::StoreError;
 pub use legacy::{LegacyError, LegacyState};
-pub use sqlite::{SCHEMA_VERSION, Store};
+pub use sqlite::{SCHEMA_VERSION, STARTED_KEY, Store};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_store_has_no_async_runtime() {
+        let manifest = include_str!("../Cargo.toml");
+        let dependencies = manifest.split("[dependencies]").nth(1).unwrap_or("");
+        let dependencies = dependencies.split("\n[").next().unwrap_or("");
+        assert!(dependencies.contains("rusqlite"), "{dependencies}");
+        assert!(!dependencies.contains("tokio"), "{dependencies}");
+    }
+}

@@ -28,11 +28,17 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 ";
 
+/// The metadata key set with the first saved cursors: a store that has it and no cursors was
+/// emptied, not new.
+pub const STARTED_KEY: &str = "started";
+
 /// An open state database.
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// [`STARTED_KEY`] is known to be set.
+    started: bool,
 }
 
 impl Store {
@@ -45,6 +51,27 @@ impl Store {
     /// a healthy database, [`StoreError::NotOurs`] or [`StoreError::TooNew`] when it is someone
     /// else's or a newer schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if is_zero_bytes(path) {
+            return Err(StoreError::Empty {
+                path: path.to_owned(),
+            });
+        }
+        Store::open_even_empty(path)
+    }
+
+    /// Like [`Store::open`], but a zero-byte file is taken as a new database (for
+    /// `--start-at`, where every position is given).
+    ///
+    /// # Errors
+    /// As [`Store::open`], without [`StoreError::Empty`].
+    pub fn open_even_empty(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() || is_zero_bytes(path) {
+            create(path)?;
+        }
+        Store::open_file(path)
+    }
+
+    fn open_file(path: &Path) -> Result<Store, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -55,15 +82,22 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_owned(),
+            started: false,
         };
         store.configure()?;
         store.migrate()?;
+        store.started = store.get_meta(STARTED_KEY)?.is_some();
         Ok(store)
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether cursors were ever saved in this database (see [`STARTED_KEY`]).
+    pub fn started(&self) -> bool {
+        self.started
     }
 
     /// Every stored cursor.
@@ -126,8 +160,17 @@ impl Store {
                     .execute(params![key.collection, key.plugin, record])
                     .map_err(|err| fail("save cursors", err))?;
             }
+            if !self.started && !updates.is_empty() {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, '1') ON CONFLICT (key) DO NOTHING",
+                    [STARTED_KEY],
+                )
+                .map_err(|err| fail("mark the store as started", err))?;
+            }
         }
-        tx.commit().map_err(|err| fail("commit cursors", err))
+        tx.commit().map_err(|err| fail("commit cursors", err))?;
+        self.started |= !updates.is_empty();
+        Ok(())
     }
 
     /// Deletes the cursors of `keys` in one transaction (plugins removed from the config).
@@ -278,6 +321,39 @@ impl Store {
         // Later schema versions add `if version < N { ... }` steps here.
         tx.commit().map_err(|err| fail("commit the migration", err))
     }
+}
+
+/// Creates a new database with its schema beside `path` and renames it into place, so a kill
+/// during creation never leaves a half-made (zero-byte) file at `path`.
+fn create(path: &Path) -> Result<(), StoreError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".creating");
+    let temp = PathBuf::from(name);
+    let fail = |source| StoreError::Create {
+        path: path.to_owned(),
+        source,
+    };
+    match std::fs::remove_file(&temp) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(fail(err)),
+        _ => {}
+    }
+    // Closed before the rename, so its write-ahead log is folded into the file.
+    drop(Store::open_file(&temp)?);
+    std::fs::rename(&temp, path).map_err(fail)?;
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        // Make the rename durable; a directory that cannot be synced is not worth failing for.
+        let _ = std::fs::File::open(dir).and_then(|dir| dir.sync_all());
+    }
+    Ok(())
+}
+
+/// A database file of zero bytes with no write-ahead log holding pages: nothing SQLite could
+/// read, so not a database this daemon wrote.
+fn is_zero_bytes(path: &Path) -> bool {
+    let len = |path: &Path| std::fs::metadata(path).map(|meta| meta.len()).ok();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    len(path) == Some(0) && len(Path::new(&wal)).is_none_or(|wal| wal == 0)
 }
 
 /// Maps SQLite's "this is not a database" and corruption codes to [`StoreError::Corrupt`].

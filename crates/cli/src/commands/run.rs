@@ -9,9 +9,9 @@ use anyhow::Context;
 use sgevents_config::Settings;
 use sgevents_daemon::alerts::{AlertLayer, AlertSender, Alerts, PluginRecipients};
 use sgevents_daemon::control_socket::{self, ControlSocket};
-use sgevents_daemon::status::{HealthPolicy, WatchStatus};
+use sgevents_daemon::status::HealthPolicy;
 use sgevents_daemon::telemetry::Telemetry;
-use sgevents_daemon::{Deps, StartAt, Watch, setup, status_server};
+use sgevents_daemon::{Deps, StartAt, StatusEndpoint, Watch, control, setup, status_server};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -77,6 +77,8 @@ pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::R
 pub(crate) struct AlertHandles {
     pub(crate) recipients: PluginRecipients,
     sender: Option<AlertSender>,
+    /// The mailer task, handed to `run` to watch.
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Installs upstream's log files (and stdout), plus email alerts when `[emails]` is set.
@@ -85,18 +87,18 @@ pub(crate) fn init_logs(
     settings: &Settings,
 ) -> anyhow::Result<(sgevents_daemon::logging::LogGuard, AlertHandles)> {
     let recipients = PluginRecipients::new();
-    let (layer, sender) = match &settings.emails {
+    let (layer, sender, task) = match &settings.emails {
         Some(emails) => {
-            let (sender, _task) =
-                Alerts::spawn(setup::email_config(emails)).with_context(|| {
-                    format!("the [emails] settings of {}", settings.source.display())
-                })?;
+            let (sender, task) = Alerts::spawn(setup::email_config(emails)).with_context(|| {
+                format!("the [emails] settings of {}", settings.source.display())
+            })?;
             (
                 Some(AlertLayer::new(sender.clone(), recipients.clone())),
                 Some(sender),
+                Some(task),
             )
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let guard = sgevents_daemon::logging::init(&settings.daemon.log, true, layer)
         .with_context(|| format!("setting up the logs of {}", settings.source.display()))?;
@@ -107,7 +109,14 @@ pub(crate) fn init_logs(
             settings.source.display()
         );
     }
-    Ok((guard, AlertHandles { recipients, sender }))
+    Ok((
+        guard,
+        AlertHandles {
+            recipients,
+            sender,
+            task: std::sync::Mutex::new(task),
+        },
+    ))
 }
 
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -122,7 +131,7 @@ pub(crate) async fn serve(
     options: &RunOptions,
     alerts: &AlertHandles,
 ) -> anyhow::Result<()> {
-    let state = setup::open_state(settings)?;
+    let state = setup::open_state(settings, options.start_at.is_some())?;
     let start_at = options.start_at.or(state.start_at).unwrap_or_default();
     let client = setup::client(settings)?;
     let own_users = own_api_users(settings, &client).await;
@@ -139,36 +148,34 @@ pub(crate) async fn serve(
     spawn_signal_handlers(shutdown.clone(), reload.clone())?;
     let watch = Arc::new(Watch::default());
     let telemetry = Arc::new(Telemetry::new());
-    let (control_tx, inbox) = sgevents_daemon::control::channel();
-    if let Some(addr) = settings.daemon.http {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the status endpoint to {addr} (`http` setting)"))?;
-        tracing::info!(
-            logger = "engine",
-            "Status page on http://{}/status",
-            listener.local_addr()?
-        );
-        let source = Arc::new(WatchStatus::new(watch.clone()));
-        let page = status_server::PageOptions {
-            lag_alert: settings.daemon.lag_alert,
-            control: settings.daemon.control_token.as_ref().map(|token| {
-                status_server::PageControl {
-                    token: token.expose().to_owned(),
-                    requests: control_tx.clone(),
-                }
-            }),
-            ..status_server::PageOptions::default()
-        };
-        tokio::spawn(status_server::serve_with(
-            listener,
-            source,
-            telemetry.clone(),
-            HealthPolicy::default(),
-            page,
-            shutdown.clone(),
-        ));
-    }
+    let (control_tx, inbox) = control::channel();
+    let status = match settings.daemon.http {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("binding the status endpoint to {addr} (`http` setting)")
+            })?;
+            tracing::info!(
+                logger = "engine",
+                "Status page on http://{}/status",
+                listener.local_addr()?
+            );
+            let page = status_server::PageOptions {
+                control: settings.daemon.control_token.as_ref().map(|token| {
+                    status_server::PageControl {
+                        token: token.expose().to_owned(),
+                        requests: control_tx.clone(),
+                    }
+                }),
+                ..status_server::PageOptions::default()
+            };
+            Some(StatusEndpoint {
+                listener,
+                policy: HealthPolicy::default(),
+                page,
+            })
+        }
+        None => None,
+    };
     // Without its socket the daemon still runs; only `sgevents plugin ...` cannot reach it.
     let control_task = match ControlSocket::bind(&settings.daemon.control_socket).await {
         Ok(control_socket) => Some(tokio::spawn(control_socket::serve(
@@ -185,9 +192,6 @@ pub(crate) async fn serve(
             None
         }
     };
-    // The loop takes `inbox` once it answers operator requests (a `Deps` field); until then
-    // dropping it makes the socket answer that the loop takes no requests.
-    drop(inbox);
     let deps = Deps {
         client,
         store: Box::new(state.store),
@@ -197,13 +201,27 @@ pub(crate) async fn serve(
         reload,
         watch,
         telemetry,
+        control: inbox,
+        status,
+        clock: Arc::new(sgevents_daemon::clock::SystemClock),
+        tasks: alerts
+            .task
+            .lock()
+            .ok()
+            .and_then(|mut task| task.take())
+            .into_iter()
+            .map(|task| ("alert mailer".to_owned(), task))
+            .collect(),
     };
-    sgevents_daemon::run(setup::options(settings, start_at), deps, shutdown.clone()).await?;
+    let mut run_options = setup::options(settings, start_at);
+    run_options.imported_from = state.imported_from.clone();
+    let result = sgevents_daemon::run(run_options, deps, shutdown.clone()).await;
     // The socket file goes with the daemon.
     shutdown.cancel();
     if let Some(task) = control_task {
         let _ = task.await;
     }
+    result?;
     if let Some(sender) = &alerts.sender {
         sender.close();
     }

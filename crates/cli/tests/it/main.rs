@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod control;
+mod hung;
 mod kill;
 mod replay;
+mod start;
 mod support;

@@ -23,8 +23,8 @@ pub struct EmailConfig {
     pub use_tls: bool,
     /// SMTP login; no login when `None`.
     pub username: Option<String>,
-    /// SMTP password, used with `username`.
-    pub password: Option<String>,
+    /// SMTP password, used with `username`; never printed.
+    pub password: Option<sgevents_config::Secret>,
     /// The rate-limit window per logger.
     pub digest_window: Duration,
     /// How many mails a logger may send per window before the rest is folded into a digest.

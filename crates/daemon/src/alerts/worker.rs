@@ -60,7 +60,11 @@ impl Worker {
         };
         builder = builder.port(raw.port).timeout(Some(raw.retry.timeout));
         if let Some(username) = raw.username.as_ref().filter(|name| !name.is_empty()) {
-            let password = raw.password.clone().unwrap_or_default();
+            let password = raw
+                .password
+                .as_ref()
+                .map(|secret| secret.expose().to_owned())
+                .unwrap_or_default();
             builder = builder.credentials(Credentials::new(username.clone(), password));
         }
         let limiter = Limiter::new(raw.digest_window, raw.max_per_window);

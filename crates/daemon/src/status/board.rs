@@ -128,11 +128,15 @@ impl StatusBoard {
 impl StatusSource for StatusBoard {
     fn snapshot(&self) -> StatusSnapshot {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        StatusSnapshot {
+        let mut snapshot = StatusSnapshot {
             generated_at: Timestamp::now(),
             daemon: inner.daemon.clone(),
             site: inner.site.clone(),
             plugins: inner.plugins.clone(),
-        }
+            degraded: false,
+            degraded_reasons: Vec::new(),
+        };
+        snapshot.mark_degraded(None);
+        snapshot
     }
 }

@@ -3,23 +3,13 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::{PluginState, StatusSnapshot};
 
-/// Whether the daemon is degraded, and why (one sentence per plugin).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Degraded {
-    /// True when any reason applies.
-    pub degraded: bool,
-    /// One line per plugin that makes it so.
-    pub reasons: Vec<String>,
-}
-
 impl StatusSnapshot {
-    /// The degraded state, with `lag_alert` as the lag beyond which a plugin counts.
-    pub fn degraded(&self, lag_alert: Duration) -> Degraded {
-        let limit = lag_alert.as_secs_f64();
+    /// Sets [`StatusSnapshot::degraded`] and its reasons from the plugins: any failed, paused
+    /// or hung, or lagging more than `max_lag` (`None`: lag never counts).
+    pub fn mark_degraded(&mut self, max_lag: Option<Duration>) {
+        let limit = max_lag.map_or(f64::INFINITY, |lag| lag.as_secs_f64());
         let reasons: Vec<String> = self
             .plugins
             .iter()
@@ -30,7 +20,7 @@ impl StatusSnapshot {
                     Some(running) => {
                         format!("plugin {} hangs on event {}", plugin.name, running.id)
                     }
-                    None => format!("plugin {} hangs", plugin.name),
+                    None => format!("plugin {} hangs while loading its file", plugin.name),
                 }),
                 _ => match plugin.lag_seconds {
                     Some(lag) if lag > limit => Some(format!(
@@ -41,9 +31,7 @@ impl StatusSnapshot {
                 },
             })
             .collect();
-        Degraded {
-            degraded: !reasons.is_empty(),
-            reasons,
-        }
+        self.degraded = !reasons.is_empty();
+        self.degraded_reasons = reasons;
     }
 }

@@ -5,11 +5,10 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::{
-    ApiHealth, CallbackStatus, DaemonInfo, ErrorInfo, PluginCounts, PluginState, PluginStatus,
+    ApiHealth, CallbackStatus, DaemonInfo, ErrorInfo, PluginCounts, PluginStatus, RunningStatus,
     SiteStatus, StatusSnapshot, StatusSource,
 };
 use crate::Watch;
-use crate::worker::PluginState as LoopState;
 
 /// The last success counts as recent for [`ApiHealth::Degraded`] (rather than down) within this.
 const DEGRADED_WINDOW_SECS: i64 = 120;
@@ -47,6 +46,7 @@ impl StatusSource for WatchStatus {
         };
         let mut site = SiteStatus::new(view.url.clone());
         site.latest_event_id = view.high_water;
+        site.last_poll_events = view.last_poll_events;
         site.last_success_at = view.last_poll_ok;
         site.last_error = view.last_error.as_ref().map(|(at, message)| ErrorInfo {
             at: *at,
@@ -55,8 +55,7 @@ impl StatusSource for WatchStatus {
         if failing {
             site.last_poll_at = view.last_error.as_ref().map(|(at, _)| *at);
             site.last_poll_ok = Some(false);
-            // The loop counts attempts itself; the view only says the latest one failed.
-            site.consecutive_failures = 1;
+            site.consecutive_failures = view.consecutive_failures.max(1);
             let recent = view
                 .last_poll_ok
                 .is_some_and(|ok| now.duration_since(ok).as_secs() <= DEGRADED_WINDOW_SECS);
@@ -93,11 +92,7 @@ impl StatusSource for WatchStatus {
                     name: key.plugin.clone(),
                     collection: key.collection.clone(),
                     path: path.map(|path| path.display().to_string()),
-                    state: match slot.state {
-                        LoopState::Loading => PluginState::Loading,
-                        LoopState::Active => PluginState::Active,
-                        LoopState::Failed => PluginState::Failed,
-                    },
+                    state: slot.state,
                     cursor: slot.cursor.last_id,
                     lag_events,
                     lag_seconds,
@@ -111,16 +106,23 @@ impl StatusSource for WatchStatus {
                         failures: slot.failures,
                         restarts: slot.restarts,
                     },
-                    // The loop fills this in once it reports the event in flight.
-                    running: None,
+                    running: slot.running.map(|running| RunningStatus {
+                        id: running.id,
+                        event_type: running.event_type,
+                        since: running.since,
+                    }),
                 }
             })
             .collect();
-        StatusSnapshot {
+        let mut snapshot = StatusSnapshot {
             generated_at: now,
             daemon,
             site,
             plugins,
-        }
+            degraded: false,
+            degraded_reasons: Vec::new(),
+        };
+        snapshot.mark_degraded(view.degraded_lag);
+        snapshot
     }
 }

@@ -2,8 +2,6 @@
 //! what each plugin is doing now, folded tracebacks, inline SVG charts of the last hour, and
 //! action buttons for stopped plugins when the server enables them.
 
-use std::time::Duration;
-
 use askama::Template;
 use jiff::Timestamp;
 
@@ -16,24 +14,12 @@ use super::{CallbackStatus, HealthPolicy, PluginState, PluginStatus, StatusSnaps
 const REFRESH_SECS: u64 = 5;
 
 /// What the page shows besides the snapshot.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PageExtras {
-    /// Lag beyond which a plugin makes the daemon degraded.
-    pub lag_alert: Duration,
     /// The last hour of samples, oldest first, for the charts.
     pub samples: Vec<Sample>,
     /// The token the action buttons post; `None` keeps the page read-only.
     pub control_token: Option<String>,
-}
-
-impl Default for PageExtras {
-    fn default() -> Self {
-        PageExtras {
-            lag_alert: Duration::from_secs(600),
-            samples: Vec::new(),
-            control_token: None,
-        }
-    }
 }
 
 #[derive(Template)]
@@ -133,7 +119,6 @@ fn page(
 ) -> Page {
     let alive = snapshot.liveness(now, policy);
     let ready = snapshot.readiness(now, policy);
-    let degraded = snapshot.degraded(extras.lag_alert);
     let site = &snapshot.site;
     let last_poll = match (site.last_poll_at, site.last_poll_ok) {
         (Some(at), Some(true)) => match site.last_poll_events {
@@ -185,8 +170,8 @@ fn page(
         ready_class: if ready.ok { "ok" } else { "bad" },
         ready_word: if ready.ok { "ready" } else { "not ready" },
         ready_reason: ready.reason,
-        degraded: degraded.degraded,
-        degraded_reasons: degraded.reasons,
+        degraded: snapshot.degraded,
+        degraded_reasons: snapshot.degraded_reasons.clone(),
         site_url: site.url.clone(),
         api: site.api.as_str(),
         last_poll,

@@ -254,10 +254,9 @@ fn ages_read_naturally() {
 
 #[test]
 fn the_loop_watch_becomes_a_snapshot() {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    use crate::watch::PluginEntry;
-    use crate::worker::{PluginState as LoopState, SlotView};
+    use crate::watch::{PluginEntry, RunningEvent, SlotView};
     use crate::{Cursor, PluginKey, Watch};
 
     use super::WatchStatus;
@@ -271,25 +270,30 @@ fn the_loop_watch_becomes_a_snapshot() {
         site.heartbeat = Some(t(495));
     });
     let mut caught_up = SlotView::new(Cursor::at(110));
-    caught_up.state = LoopState::Active;
+    caught_up.state = PluginState::Active;
     caught_up.dispatched = 9;
     let mut behind = SlotView::new(Cursor::at(100));
-    behind.state = LoopState::Failed;
+    behind.state = PluginState::Failed;
     behind.last_event_at = Some(t(440));
     behind.last_error = Some((t(450), "KeyError: 'x'".into()));
     behind.failures = 2;
-    behind.callbacks = vec![CallbackSpec {
+    behind.callbacks = Arc::new(vec![CallbackSpec {
         name: "cb".into(),
         match_events: MatchEvents::All,
         stop_on_error: true,
-    }];
+    }]);
+    caught_up.running = Some(RunningEvent {
+        id: 111,
+        event_type: "Shotgun_Shot_New".into(),
+        since: t(498),
+    });
     let entry = |plugin: &str, view: SlotView| PluginEntry {
         key: PluginKey {
             collection: "/plugins".into(),
             plugin: plugin.into(),
         },
         path: Some(format!("/plugins/{plugin}.py").into()),
-        view: Arc::new(Mutex::new(view)),
+        view,
     };
     watch.set_plugins(vec![entry("ok", caught_up), entry("bad", behind)]);
 
@@ -306,6 +310,12 @@ fn the_loop_watch_becomes_a_snapshot() {
     );
     assert_eq!(ok.lag_seconds, Some(0.0));
     assert_eq!(ok.counts.dispatched, 9);
+    assert_eq!(ok.running.as_ref().map(|running| running.id), Some(111));
+    assert!(
+        snapshot.degraded,
+        "a failed plugin makes the daemon degraded"
+    );
+    assert_eq!(snapshot.degraded_reasons, ["plugin bad failed"]);
     let bad = &snapshot.plugins[1];
     assert_eq!(bad.state, PluginState::Failed);
     assert_eq!(bad.lag_events, Some(10));
@@ -330,4 +340,42 @@ fn the_loop_watch_becomes_a_snapshot() {
             .readiness(t(502), &HealthPolicy::default())
             .ok
     );
+}
+
+#[test]
+fn failed_paused_hung_or_lagging_plugins_make_the_daemon_degraded() {
+    let board = board_started_at(t(0));
+    let mut snapshot = board.snapshot();
+    let plugin = |name: &str, state: PluginState, lag: f64| {
+        let mut plugin = PluginStatus::new(name, "/plugins");
+        plugin.state = state;
+        plugin.lag_seconds = Some(lag);
+        plugin
+    };
+    snapshot.plugins = vec![plugin("fine", PluginState::Active, 599.0)];
+    snapshot.mark_degraded(Some(Duration::from_secs(600)));
+    assert!(!snapshot.degraded);
+    assert!(snapshot.degraded_reasons.is_empty());
+    snapshot
+        .plugins
+        .push(plugin("behind", PluginState::Active, 601.0));
+    snapshot
+        .plugins
+        .push(plugin("held", PluginState::Paused, 0.0));
+    snapshot
+        .plugins
+        .push(plugin("stuck", PluginState::Hung, 0.0));
+    snapshot.mark_degraded(Some(Duration::from_secs(600)));
+    assert!(snapshot.degraded);
+    assert_eq!(
+        snapshot.degraded_reasons,
+        [
+            "plugin behind lags 601 s (limit 600 s)",
+            "plugin held is paused",
+            "plugin stuck hangs while loading its file"
+        ]
+    );
+    let json = serde_json::to_value(&snapshot).unwrap();
+    assert_eq!(json["degraded"], true);
+    assert_eq!(json["plugins"][1]["running"], serde_json::Value::Null);
 }

@@ -5,4 +5,7 @@ pub(crate) mod support;
 
 mod delivery;
 mod faults;
+mod load;
+mod operator;
 mod reload;
+mod tasks;

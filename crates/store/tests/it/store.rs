@@ -1,7 +1,7 @@
 //! The SQLite store: round trips, atomic saves, metadata, and clear errors on bad files.
 
 use rusqlite::Connection;
-use sgevents_store::{SCHEMA_VERSION, Store, StoreError};
+use sgevents_store::{Cursor, SCHEMA_VERSION, Store, StoreError};
 
 use crate::support::{cursor, key};
 
@@ -240,4 +240,44 @@ fn a_missing_directory_is_an_open_error_naming_the_path() {
     let err = Store::open(&path).unwrap_err();
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
     assert!(err.to_string().contains("no/such/dir"));
+}
+
+#[test]
+fn a_zero_byte_file_is_refused_and_never_taken_for_a_new_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite3");
+    std::fs::write(&path, b"").unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Empty { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("--start-at"), "{message}");
+    // With every position given (`--start-at`), it is made a new store.
+    let store = Store::open_even_empty(&path).unwrap();
+    assert!(!store.started());
+    assert!(store.load().unwrap().is_empty());
+}
+
+#[test]
+fn the_first_saved_cursors_mark_the_store_as_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sqlite3");
+    let mut store = Store::open(&path).unwrap();
+    assert!(!store.started(), "a new store has not started");
+    store.save(&[]).unwrap();
+    assert!(
+        !Store::open(&path).unwrap().started(),
+        "saving nothing is no start"
+    );
+    store
+        .save(&[(key("/plugins", "a"), Cursor::at(5))])
+        .unwrap();
+    assert!(store.started());
+    let mut reopened = Store::open(&path).unwrap();
+    assert!(reopened.started());
+    reopened.remove(&[key("/plugins", "a")]).unwrap();
+    assert!(
+        Store::open(&path).unwrap().started(),
+        "an emptied store stays started"
+    );
 }

@@ -5,32 +5,41 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sgevents_daemon::{Deps, PluginDir, PluginFilters, PluginLoader, PluginState, Watch};
+use sgevents_daemon::{
+    Deps, LoadError, PluginDir, PluginFilters, PluginLoader, PluginState, Watch,
+};
 use sgevents_plugin_api::{BoxFuture, Plugin};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::support::*;
 
-/// `ok` loads a recorder; `fail_on=ID` one that fails (stopOnError) on that event; anything
-/// else fails to load.
+/// `ok` loads a recorder; `fail_on=ID` one that fails (stopOnError) on that event; `hang`
+/// never finishes loading; anything else fails to load.
 struct RecipeLoader {
     ledger: Ledger,
 }
 
 impl PluginLoader for RecipeLoader {
-    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, String>> {
+    fn load<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<Box<dyn Plugin>, LoadError>> {
         Box::pin(async move {
             let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let recipe = std::fs::read_to_string(path).map_err(|err| err.to_string())?;
+            let recipe =
+                std::fs::read_to_string(path).map_err(|err| LoadError::Other(err.to_string()))?;
             let mut recorder = Recorder::new(&name, &self.ledger);
             match recipe.trim() {
                 "ok" => {}
+                "hang" => std::future::pending::<()>().await,
                 other => match other.strip_prefix("fail_on=") {
                     Some(id) => {
-                        recorder.fail_on = Some(id.parse().map_err(|_| "bad id".to_owned())?)
+                        recorder.fail_on = Some(
+                            id.parse()
+                                .map_err(|_| LoadError::Other("bad id".to_owned()))?,
+                        )
                     }
-                    None => return Err(format!("cannot load recipe {other:?}")),
+                    None => {
+                        return Err(LoadError::Other(format!("cannot load recipe {other:?}")));
+                    }
                 },
             }
             Ok(Box::new(recorder) as Box<dyn Plugin>)
@@ -90,6 +99,10 @@ async fn a_stopped_plugin_resumes_at_its_failed_event_when_its_file_changes() {
         reload: Arc::new(Notify::new()),
         watch: watch.clone(),
         telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
+        control: sgevents_daemon::control::channel().1,
+        status: None,
+        tasks: Vec::new(),
+        clock: Arc::new(sgevents_daemon::clock::SystemClock),
     };
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(sgevents_daemon::run(options(), deps, shutdown.clone()));
@@ -130,6 +143,79 @@ async fn a_stopped_plugin_resumes_at_its_failed_event_when_its_file_changes() {
     })
     .await;
 
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_hung_load_stalls_only_its_plugin_and_is_retried_when_its_file_changes() {
+    let sim = sim().await;
+    write_shots(&sim, 5);
+    let expected = all_event_ids(&sim).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    write_recipe(&plugins.join("hanger.py"), "hang", 0);
+    write_recipe(&plugins.join("good.py"), "ok", 0);
+    let ledger = Ledger::default();
+    let watch = Arc::new(Watch::default());
+    let t1: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+    let clock = Arc::new(sgevents_daemon::clock::ManualClock::new(t1));
+    let store = sgevents_store::Store::open(&dir.path().join("state.db")).unwrap();
+    let deps = Deps {
+        client: client(&sim),
+        saved: store.load().unwrap(),
+        store: Box::new(store),
+        plugin_dirs: vec![PluginDir {
+            path: plugins.clone(),
+            collection: plugins.display().to_string(),
+            loader: Arc::new(RecipeLoader {
+                ledger: ledger.clone(),
+            }),
+            filters: PluginFilters::default(),
+        }],
+        native_plugins: Vec::new(),
+        reload: Arc::new(Notify::new()),
+        watch: watch.clone(),
+        telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
+        control: sgevents_daemon::control::channel().1,
+        status: None,
+        tasks: Vec::new(),
+        clock: clock.clone(),
+    };
+    let mut options = options();
+    options.load_timeout = Duration::from_millis(300);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(sgevents_daemon::run(options, deps, shutdown.clone()));
+
+    // The heartbeat follows the loop's rounds, on the clock it was given.
+    wait_until("the heartbeat is the clock's time", || {
+        watch.site().heartbeat == Some(t1)
+    })
+    .await;
+    let t2 = t1 + Duration::from_secs(60);
+    clock.set(t2);
+    wait_until("the heartbeat moved on", || {
+        watch.site().heartbeat == Some(t2)
+    })
+    .await;
+
+    wait_until("the good plugin got everything", || {
+        count(&ledger, "good") >= expected.len()
+    })
+    .await;
+    wait_until("the hanging load is marked hung", || {
+        state_of(&watch, "hanger") == Some(PluginState::Hung)
+    })
+    .await;
+    assert_eq!(per_plugin(&ledger)["good"], expected);
+    write_recipe(&plugins.join("hanger.py"), "ok", 5);
+    wait_until("the fixed plugin loaded and caught up", || {
+        count(&ledger, "hanger") >= expected.len()
+    })
+    .await;
+    assert_eq!(per_plugin(&ledger)["hanger"], expected);
+    assert_eq!(state_of(&watch, "hanger"), Some(PluginState::Active));
     shutdown.cancel();
     task.await.unwrap().unwrap();
 }

@@ -23,8 +23,10 @@ pub(crate) struct Recorder {
     pub(crate) name: String,
     pub(crate) ledger: Ledger,
     pub(crate) callbacks: Vec<CallbackSpec>,
-    /// Fail (with stopOnError) on this event id.
+    /// Fail (with stopOnError) on this event id...
     pub(crate) fail_on: Option<i64>,
+    /// ...this many times (then handle it).
+    pub(crate) fail_times: u32,
     pub(crate) delay: Duration,
     /// Pretend the plugin's process restarted while handling this event.
     pub(crate) restart_on: Option<i64>,
@@ -42,6 +44,7 @@ impl Recorder {
                 stop_on_error: true,
             }],
             fail_on: None,
+            fail_times: u32::MAX,
             delay: Duration::ZERO,
             restart_on: None,
             restarts: 0,
@@ -70,7 +73,8 @@ impl Plugin for Recorder {
             if !self.delay.is_zero() {
                 tokio::time::sleep(self.delay).await;
             }
-            if self.fail_on == Some(event.id) {
+            if self.fail_on == Some(event.id) && self.fail_times > 0 {
+                self.fail_times -= 1;
                 return Outcome {
                     failures: vec![Failure {
                         callback: "record".to_owned(),
@@ -117,6 +121,8 @@ pub(crate) fn options() -> Options {
 pub(crate) struct Daemon {
     pub(crate) watch: Arc<Watch>,
     pub(crate) telemetry: Arc<sgevents_daemon::telemetry::Telemetry>,
+    /// Operator requests, as the control socket sends them.
+    pub(crate) control: tokio::sync::mpsc::Sender<sgevents_daemon::control::Request>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -140,6 +146,7 @@ impl Daemon {
                 filters: PluginFilters::default(),
             })
             .collect();
+        let (control, inbox) = sgevents_daemon::control::channel();
         let deps = Deps {
             client: client(sim),
             store: Box::new(store),
@@ -149,6 +156,10 @@ impl Daemon {
             reload: Arc::new(Notify::new()),
             watch: watch.clone(),
             telemetry: telemetry.clone(),
+            control: inbox,
+            status: None,
+            tasks: Vec::new(),
+            clock: Arc::new(sgevents_daemon::clock::SystemClock),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({
@@ -158,6 +169,7 @@ impl Daemon {
         Daemon {
             watch,
             telemetry,
+            control,
             shutdown,
             task,
         }

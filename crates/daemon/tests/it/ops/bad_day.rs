@@ -2,12 +2,11 @@
 //! history) in headless Chromium at 1280×900, its buttons, `/status.json` and `/metrics`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use sgevents_daemon::control::{self, Action};
 use sgevents_daemon::status::{
-    CallbackStatus, ErrorInfo, HealthPolicy, History, PluginState, PluginStatus, RunningEvent,
+    CallbackStatus, ErrorInfo, HealthPolicy, History, PluginState, PluginStatus, RunningStatus,
     StatusBoard, StatusSource,
 };
 use sgevents_daemon::status_server::{PageControl, PageOptions, serve_with};
@@ -80,7 +79,7 @@ fn plugins() -> Vec<PluginStatus> {
     hung.lag_events = Some(12);
     hung.lag_seconds = Some(485.0);
     hung.counts.dispatched = 1_200;
-    hung.running = Some(RunningEvent {
+    hung.running = Some(RunningStatus {
         id: 1_204_300,
         event_type: "Shotgun_Version_New".into(),
         since: ago(485),
@@ -93,7 +92,7 @@ fn plugins() -> Vec<PluginStatus> {
     lagging.lag_events = Some(3_311);
     lagging.lag_seconds = Some(1_530.0);
     lagging.counts.dispatched = 9_001;
-    lagging.running = Some(RunningEvent {
+    lagging.running = Some(RunningStatus {
         id: 1_201_001,
         event_type: "Shotgun_Task_Change".into(),
         since: ago(3),
@@ -177,7 +176,6 @@ async fn the_status_page_on_a_bad_day() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let page = PageOptions {
-        lag_alert: Duration::from_secs(600),
         history,
         control: Some(PageControl {
             token: TOKEN.into(),
