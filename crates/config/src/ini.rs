@@ -175,6 +175,17 @@ struct Cursor {
 /// # Errors
 /// Returns all [`IniSyntaxError`]s found, in line order.
 pub fn parse(text: &str) -> Result<IniFile, Vec<IniSyntaxError>> {
+    let (file, errors) = parse_lenient(text);
+    if errors.is_empty() {
+        Ok(file)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parses INI text, skipping the lines it cannot accept: the file as far as it could be
+/// read, and every syntax problem in line order. A bad line costs only itself.
+pub fn parse_lenient(text: &str) -> (IniFile, Vec<IniSyntaxError>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut file = IniFile::default();
     let mut errors = Vec::new();
@@ -271,11 +282,7 @@ pub fn parse(text: &str) -> Result<IniFile, Vec<IniSyntaxError>> {
         let trimmed_len = option.value.trim_end().len();
         option.value.truncate(trimmed_len);
     }
-    if errors.is_empty() {
-        Ok(file)
-    } else {
-        Err(errors)
-    }
+    (file, errors)
 }
 
 fn current_option<'a>(file: &'a mut IniFile, cursor: &Cursor) -> Option<&'a mut IniOption> {

@@ -63,13 +63,18 @@ pub fn check_with_env(path: &Path, env: &Environment) -> Result<Settings, Vec<Co
     match load_with_env(path, env) {
         Ok(settings) => Ok(settings),
         Err(ConfigError::Invalid { problems }) => Err(problems),
-        Err(err) => Err(vec![ConfigProblem {
-            file: path.to_owned(),
-            line: None,
-            key: None,
-            message: err.to_string(),
-            fix: "check the path and its permissions".to_owned(),
-        }]),
+        Err(err) => {
+            // The error's text already says what to do; split it at the first "; ".
+            let text = err.to_string();
+            let (message, fix) = text.split_once("; ").unwrap_or((text.as_str(), ""));
+            Err(vec![ConfigProblem {
+                file: path.to_owned(),
+                line: None,
+                key: None,
+                message: message.to_owned(),
+                fix: fix.to_owned(),
+            }])
+        }
     }
 }
 
@@ -83,7 +88,12 @@ pub fn parse_with_env(
     env: &Environment,
 ) -> Result<Settings, Vec<ConfigProblem>> {
     let format = detect_format(text, source);
-    let (raw, locations, mut problems, warnings) = read_raw(text, source, format, env);
+    let (raw, locations, mut problems, warnings, syntax_errors) =
+        read_raw(text, source, format, env);
+    if syntax_errors {
+        // What was read around a bad line is not what the user wrote: no cascade.
+        return Err(problems);
+    }
     let ctx = validate::Context {
         source,
         format,
@@ -95,6 +105,15 @@ pub fn parse_with_env(
         Ok(_) => Err(problems),
         Err(more) => {
             problems.extend(more);
+            if problems.is_empty() {
+                problems.push(ConfigProblem {
+                    file: source.to_owned(),
+                    line: None,
+                    key: None,
+                    message: "the configuration is incomplete".to_owned(),
+                    fix: "please report this as a bug in sgevents".to_owned(),
+                });
+            }
             problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
             Err(problems)
         }
@@ -141,10 +160,62 @@ pub fn detect_format(text: &str, source: &Path) -> ConfigFormat {
     }
 }
 
+/// The largest configuration file read: far above any real one (upstream's example is 6 KB),
+/// so a wrong `--config` (a log, a disk image) is refused instead of read into memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads the file at `path` after checking, without opening it, that it is a regular file
+/// (opening a FIFO would block) of at most [`MAX_CONFIG_BYTES`].
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileTypeExt as _;
+    let read_error = |error| ConfigError::Read {
         path: path.to_owned(),
-        source,
+        error,
+    };
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    let kind = meta.file_type();
+    let not_a_file = if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_block_device() || kind.is_char_device() {
+        Some("a device")
+    } else if !kind.is_file() {
+        Some("not a file")
+    } else {
+        None
+    };
+    if let Some(kind) = not_a_file {
+        return Err(ConfigError::NotAFile {
+            path: path.to_owned(),
+            kind,
+        });
+    }
+    let too_large = |size| ConfigError::TooLarge {
+        path: path.to_owned(),
+        size,
+        limit: MAX_CONFIG_BYTES,
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    // The file may have been swapped or grown since: read at most one byte past the limit.
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is not UTF-8 text",
+        ))
     })
 }
 
@@ -153,17 +224,26 @@ type RawRead = (
     error::Locations,
     Vec<ConfigProblem>,
     Vec<String>,
+    bool,
 );
 
 fn read_raw(text: &str, source: &Path, format: ConfigFormat, env: &Environment) -> RawRead {
     match format {
         ConfigFormat::Ini => {
             let read = from_ini::read(text, source, env);
-            (read.raw, read.locations, read.problems, read.warnings)
+            let syntax = read.syntax_errors;
+            (
+                read.raw,
+                read.locations,
+                read.problems,
+                read.warnings,
+                syntax,
+            )
         }
         ConfigFormat::Toml => {
             let read = toml_format::read(text, source);
-            (read.raw, read.locations, read.problems, Vec::new())
+            let syntax = read.syntax_errors;
+            (read.raw, read.locations, read.problems, Vec::new(), syntax)
         }
     }
 }

@@ -61,6 +61,8 @@ pub struct DaemonSettings {
     pub queue_size: usize,
     /// How long in-flight callbacks may finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// A loop without a heartbeat for this long is stalled (`/healthz`, systemd watchdog).
+    pub heartbeat_timeout: Duration,
     /// Listen address of the status/metrics HTTP endpoint; `None` = off.
     pub http: Option<SocketAddr>,
 }

@@ -53,12 +53,9 @@ pub(crate) fn validate(
             emails,
             warnings,
         }),
-        // Every `None` above comes with a problem, so this is unreachable in practice.
-        _ => Err(vec![v.problem(
-            "",
-            "the configuration is incomplete",
-            "see the errors above",
-        )]),
+        // Every `None` above comes with a problem here or, for a misspelt key, from reading
+        // the file: no problem of its own (the caller names one if there is none at all).
+        _ => Err(Vec::new()),
     }
 }
 
@@ -249,6 +246,12 @@ impl Validator<'_> {
         );
         let shutdown_grace =
             self.ours_secs("daemon.shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0);
+        let heartbeat_timeout = self.ours_secs(
+            "daemon.heartbeat_timeout_secs",
+            raw.heartbeat_timeout_secs,
+            60,
+            1,
+        );
         let http = match raw.http.as_deref().map(str::trim) {
             None | Some("") => Some(None),
             Some(text) => match text.parse::<SocketAddr>() {
@@ -276,6 +279,7 @@ impl Validator<'_> {
             dispatch: raw.dispatch.unwrap_or(DispatchMode::Concurrent),
             queue_size: usize::try_from(queue_size?).ok()?,
             shutdown_grace: shutdown_grace?,
+            heartbeat_timeout: heartbeat_timeout?,
             http: http?,
         })
     }
@@ -445,6 +449,9 @@ impl Validator<'_> {
 
     fn plugins(&mut self, raw: &[RawPluginPath]) -> Option<Vec<PluginPathSettings>> {
         if raw.is_empty() {
+            if self.ctx.locations.is_broken("plugins.path") {
+                return None;
+            }
             let fix = match self.ctx.format {
                 ConfigFormat::Ini => "add `paths: /path/to/plugins` to the [plugins] section",
                 ConfigFormat::Toml => "add a [[plugins]] table with `path = \"/path/to/plugins\"`",
