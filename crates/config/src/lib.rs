@@ -64,15 +64,30 @@ pub fn check_with_env(path: &Path, env: &Environment) -> Result<Settings, Vec<Co
         Ok(settings) => Ok(settings),
         Err(ConfigError::Invalid { problems }) => Err(problems),
         Err(err) => {
-            // The error's text already says what to do; split it at the first "; ".
-            let text = err.to_string();
-            let (message, fix) = text.split_once("; ").unwrap_or((text.as_str(), ""));
+            // The problem's prefix names the file: the message does not again.
+            let (message, fix) = match err {
+                ConfigError::Read { error, .. } => (
+                    format!("cannot be read: {error}"),
+                    "check the path and its permissions".to_owned(),
+                ),
+                ConfigError::NotAFile { kind, .. } => (
+                    format!("is {kind}, not a regular file"),
+                    "point --config at the file itself".to_owned(),
+                ),
+                ConfigError::TooLarge { size, limit, .. } => (
+                    format!(
+                        "is {size} bytes, larger than the {limit} bytes a configuration may have"
+                    ),
+                    "check that --config names the right file".to_owned(),
+                ),
+                other => (other.to_string(), "see docs/configuration.md".to_owned()),
+            };
             Err(vec![ConfigProblem {
                 file: path.to_owned(),
                 line: None,
                 key: None,
-                message: message.to_owned(),
-                fix: fix.to_owned(),
+                message,
+                fix,
             }])
         }
     }
@@ -245,6 +260,24 @@ fn read_raw(text: &str, source: &Path, format: ConfigFormat, env: &Environment) 
             let syntax = read.syntax_errors;
             (read.raw, read.locations, read.problems, Vec::new(), syntax)
         }
+    }
+}
+
+/// `text` with the user and password of a URL (`https://user:pass@host/...`) replaced by
+/// `***`, for messages: credentials are never printed, not even inside a URL.
+pub fn redact_url(text: &str) -> String {
+    let Some(scheme_end) = text.find("://").map(|i| i + 3) else {
+        return text.to_owned();
+    };
+    let rest = &text[scheme_end..];
+    let host_end = rest.find(['/', ' ', '`', '\'', '"']).unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &text[..scheme_end], redact_url(&rest[at + 1..])),
+        None => format!(
+            "{}{}",
+            &text[..scheme_end + host_end],
+            redact_url(&rest[host_end..])
+        ),
     }
 }
 

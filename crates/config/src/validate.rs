@@ -343,7 +343,7 @@ impl Validator<'_> {
         {
             self.report(
                 "site.server",
-                format!("`{url}` is not a site URL"),
+                format!("`{}` is not a site URL", crate::redact_url(url)),
                 "write the full URL, e.g. https://yoursite.shotgrid.autodesk.com",
             );
         }

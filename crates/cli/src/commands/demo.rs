@@ -89,6 +89,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ("SGEVENTS_EXAMPLE_KEY".to_owned(), EXAMPLES.1.to_owned()),
         ],
         pid_file: None,
+        http_from_flag: true,
     };
     runtime.block_on(async {
         let result = serve(&settings, &options, &alerts).await;
