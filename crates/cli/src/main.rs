@@ -70,7 +70,7 @@ fn main() -> ExitCode {
 
 /// The error and its causes, each said once: a cause whose text the message already holds
 /// (an I/O error quoted by its context) is not repeated.
-fn error_text(err: &anyhow::Error) -> String {
+pub(crate) fn error_text(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
         let part = cause.to_string();
