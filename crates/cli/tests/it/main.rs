@@ -4,4 +4,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod kill;
+mod notify;
 mod support;

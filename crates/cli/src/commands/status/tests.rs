@@ -195,7 +195,10 @@ async fn a_url_that_is_not_sgevents_is_named_and_the_store_is_read() {
 
     let err = report(&args(sim.url(), None, false)).await.unwrap_err();
     let text = format!("{err:#}");
-    assert!(text.contains("is not an sgevents status endpoint"), "{text}");
+    assert!(
+        text.contains("is not an sgevents status endpoint"),
+        "{text}"
+    );
     assert!(text.contains("give --db PATH"), "{text}");
     sim.shutdown().await;
 }
