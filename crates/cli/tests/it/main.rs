@@ -6,3 +6,4 @@
 mod kill;
 mod notify;
 mod support;
+mod user_errors;
