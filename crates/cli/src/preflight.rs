@@ -3,8 +3,9 @@
 //!
 //! The config crate validates the file itself (keys, values, plugin directories). This adds
 //! what needs the machine: the site client can be built from the URL and key, the state
-//! database and the log directory can be written, the plugin directories can be read, and
-//! each interpreter starts and imports shotgun_api3. Nothing is created or written here.
+//! database and the log directory can be written, the mailer can be set up, the plugin
+//! directories can be read, and each interpreter starts and imports shotgun_api3. Nothing is
+//! created or written here.
 
 use std::path::{Path, PathBuf};
 
@@ -46,6 +47,7 @@ pub(crate) async fn check(settings: &Settings, default_python: &Path) -> Vec<Con
     }
     state_db(&mut out);
     log_dir(&mut out);
+    emails(&mut out).await;
     for (index, dir) in settings.plugins.iter().enumerate() {
         if !may(&dir.path, AccessFlags::R_OK | AccessFlags::X_OK) {
             out.push_at(
@@ -180,6 +182,24 @@ fn log_dir(out: &mut Problems<'_>) {
             format!("log file {} is not writable", main.display()),
             "give the daemon's user write access to it".to_owned(),
         );
+    }
+}
+
+/// The mailer `run` starts for `[emails]`: built the same way, then closed unused.
+async fn emails(out: &mut Problems<'_>) {
+    let Some(emails) = &out.settings.emails else {
+        return;
+    };
+    match sgevents_daemon::alerts::Alerts::spawn(setup::email_config(emails)) {
+        Ok((sender, task)) => {
+            sender.close();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
+        Err(err) => out.push(
+            ("emails.server", "emails.server"),
+            err.to_string(),
+            "fix the [emails] settings".to_owned(),
+        ),
     }
 }
 
