@@ -67,7 +67,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             activity: Some(args.activity),
             ..SimConfig::default()
         }))
-        .with_context(|| format!("starting the site emulator on {}", args.listen))?;
+        .with_context(|| {
+            format!(
+                "starting the site emulator on {} (choose another address with --listen)",
+                args.listen
+            )
+        })?;
     let config = data.join("sgevents.toml");
     std::fs::write(&config, demo_config(&sim.url(), &data, &plugins, args.http))
         .with_context(|| format!("writing {}", config.display()))?;

@@ -147,3 +147,21 @@ fn a_port_clash_names_the_flag_or_the_setting() {
     assert!(!shown.contains("`http` setting"), "{shown}");
     drop(taken);
 }
+
+#[test]
+fn a_port_clash_of_the_emulator_names_its_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_sgevents"))
+        .args(["sim", "--listen", &addr])
+        .output()
+        .unwrap();
+    let shown = text(&output);
+    assert!(!output.status.success(), "{shown}");
+    assert!(
+        shown.contains("choose another address with --listen"),
+        "{shown}"
+    );
+    assert_eq!(shown.matches("os error 98").count(), 1, "{shown}");
+    drop(taken);
+}
