@@ -195,3 +195,30 @@ fn the_config_path_must_be_a_regular_file_of_sane_size() {
     let shown = found[0].to_string();
     assert_eq!(shown.matches("os error 2").count(), 1, "{shown}");
 }
+
+#[test]
+fn sequential_dispatch_lets_a_callback_run_its_timeout_before_the_loop_counts_as_stalled() {
+    let fx = Fixture::new();
+    let load = |name: &str, text: &str| {
+        check_with_env(&fx.write(name, text), &site_env())
+            .unwrap()
+            .daemon
+            .heartbeat_timeout
+    };
+    assert_eq!(load("a.toml", NATIVE_TOML), Duration::from_secs(60));
+    let sequential = NATIVE_TOML
+        .replace(
+            "log_file = \"sgevents\"",
+            "log_file = \"sgevents\"\ndispatch = \"sequential\"",
+        )
+        .replace(
+            "path = \"{DIR}/plugins\"",
+            "path = \"{DIR}/plugins\"\ncallback_timeout_secs = 900",
+        );
+    assert_eq!(load("b.toml", &sequential), Duration::from_secs(960));
+    let explicit = sequential.replace(
+        "dispatch = \"sequential\"",
+        "dispatch = \"sequential\"\nheartbeat_timeout_secs = 5",
+    );
+    assert_eq!(load("c.toml", &explicit), Duration::from_secs(5));
+}
