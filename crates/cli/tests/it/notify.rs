@@ -31,7 +31,10 @@ def registerCallbacks(reg):
 /// What systemd would have received, in order.
 struct Systemd {
     socket: UnixDatagram,
+    /// Everything received.
     seen: Vec<String>,
+    /// Received lines not yet looked at by [`Systemd::wait_for`] or [`Systemd::take`].
+    pending: std::collections::VecDeque<String>,
 }
 
 impl Systemd {
@@ -43,11 +46,18 @@ impl Systemd {
         Systemd {
             socket,
             seen: Vec::new(),
+            pending: std::collections::VecDeque::new(),
         }
     }
 
-    /// Reads what arrived; returns the lines of this read.
-    fn read(&mut self) -> Vec<String> {
+    /// Everything received and not yet looked at.
+    fn take(&mut self) -> Vec<String> {
+        self.read();
+        self.pending.drain(..).collect()
+    }
+
+    /// Reads what arrived (waiting up to 100 ms for the first datagram).
+    fn read(&mut self) {
         let mut buf = [0u8; 4096];
         let mut lines = Vec::new();
         while let Ok(len) = self.socket.recv(&mut buf) {
@@ -61,17 +71,22 @@ impl Systemd {
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         self.seen.extend(lines.iter().cloned());
-        lines
+        self.pending.extend(lines);
     }
 
     /// Reads until a line starts with `prefix`; fails after 60 s.
     fn wait_for(&mut self, daemon: &mut Child, prefix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(line) = self.read().into_iter().find(|l| l.starts_with(prefix)) {
-                return line;
+            while let Some(line) = self.pending.pop_front() {
+                if line.starts_with(prefix) {
+                    return line;
+                }
             }
-            if let Some(status) = daemon.try_wait().unwrap() {
+            // Exited: whatever it sent before is in the socket; read that first.
+            let exited = daemon.try_wait().unwrap();
+            self.read();
+            if let Some(status) = exited.filter(|_| self.pending.is_empty()) {
                 panic!(
                     "the daemon exited ({status}) before sending {prefix}; got {:#?}",
                     self.seen
@@ -134,11 +149,11 @@ fn ready_watchdog_status_and_stopping_reach_systemd_and_a_stalled_loop_stops_the
         entered.exists(),
         "stalled before the plugin held the loop: {status}"
     );
-    // Still held: for ten ping periods nothing may ping.
+    // Still held: for ten ping periods nothing may ping (counting from the stalled STATUS).
     let until = Instant::now() + Duration::from_micros(WATCHDOG_USEC * 5);
-    let mut while_stalled = Vec::new();
+    let mut while_stalled = systemd.take();
     while Instant::now() < until {
-        while_stalled.extend(systemd.read());
+        while_stalled.extend(systemd.take());
     }
     assert!(
         !while_stalled.iter().any(|line| line == "WATCHDOG=1"),
