@@ -22,6 +22,9 @@ pub use interpolate::InterpolationError;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Environment {
     vars: BTreeMap<String, String>,
+    /// Secrets that cannot be resolved become empty instead of problems (see
+    /// [`Environment::without_secrets`]).
+    secrets_optional: bool,
 }
 
 impl Environment {
@@ -43,7 +46,21 @@ impl Environment {
                 .into_iter()
                 .map(|(key, value)| (key.into(), value.into()))
                 .collect(),
+            secrets_optional: false,
         }
+    }
+
+    /// This environment, for commands that read the settings but never connect to the site
+    /// (`status`, `state`): a secret whose variable or file is missing is left empty rather
+    /// than reported, so an operator's shell without the daemon's keys can still use them.
+    pub fn without_secrets(mut self) -> Self {
+        self.secrets_optional = true;
+        self
+    }
+
+    /// Whether [`Environment::without_secrets`] applies.
+    pub fn secrets_optional(&self) -> bool {
+        self.secrets_optional
     }
 
     /// The variable `name`, matched exactly.

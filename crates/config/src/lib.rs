@@ -38,6 +38,16 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     load_with_env(path, &Environment::from_process())
 }
 
+/// [`load`] for commands that only read settings and never connect to the site (`status`,
+/// `state`): secrets that cannot be resolved are left empty (see
+/// [`Environment::without_secrets`]).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_without_secrets(path: &Path) -> Result<Settings, ConfigError> {
+    load_with_env(path, &Environment::from_process().without_secrets())
+}
+
 /// [`load`] with an explicit environment.
 ///
 /// # Errors

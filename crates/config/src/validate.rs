@@ -418,6 +418,7 @@ impl Validator<'_> {
             let env_path = format!("{path}_env");
             return match self.ctx.env.var_ignore_case(name) {
                 Some(found) if !found.is_empty() => Some(Some(Secret::new(found))),
+                _ if self.ctx.env.secrets_optional() => Some(Some(Secret::new(""))),
                 _ => {
                     self.report(
                         &env_path,
@@ -430,6 +431,10 @@ impl Validator<'_> {
         }
         if let Some(file) = file {
             let file_path = format!("{path}_file");
+            if self.ctx.env.secrets_optional() {
+                let text = std::fs::read_to_string(file).unwrap_or_default();
+                return Some(Some(Secret::new(text.trim_end_matches(['\n', '\r']))));
+            }
             return match std::fs::read_to_string(file) {
                 Ok(text) => {
                     let text = text.strip_suffix('\n').unwrap_or(&text);

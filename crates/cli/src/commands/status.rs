@@ -129,7 +129,7 @@ fn config_settings(explicit: Option<&Path>) -> anyhow::Result<Option<sgevents_co
         Err(sgevents_config::ConfigError::NotFound { .. }) => return Ok(None),
         Err(err) => return Err(err.into()),
     };
-    let settings = sgevents_config::load(&path)
+    let settings = sgevents_config::load_without_secrets(&path)
         .with_context(|| format!("reading {} for its `http` and `state_db`", path.display()))?;
     Ok(Some(settings))
 }

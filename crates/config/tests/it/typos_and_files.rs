@@ -222,3 +222,22 @@ fn sequential_dispatch_lets_a_callback_run_its_timeout_before_the_loop_counts_as
     );
     assert_eq!(load("c.toml", &explicit), Duration::from_secs(5));
 }
+
+#[test]
+fn reading_commands_do_not_need_the_daemons_keys() {
+    let fx = Fixture::new();
+    let path = fx.write("a.conf", UPSTREAM_INI);
+    // The site's variables, but not the keys.
+    let no_keys = sgevents_config::Environment::from_pairs([
+        ("SG_ED_SITE_URL", "https://studio.example.com"),
+        ("SG_ED_SCRIPT_NAME", "shotgunEventDaemon"),
+    ]);
+    let problems = check_with_env(&path, &no_keys).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.message.contains("SG_ED_API_KEY")),
+        "{problems:#?}"
+    );
+    let settings = check_with_env(&path, &no_keys.without_secrets()).unwrap();
+    assert!(settings.site.script_key.expose().is_empty());
+    assert!(settings.daemon.state_db.ends_with("sgevents-state.sqlite3"));
+}
