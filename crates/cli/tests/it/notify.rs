@@ -76,13 +76,26 @@ impl Systemd {
 
     /// Reads until a line starts with `prefix`; fails after 60 s.
     fn wait_for(&mut self, daemon: &mut Child, prefix: &str) -> String {
+        self.wait_for_all(daemon, &[prefix]).remove(0)
+    }
+
+    /// Reads until, for each prefix, a line has started with it, in any order; returns those
+    /// lines in the order of `prefixes`. Fails after 60 s.
+    fn wait_for_all(&mut self, daemon: &mut Child, prefixes: &[&str]) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut found: Vec<Option<String>> = vec![None; prefixes.len()];
         loop {
             while let Some(line) = self.pending.pop_front() {
-                if line.starts_with(prefix) {
-                    return line;
+                for (slot, prefix) in found.iter_mut().zip(prefixes) {
+                    if slot.is_none() && line.starts_with(prefix) {
+                        *slot = Some(line.clone());
+                    }
+                }
+                if found.iter().all(Option::is_some) {
+                    return found.into_iter().flatten().collect();
                 }
             }
+            let prefix = prefixes.join(" and ");
             // Exited: whatever it sent before is in the socket; read that first.
             let exited = daemon.try_wait().unwrap();
             self.read();
@@ -162,9 +175,8 @@ fn ready_watchdog_status_and_stopping_reach_systemd_and_a_stalled_loop_stops_the
 
     // The plugin lets go: the loop goes round again and the pings come back.
     std::fs::remove_file(&gate).unwrap();
-    systemd.wait_for(&mut daemon, "WATCHDOG=1");
-    let status = systemd.wait_for(&mut daemon, "STATUS=1 plugin(s) active");
-    assert!(status.contains("events read up to"), "{status}");
+    let back = systemd.wait_for_all(&mut daemon, &["WATCHDOG=1", "STATUS=1 plugin(s) active"]);
+    assert!(back[1].contains("events read up to"), "{back:?}");
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(daemon.id() as i32),
