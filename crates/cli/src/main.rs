@@ -1,6 +1,8 @@
 //! The `sgevents` binary: parses the command line and hands off to one command module.
 
 mod commands;
+mod notify;
+mod preflight;
 
 use std::process::ExitCode;
 
@@ -70,8 +72,43 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("sgevents: error: {err:#}");
+            eprintln!("sgevents: error: {}", error_text(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes, each said once: a cause whose text the message already holds
+/// (an I/O error quoted by its context) is not repeated.
+pub(crate) fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::from_raw_os_error(2);
+        let err = anyhow::Error::new(io).context(format!(
+            "cannot create log directory /x: {}; create it",
+            std::io::Error::from_raw_os_error(2)
+        ));
+        let text = error_text(&err);
+        assert_eq!(text.matches("os error 2").count(), 1, "{text}");
+        let err = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&err), "outer: inner");
     }
 }

@@ -44,14 +44,32 @@ pub enum ConfigError {
         /// Every path that was tried.
         searched: Vec<PathBuf>,
     },
-    /// The file exists (or was named) but cannot be read.
-    #[error("cannot read configuration file {}: {source}; check the path and its permissions", .path.display())]
+    /// The file exists (or was named) but cannot be read. The I/O error is part of the
+    /// message, not a separate cause, so that `{:#}` says it once.
+    #[error("cannot read configuration file {}: {error}; check the path and its permissions", .path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
+    },
+    /// The path is a directory, FIFO, socket or device: never opened, so a FIFO cannot hang us.
+    #[error("configuration path {} is {kind}, not a regular file; point --config at the file itself", .path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead (`a directory`, `a FIFO`, ...).
+        kind: &'static str,
+    },
+    /// The file is larger than any configuration (see [`crate::MAX_CONFIG_BYTES`]).
+    #[error("configuration file {} is {size} bytes, larger than the {limit} bytes a configuration may have; check that --config names the right file", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
     },
     /// The file was read and has problems; all of them are listed.
     #[error("{} problem(s) in the configuration:\n{}", .problems.len(),

@@ -38,9 +38,9 @@ pub fn find_config_in(explicit: Option<&Path>, dirs: &[PathBuf]) -> Result<PathB
     if let Some(path) = explicit {
         return match std::fs::metadata(path) {
             Ok(_) => Ok(path.to_owned()),
-            Err(source) => Err(ConfigError::Read {
+            Err(error) => Err(ConfigError::Read {
                 path: path.to_owned(),
-                source,
+                error,
             }),
         };
     }

@@ -18,6 +18,8 @@ pub(crate) struct IniRead {
     pub(crate) locations: Locations,
     pub(crate) problems: Vec<ConfigProblem>,
     pub(crate) warnings: Vec<String>,
+    /// Some line is not INI at all: validation is skipped, so one bad line is one error.
+    pub(crate) syntax_errors: bool,
 }
 
 /// Reads INI `text` (from `source`) into a [`RawConfig`].
@@ -27,23 +29,20 @@ pub(crate) fn read(text: &str, source: &Path, env: &Environment) -> IniRead {
         locations: Locations::default(),
         problems: Vec::new(),
         warnings: Vec::new(),
+        syntax_errors: false,
     };
-    let file = match crate::ini::parse(text) {
-        Ok(file) => file,
-        Err(errors) => {
-            out.problems = errors
-                .into_iter()
-                .map(|error| ConfigProblem {
-                    file: source.to_owned(),
-                    line: Some(error.line()),
-                    key: None,
-                    message: "this line is not valid INI".to_owned(),
-                    fix: error.to_string(),
-                })
-                .collect();
-            return out;
-        }
-    };
+    let (file, errors) = crate::ini::parse_lenient(text);
+    out.syntax_errors = !errors.is_empty();
+    out.problems = errors
+        .into_iter()
+        .map(|error| ConfigProblem {
+            file: source.to_owned(),
+            line: Some(error.line()),
+            key: None,
+            message: "this line is not valid INI".to_owned(),
+            fix: error.to_string(),
+        })
+        .collect();
     let mut reader = Reader {
         file: &file,
         env,
@@ -139,15 +138,27 @@ impl Reader<'_> {
         });
     }
 
-    /// Upstream ignores options it does not know; we keep going but say so.
+    /// Upstream ignores options it does not know; we keep going but say so. A near miss of a
+    /// known name (`fetch_intervl`, `[shotgn]`) is an error instead, with the name it resembles:
+    /// otherwise the setting the user meant would silently not apply. The setting it resembles
+    /// is then not also reported as missing.
     fn warn_unknown(&mut self) {
+        const SECTIONS: [&str; 4] = ["daemon", "shotgun", "plugins", "emails"];
         for section in &self.file.sections {
-            let known: Vec<&str> = KEYS
-                .iter()
-                .filter(|k| k.ini.0 == section.name)
-                .map(|k| k.ini.1)
-                .collect();
+            let known: Vec<&str> = crate::keys::ini_names(&section.name).collect();
             if known.is_empty() {
+                if let Some(meant) = crate::keys::suggest(&section.name, SECTIONS) {
+                    self.problem(
+                        section.line,
+                        format!("[{}]", section.name),
+                        format!("unknown section [{}]", section.name),
+                        format!("did you mean [{meant}]?"),
+                    );
+                    for key in KEYS.iter().filter(|k| k.ini.0 == meant) {
+                        self.out.locations.mark_broken(key.toml);
+                    }
+                    continue;
+                }
                 self.out.warnings.push(format!(
                     "{}:{}: section [{}] is not used by sgevents and is ignored",
                     self.source.display(),
@@ -157,15 +168,33 @@ impl Reader<'_> {
                 continue;
             }
             for option in &section.options {
-                if !known.iter().any(|k| k.eq_ignore_ascii_case(&option.key)) {
-                    self.out.warnings.push(format!(
-                        "{}:{}: option `{}` in [{}] is not a setting sgevents knows and is ignored (see docs/configuration.md)",
-                        self.source.display(),
-                        option.line,
-                        option.written_key,
-                        section.name
-                    ));
+                if known.iter().any(|k| k.eq_ignore_ascii_case(&option.key)) {
+                    continue;
                 }
+                let meant = crate::keys::suggest(&option.key, known.iter().copied())
+                    .filter(|meant| section.option(meant).is_none());
+                if let Some(meant) = meant {
+                    self.problem(
+                        option.line,
+                        format!("{}.{}", section.name, option.written_key),
+                        format!("unknown option `{}`", option.written_key),
+                        format!("did you mean `{meant}`?"),
+                    );
+                    if let Some(key) = KEYS
+                        .iter()
+                        .find(|k| k.ini == (section.name.as_str(), meant))
+                    {
+                        self.out.locations.mark_broken(key.toml);
+                    }
+                    continue;
+                }
+                self.out.warnings.push(format!(
+                    "{}:{}: option `{}` in [{}] is not a setting sgevents knows and is ignored (see docs/configuration.md)",
+                    self.source.display(),
+                    option.line,
+                    option.written_key,
+                    section.name
+                ));
             }
         }
     }

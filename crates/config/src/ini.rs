@@ -22,6 +22,9 @@ pub use interpolate::InterpolationError;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Environment {
     vars: BTreeMap<String, String>,
+    /// Secrets that cannot be resolved become empty instead of problems (see
+    /// [`Environment::without_secrets`]).
+    secrets_optional: bool,
 }
 
 impl Environment {
@@ -43,7 +46,21 @@ impl Environment {
                 .into_iter()
                 .map(|(key, value)| (key.into(), value.into()))
                 .collect(),
+            secrets_optional: false,
         }
+    }
+
+    /// This environment, for commands that read the settings but never connect to the site
+    /// (`status`, `state`): a secret whose variable or file is missing is left empty rather
+    /// than reported, so an operator's shell without the daemon's keys can still use them.
+    pub fn without_secrets(mut self) -> Self {
+        self.secrets_optional = true;
+        self
+    }
+
+    /// Whether [`Environment::without_secrets`] applies.
+    pub fn secrets_optional(&self) -> bool {
+        self.secrets_optional
     }
 
     /// The variable `name`, matched exactly.
@@ -175,6 +192,17 @@ struct Cursor {
 /// # Errors
 /// Returns all [`IniSyntaxError`]s found, in line order.
 pub fn parse(text: &str) -> Result<IniFile, Vec<IniSyntaxError>> {
+    let (file, errors) = parse_lenient(text);
+    if errors.is_empty() {
+        Ok(file)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parses INI text, skipping the lines it cannot accept: the file as far as it could be
+/// read, and every syntax problem in line order. A bad line costs only itself.
+pub fn parse_lenient(text: &str) -> (IniFile, Vec<IniSyntaxError>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut file = IniFile::default();
     let mut errors = Vec::new();
@@ -271,11 +299,7 @@ pub fn parse(text: &str) -> Result<IniFile, Vec<IniSyntaxError>> {
         let trimmed_len = option.value.trim_end().len();
         option.value.truncate(trimmed_len);
     }
-    if errors.is_empty() {
-        Ok(file)
-    } else {
-        Err(errors)
-    }
+    (file, errors)
 }
 
 fn current_option<'a>(file: &'a mut IniFile, cursor: &Cursor) -> Option<&'a mut IniOption> {

@@ -92,6 +92,12 @@ pub(crate) const KEYS: &[Key] = &[
         "load_timeout_secs",
         Kind::Int,
     ),
+    key(
+        "daemon.heartbeat_timeout_secs",
+        "daemon",
+        "heartbeat_timeout_secs",
+        Kind::Int,
+    ),
     key("daemon.http", "daemon", "http", Kind::Str),
     key(
         "daemon.control_socket",
@@ -197,5 +203,79 @@ pub(crate) fn canonical(toml_path: &str) -> String {
             format!("{}{}", &toml_path[..open], &toml_path[close + 1..])
         }
         _ => toml_path.to_owned(),
+    }
+}
+
+/// The known name closest to `written`, when `written` looks like a misspelling of it:
+/// case-insensitive edit distance of at most 1 for names of up to 4 letters, 2 up to 10,
+/// 3 beyond; ties go to the first candidate.
+pub(crate) fn suggest<'a>(
+    written: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let written = written.to_lowercase();
+    let limit = match written.chars().count() {
+        0..=4 => 1,
+        5..=10 => 2,
+        _ => 3,
+    };
+    known
+        .into_iter()
+        .map(|name| (edit_distance(&written, &name.to_lowercase()), name))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance over chars. Written here (a dozen lines) rather than taken from a
+/// crate: it runs on a handful of short key names, once per unknown key.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The INI option names of `section`.
+pub(crate) fn ini_names(section: &str) -> impl Iterator<Item = &'static str> + '_ {
+    KEYS.iter()
+        .filter(move |k| k.ini.0 == section)
+        .map(|k| k.ini.1)
+}
+
+/// The TOML field names of `section` (`daemon`, `site`, `plugins`, `emails`).
+pub(crate) fn toml_fields(section: &str) -> impl Iterator<Item = &'static str> + '_ {
+    KEYS.iter().filter_map(move |k| {
+        let (table, field) = k.toml.split_once('.')?;
+        (table == section).then_some(field)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{edit_distance, suggest};
+
+    #[test]
+    fn near_misses_are_suggested_and_strangers_are_not() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        let known = ["fetch_interval", "max_event_batch_size", "logMode"];
+        assert_eq!(suggest("fetch_intervl", known), Some("fetch_interval"));
+        assert_eq!(suggest("Fetch_Interval", known), Some("fetch_interval"));
+        assert_eq!(suggest("logmod", known), Some("logMode"));
+        assert_eq!(
+            suggest("max_event_batch_siz", known),
+            Some("max_event_batch_size")
+        );
+        assert_eq!(suggest("my_plugin_setting", known), None);
     }
 }

@@ -38,6 +38,16 @@ pub fn load(path: &Path) -> Result<Settings, ConfigError> {
     load_with_env(path, &Environment::from_process())
 }
 
+/// [`load`] for commands that only read settings and never connect to the site (`status`,
+/// `state`): secrets that cannot be resolved are left empty (see
+/// [`Environment::without_secrets`]).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_without_secrets(path: &Path) -> Result<Settings, ConfigError> {
+    load_with_env(path, &Environment::from_process().without_secrets())
+}
+
 /// [`load`] with an explicit environment.
 ///
 /// # Errors
@@ -63,13 +73,33 @@ pub fn check_with_env(path: &Path, env: &Environment) -> Result<Settings, Vec<Co
     match load_with_env(path, env) {
         Ok(settings) => Ok(settings),
         Err(ConfigError::Invalid { problems }) => Err(problems),
-        Err(err) => Err(vec![ConfigProblem {
-            file: path.to_owned(),
-            line: None,
-            key: None,
-            message: err.to_string(),
-            fix: "check the path and its permissions".to_owned(),
-        }]),
+        Err(err) => {
+            // The problem's prefix names the file: the message does not again.
+            let (message, fix) = match err {
+                ConfigError::Read { error, .. } => (
+                    format!("cannot be read: {error}"),
+                    "check the path and its permissions".to_owned(),
+                ),
+                ConfigError::NotAFile { kind, .. } => (
+                    format!("is {kind}, not a regular file"),
+                    "point --config at the file itself".to_owned(),
+                ),
+                ConfigError::TooLarge { size, limit, .. } => (
+                    format!(
+                        "is {size} bytes, larger than the {limit} bytes a configuration may have"
+                    ),
+                    "check that --config names the right file".to_owned(),
+                ),
+                other => (other.to_string(), "see docs/configuration.md".to_owned()),
+            };
+            Err(vec![ConfigProblem {
+                file: path.to_owned(),
+                line: None,
+                key: None,
+                message,
+                fix,
+            }])
+        }
     }
 }
 
@@ -83,7 +113,12 @@ pub fn parse_with_env(
     env: &Environment,
 ) -> Result<Settings, Vec<ConfigProblem>> {
     let format = detect_format(text, source);
-    let (raw, locations, mut problems, warnings) = read_raw(text, source, format, env);
+    let (raw, locations, mut problems, warnings, syntax_errors) =
+        read_raw(text, source, format, env);
+    if syntax_errors {
+        // What was read around a bad line is not what the user wrote: no cascade.
+        return Err(problems);
+    }
     let ctx = validate::Context {
         source,
         format,
@@ -95,6 +130,15 @@ pub fn parse_with_env(
         Ok(_) => Err(problems),
         Err(more) => {
             problems.extend(more);
+            if problems.is_empty() {
+                problems.push(ConfigProblem {
+                    file: source.to_owned(),
+                    line: None,
+                    key: None,
+                    message: "the configuration is incomplete".to_owned(),
+                    fix: "please report this as a bug in sgevents".to_owned(),
+                });
+            }
             problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
             Err(problems)
         }
@@ -141,10 +185,62 @@ pub fn detect_format(text: &str, source: &Path) -> ConfigFormat {
     }
 }
 
+/// The largest configuration file read: far above any real one (upstream's example is 6 KB),
+/// so a wrong `--config` (a log, a disk image) is refused instead of read into memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads the file at `path` after checking, without opening it, that it is a regular file
+/// (opening a FIFO would block) of at most [`MAX_CONFIG_BYTES`].
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    use std::io::Read as _;
+    use std::os::unix::fs::FileTypeExt as _;
+    let read_error = |error| ConfigError::Read {
         path: path.to_owned(),
-        source,
+        error,
+    };
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    let kind = meta.file_type();
+    let not_a_file = if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_fifo() {
+        Some("a FIFO")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else if kind.is_block_device() || kind.is_char_device() {
+        Some("a device")
+    } else if !kind.is_file() {
+        Some("not a file")
+    } else {
+        None
+    };
+    if let Some(kind) = not_a_file {
+        return Err(ConfigError::NotAFile {
+            path: path.to_owned(),
+            kind,
+        });
+    }
+    let too_large = |size| ConfigError::TooLarge {
+        path: path.to_owned(),
+        size,
+        limit: MAX_CONFIG_BYTES,
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    // The file may have been swapped or grown since: read at most one byte past the limit.
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is not UTF-8 text",
+        ))
     })
 }
 
@@ -153,18 +249,45 @@ type RawRead = (
     error::Locations,
     Vec<ConfigProblem>,
     Vec<String>,
+    bool,
 );
 
 fn read_raw(text: &str, source: &Path, format: ConfigFormat, env: &Environment) -> RawRead {
     match format {
         ConfigFormat::Ini => {
             let read = from_ini::read(text, source, env);
-            (read.raw, read.locations, read.problems, read.warnings)
+            let syntax = read.syntax_errors;
+            (
+                read.raw,
+                read.locations,
+                read.problems,
+                read.warnings,
+                syntax,
+            )
         }
         ConfigFormat::Toml => {
             let read = toml_format::read(text, source);
-            (read.raw, read.locations, read.problems, Vec::new())
+            let syntax = read.syntax_errors;
+            (read.raw, read.locations, read.problems, Vec::new(), syntax)
         }
+    }
+}
+
+/// `text` with the user and password of a URL (`https://user:pass@host/...`) replaced by
+/// `***`, for messages: credentials are never printed, not even inside a URL.
+pub fn redact_url(text: &str) -> String {
+    let Some(scheme_end) = text.find("://").map(|i| i + 3) else {
+        return text.to_owned();
+    };
+    let rest = &text[scheme_end..];
+    let host_end = rest.find(['/', ' ', '`', '\'', '"']).unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &text[..scheme_end], redact_url(&rest[at + 1..])),
+        None => format!(
+            "{}{}",
+            &text[..scheme_end + host_end],
+            redact_url(&rest[host_end..])
+        ),
     }
 }
 

@@ -63,6 +63,8 @@ pub struct DaemonSettings {
     pub shutdown_grace: Duration,
     /// How long loading one plugin file may take before the plugin is marked hung.
     pub load_timeout: Duration,
+    /// A loop without a heartbeat for this long is stalled (`/healthz`, systemd watchdog).
+    pub heartbeat_timeout: Duration,
     /// Listen address of the status/metrics HTTP endpoint; `None` = off.
     pub http: Option<SocketAddr>,
     /// The control socket of `sgevents plugin ...`.

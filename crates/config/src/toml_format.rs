@@ -16,6 +16,8 @@ pub(crate) struct TomlRead {
     pub(crate) raw: RawConfig,
     pub(crate) locations: Locations,
     pub(crate) problems: Vec<ConfigProblem>,
+    /// The text is not TOML: only the syntax errors are reported (no cascade of "missing").
+    pub(crate) syntax_errors: bool,
 }
 
 struct Ctx<'a> {
@@ -36,15 +38,13 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
     let mut raw = RawConfig::default();
     match DeTable::parse(text) {
         Err(err) => {
-            let line = err.span().map(|span| ctx.line(span.start));
-            ctx.problems.push(ConfigProblem {
-                file: source.to_owned(),
-                line,
-                key: None,
-                message: format!("this is not valid TOML: {}", err.message().trim_end()),
-                fix: "fix the syntax (text values need quotes; see docs/configuration.md)"
-                    .to_owned(),
-            });
+            ctx.problems = syntax_errors(text, source, err);
+            return TomlRead {
+                raw,
+                locations: ctx.locations,
+                problems: ctx.problems,
+                syntax_errors: true,
+            };
         }
         Ok(document) => {
             let span = document.span();
@@ -62,8 +62,16 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
                     "emails" => raw.emails = ctx.section::<RawEmails>(value, "emails"),
                     "plugins" => raw.plugins = ctx.plugins(value),
                     _ => {
-                        let fix = match name.as_str() {
-                            "shotgun" => "the site connection is the [site] table in TOML".to_owned(),
+                        const TABLES: [&str; 4] = ["daemon", "site", "plugins", "emails"];
+                        let meant = crate::keys::suggest(&name, TABLES);
+                        let fix = match (name.as_str(), meant) {
+                            ("shotgun", _) => "the site connection is the [site] table in TOML".to_owned(),
+                            (_, Some(meant)) => {
+                                for field in crate::keys::toml_fields(meant) {
+                                    ctx.locations.mark_broken(&format!("{meant}.{field}"));
+                                }
+                                format!("did you mean `{meant}`?")
+                            }
                             _ => "remove it; the tables are [daemon], [site], [[plugins]] and [emails]".to_owned(),
                         };
                         ctx.push(
@@ -82,7 +90,46 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
         raw,
         locations: ctx.locations,
         problems: ctx.problems,
+        syntax_errors: false,
     }
+}
+
+/// Every syntax error, one per bad line: after each error its line is blanked and the text
+/// parsed again (at most 20 times), since the TOML parser stops at the first.
+fn syntax_errors(text: &str, source: &Path, first: toml::de::Error) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut err = Some(first);
+    while let Some(error) = err.take() {
+        let line = error
+            .span()
+            .map(|span| line_of(&lines.join("\n"), span.start));
+        problems.push(ConfigProblem {
+            file: source.to_owned(),
+            line,
+            key: None,
+            message: format!("this is not valid TOML: {}", error.message().trim_end()),
+            fix: "fix the syntax (text values need quotes; see docs/configuration.md)".to_owned(),
+        });
+        let Some(index) = line.and_then(|line| line.checked_sub(1)) else {
+            break;
+        };
+        if problems.len() >= 20 || index >= lines.len() || lines[index].is_empty() {
+            break;
+        }
+        lines[index].clear();
+        err = DeTable::parse(&lines.join("\n")).err();
+    }
+    problems
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 impl Ctx<'_> {
@@ -189,7 +236,11 @@ impl Ctx<'_> {
                 return None;
             };
             let key = format!("{name}.{culprit}");
-            let (message, fix) = explain(err.message(), &culprit);
+            let (message, fix, meant) = explain(err.message(), &culprit, name);
+            if let Some(meant) = meant {
+                // The key the user meant is there, misspelt: not also "missing".
+                self.locations.mark_broken(&format!("{name}.{meant}"));
+            }
             self.push(span, &key, message, fix);
             table.remove(culprit.as_str());
         }
@@ -201,18 +252,40 @@ fn contains(range: &Range<usize>, offset: usize) -> bool {
     range.start <= offset && offset < range.end.max(range.start + 1)
 }
 
-/// A serde message plus what to do about it.
-fn explain(message: &str, key: &str) -> (String, String) {
+/// A serde message, what to do about it, and for a misspelt key the field it resembles.
+/// `table` is `daemon`, `site`, `plugins[2]`, ...
+fn explain(message: &str, key: &str, table: &str) -> (String, String, Option<&'static str>) {
     let message = message.trim_end().to_owned();
-    let fix = if message.starts_with("unknown field") {
-        match KEYS.iter().find(|k| k.ini.1.eq_ignore_ascii_case(key)) {
-            Some(k) => format!(
-                "`{key}` is the INI name; in TOML write `{}`",
-                k.toml.rsplit('.').next().unwrap_or(k.toml)
-            ),
-            None => "remove the key or fix its spelling (see docs/configuration.md)".to_owned(),
+    let section = table.split('[').next().unwrap_or(table);
+    if message.starts_with("unknown field") {
+        let prefix = format!("{section}.");
+        let ini_name = KEYS
+            .iter()
+            .filter(|k| k.toml.starts_with(&prefix))
+            .find(|k| k.ini.1.eq_ignore_ascii_case(key));
+        let field = |k: &'static crate::keys::Key| k.toml.rsplit('.').next().unwrap_or(k.toml);
+        if let Some(k) = ini_name {
+            let meant = field(k);
+            return (
+                format!("unknown key `{key}`"),
+                format!("`{key}` is the INI name; in TOML write `{meant}`"),
+                Some(meant),
+            );
         }
-    } else if message.starts_with("unknown variant") {
+        if let Some(meant) = crate::keys::suggest(key, crate::keys::toml_fields(section)) {
+            return (
+                format!("unknown key `{key}`"),
+                format!("did you mean `{meant}`?"),
+                Some(meant),
+            );
+        }
+        return (
+            message,
+            "remove the key or fix its spelling (see docs/configuration.md)".to_owned(),
+            None,
+        );
+    }
+    let fix = if message.starts_with("unknown variant") {
         "write one of the listed values, in quotes".to_owned()
     } else if message.starts_with("invalid type") || message.starts_with("expected") {
         "use the type named above: numbers and true/false without quotes, text in quotes, lists in [ ]"
@@ -220,5 +293,5 @@ fn explain(message: &str, key: &str) -> (String, String) {
     } else {
         "see docs/configuration.md".to_owned()
     };
-    (message, fix)
+    (message, fix, None)
 }

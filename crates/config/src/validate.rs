@@ -47,21 +47,29 @@ pub(crate) fn validate(
     }
     warnings.append(&mut v.warnings);
     match (daemon, site, plugins, emails) {
-        (Some(daemon), Some(site), Some(plugins), Some(emails)) => Ok(Settings {
-            source: ctx.source.to_owned(),
-            format: ctx.format,
-            daemon,
-            site,
-            plugins,
-            emails,
-            warnings,
-        }),
-        // Every `None` above comes with a problem, so this is unreachable in practice.
-        _ => Err(vec![v.problem(
-            "",
-            "the configuration is incomplete",
-            "see the errors above",
-        )]),
+        (Some(mut daemon), Some(site), Some(plugins), Some(emails)) => {
+            if raw.daemon.heartbeat_timeout_secs.is_none()
+                && daemon.dispatch == DispatchMode::Sequential
+            {
+                // In sequential dispatch the loop waits for each callback: by default a
+                // callback may run its whole timeout before the loop counts as stalled.
+                let longest = plugins.iter().map(|p| p.callback_timeout).max();
+                let needed = longest.unwrap_or_default() + Duration::from_secs(60);
+                daemon.heartbeat_timeout = daemon.heartbeat_timeout.max(needed);
+            }
+            Ok(Settings {
+                source: ctx.source.to_owned(),
+                format: ctx.format,
+                daemon,
+                site,
+                plugins,
+                emails,
+                warnings,
+            })
+        }
+        // Every `None` above comes with a problem here or, for a misspelt key, from reading
+        // the file: no problem of its own (the caller names one if there is none at all).
+        _ => Err(Vec::new()),
     }
 }
 
@@ -253,6 +261,12 @@ impl Validator<'_> {
         let shutdown_grace =
             self.ours_secs("daemon.shutdown_grace_secs", raw.shutdown_grace_secs, 30, 0);
         let load_timeout = self.ours_secs("daemon.load_timeout_secs", raw.load_timeout_secs, 60, 1);
+        let heartbeat_timeout = self.ours_secs(
+            "daemon.heartbeat_timeout_secs",
+            raw.heartbeat_timeout_secs,
+            60,
+            1,
+        );
         let http = match raw.http.as_deref().map(str::trim) {
             None | Some("") => Some(None),
             Some(text) => match text.parse::<SocketAddr>() {
@@ -291,6 +305,7 @@ impl Validator<'_> {
             queue_size: usize::try_from(queue_size?).ok()?,
             shutdown_grace: shutdown_grace?,
             load_timeout: load_timeout?,
+            heartbeat_timeout: heartbeat_timeout?,
             http: http?,
             control_socket: control_socket?,
             control_token: raw
@@ -360,7 +375,7 @@ impl Validator<'_> {
         {
             self.report(
                 "site.server",
-                format!("`{url}` is not a site URL"),
+                format!("`{}` is not a site URL", crate::redact_url(url)),
                 "write the full URL, e.g. https://yoursite.shotgrid.autodesk.com",
             );
         }
@@ -424,6 +439,7 @@ impl Validator<'_> {
             let env_path = format!("{path}_env");
             return match self.ctx.env.var_ignore_case(name) {
                 Some(found) if !found.is_empty() => Some(Some(Secret::new(found))),
+                _ if self.ctx.env.secrets_optional() => Some(Some(Secret::new(""))),
                 _ => {
                     self.report(
                         &env_path,
@@ -436,6 +452,10 @@ impl Validator<'_> {
         }
         if let Some(file) = file {
             let file_path = format!("{path}_file");
+            if self.ctx.env.secrets_optional() {
+                let text = std::fs::read_to_string(file).unwrap_or_default();
+                return Some(Some(Secret::new(text.trim_end_matches(['\n', '\r']))));
+            }
             return match std::fs::read_to_string(file) {
                 Ok(text) => {
                     let text = text.strip_suffix('\n').unwrap_or(&text);
@@ -466,6 +486,9 @@ impl Validator<'_> {
 
     fn plugins(&mut self, raw: &[RawPluginPath]) -> Option<Vec<PluginPathSettings>> {
         if raw.is_empty() {
+            if self.ctx.locations.is_broken("plugins.path") {
+                return None;
+            }
             let fix = match self.ctx.format {
                 ConfigFormat::Ini => "add `paths: /path/to/plugins` to the [plugins] section",
                 ConfigFormat::Toml => "add a [[plugins]] table with `path = \"/path/to/plugins\"`",

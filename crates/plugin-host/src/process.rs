@@ -11,7 +11,7 @@ use tokio::process::{Child, Command};
 
 /// Environment variables a plugin child must not inherit. `NOTIFY_SOCKET` would let a
 /// plugin talk to systemd in the daemon's name.
-const REMOVED_ENV: &[&str] = &["NOTIFY_SOCKET"];
+const REMOVED_ENV: &[&str] = &["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 
 /// Starts `program args...` as a plugin child.
 ///

@@ -15,17 +15,22 @@ pub(crate) enum Command {
         /// The INI file to convert.
         file: PathBuf,
     },
-    /// Validate a configuration file and explain every problem (exit 1 if there are any).
+    /// Validate a configuration file as `sgevents run` does, and explain every problem
+    /// (exit 1 if there are any): the file, then the site URL, state database, log
+    /// directory, plugin directories and interpreters.
     Check {
         /// The file to check; default: the file `sgevents run` would use.
         file: Option<PathBuf>,
+        /// The interpreter `run` would use for folders that set none (as `run --python`).
+        #[arg(long, env = "SGEVENTS_PYTHON")]
+        python: Option<PathBuf>,
     },
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Convert { file } => convert(&file),
-        Command::Check { file } => check(file),
+        Command::Check { file, python } => check(file, python),
     }
 }
 
@@ -55,25 +60,33 @@ fn render_converted(file: &std::path::Path, body: &str) -> String {
     )
 }
 
-fn check(file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn check(file: Option<PathBuf>, python: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let path = sgevents_config::find_config(file.as_deref())?;
-    match sgevents_config::check(&path) {
+    let python = crate::preflight::default_python(python);
+    let problems = match sgevents_config::check(&path) {
         Ok(settings) => {
-            print!("{}", summary(&settings));
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(problems) => {
-            for problem in &problems {
-                println!("{problem}");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let problems = runtime.block_on(crate::preflight::check(&settings, &python));
+            if problems.is_empty() {
+                print!("{}", summary(&settings, &python));
+                return Ok(ExitCode::SUCCESS);
             }
-            println!("{}: {} problem(s)", path.display(), problems.len());
-            Ok(ExitCode::FAILURE)
+            problems
         }
+        Err(problems) => problems,
+    };
+    for problem in &problems {
+        println!("{problem}");
     }
+    println!("{}: {} problem(s)", path.display(), problems.len());
+    Ok(ExitCode::FAILURE)
 }
 
-/// The short report printed for a valid file.
-fn summary(settings: &Settings) -> String {
+/// The short report printed for a valid file. Never a secret, not even one inside a URL.
+fn summary(settings: &Settings, python: &std::path::Path) -> String {
     let mut out = String::new();
     let format = match settings.format {
         ConfigFormat::Ini => "upstream INI",
@@ -83,10 +96,17 @@ fn summary(settings: &Settings) -> String {
     let _ = writeln!(
         out,
         "  site: {} as {}",
-        settings.site.server, settings.site.script_name
+        sgevents_config::redact_url(&settings.site.server),
+        settings.site.script_name
     );
     for plugin in &settings.plugins {
-        let _ = writeln!(out, "  plugins: {}", plugin.path.display());
+        let python = plugin.python.as_deref().unwrap_or(python);
+        let _ = writeln!(
+            out,
+            "  plugins: {} (python {})",
+            plugin.path.display(),
+            python.display()
+        );
     }
     let log = &settings.daemon.log;
     let _ = writeln!(
@@ -101,6 +121,11 @@ fn summary(settings: &Settings) -> String {
         if log.timing { ", timing log on" } else { "" }
     );
     let _ = writeln!(out, "  state: {}", settings.daemon.state_db.display());
+    let http = settings
+        .daemon
+        .http
+        .map_or_else(|| "off".to_owned(), |addr| format!("http://{addr}/status"));
+    let _ = writeln!(out, "  status endpoint: {http}");
     let emails = match &settings.emails {
         Some(emails) => format!("to {}", emails.to.join(", ")),
         None => "off".to_owned(),

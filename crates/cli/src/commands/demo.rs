@@ -88,7 +88,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
             ..SimConfig::default()
         }))
-        .with_context(|| format!("starting the site emulator on {}", args.listen))?;
+        .with_context(|| {
+            format!(
+                "starting the site emulator on {} (choose another address with --listen)",
+                args.listen
+            )
+        })?;
     let config = data.join("sgevents.toml");
     std::fs::write(
         &config,
@@ -125,6 +130,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             ("SGEVENTS_EXAMPLE_KEY".to_owned(), EXAMPLES.1.to_owned()),
         ],
         pid_file: None,
+        http_from_flag: true,
     };
     runtime.block_on(async {
         let result = serve(&settings, &options, &alerts).await;

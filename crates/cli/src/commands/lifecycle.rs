@@ -19,9 +19,10 @@ pub(crate) struct Args {
     /// The config file. Without it: upstream's search order.
     #[arg(long, env = "SGEVENTS_CONFIG")]
     config: Option<PathBuf>,
-    /// The Python interpreter for plugin folders that set none.
-    #[arg(long, env = "SGEVENTS_PYTHON", default_value = "python3")]
-    python: PathBuf,
+    /// The Python interpreter for plugin folders that set none. Default: the `python` beside
+    /// the sgevents executable (a virtualenv's bin/), else `python3` on PATH.
+    #[arg(long, env = "SGEVENTS_PYTHON")]
+    python: Option<PathBuf>,
 }
 
 /// `foreground`: runs in this process, like `run`, and writes no pidfile (as upstream).
@@ -32,9 +33,10 @@ pub(crate) fn foreground(args: Args) -> anyhow::Result<ExitCode> {
         settings,
         RunOptions {
             start_at: None,
-            python: args.python,
+            python: crate::preflight::default_python(args.python),
             extra_env: Vec::new(),
             pid_file: None,
+            http_from_flag: false,
         },
     )
 }
@@ -64,7 +66,7 @@ pub(crate) fn start(args: Args) -> anyhow::Result<ExitCode> {
         .arg("--config")
         .arg(&config)
         .arg("--python")
-        .arg(&args.python)
+        .arg(crate::preflight::default_python(args.python.clone()))
         .arg("--pid-file")
         .arg(&pid_file)
         .stdin(Stdio::null())

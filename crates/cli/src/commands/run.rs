@@ -25,9 +25,10 @@ pub(crate) struct Args {
     /// Where plugins start: an event id, or `latest`. Overrides the saved cursors.
     #[arg(long, value_parser = parse_start_at)]
     pub(crate) start_at: Option<StartAt>,
-    /// The Python interpreter for plugin folders that set none.
-    #[arg(long, env = "SGEVENTS_PYTHON", default_value = "python3")]
-    pub(crate) python: PathBuf,
+    /// The Python interpreter for plugin folders that set none. Default: the `python` beside
+    /// the sgevents executable (a virtualenv's bin/), else `python3` on PATH.
+    #[arg(long, env = "SGEVENTS_PYTHON")]
+    pub(crate) python: Option<PathBuf>,
     /// Serve /metrics, /healthz, /readyz and /status here (overrides the config's `http`).
     #[arg(long, value_name = "ADDR")]
     pub(crate) http: Option<std::net::SocketAddr>,
@@ -44,9 +45,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let options = RunOptions {
         start_at: args.start_at,
-        python: args.python,
+        python: crate::preflight::default_python(args.python),
         extra_env: Vec::new(),
         pid_file: args.pid_file,
+        http_from_flag: args.http.is_some(),
     };
     run_settings(settings, options)
 }
@@ -58,12 +60,19 @@ pub(crate) struct RunOptions {
     pub(crate) extra_env: Vec<(String, String)>,
     /// Removed on exit when set (the `start` verb writes it).
     pub(crate) pid_file: Option<PathBuf>,
+    /// The status address came from `--http`, not the config (for the port-clash message).
+    pub(crate) http_from_flag: bool,
 }
 
 /// Runs the daemon with `settings` until SIGTERM or SIGINT; SIGHUP reloads every plugin.
 pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let _enter = runtime.enter();
+    // The same checks as `sgevents config check`, before anything is created.
+    let problems = runtime.block_on(crate::preflight::check(&settings, &options.python));
+    if !problems.is_empty() {
+        return Err(sgevents_config::ConfigError::Invalid { problems }.into());
+    }
     let (_log_guard, alerts) = init_logs(&settings)?;
     let result = runtime.block_on(serve(&settings, &options, &alerts));
     if let Some(pid_file) = &options.pid_file {
@@ -149,10 +158,22 @@ pub(crate) async fn serve(
     let watch = Arc::new(Watch::default());
     let telemetry = Arc::new(Telemetry::new());
     let (control_tx, inbox) = control::channel();
+    let health = HealthPolicy {
+        heartbeat_timeout: settings.daemon.heartbeat_timeout,
+        ..HealthPolicy::default()
+    };
     let status = match settings.daemon.http {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-                format!("binding the status endpoint to {addr} (`http` setting)")
+                let change = if options.http_from_flag {
+                    "choose another address with --http".to_owned()
+                } else {
+                    format!(
+                        "change the `http` setting in {} or override it with --http",
+                        settings.source.display()
+                    )
+                };
+                format!("the status endpoint cannot listen on {addr} ({change})")
             })?;
             tracing::info!(
                 logger = "engine",
@@ -170,7 +191,7 @@ pub(crate) async fn serve(
             };
             Some(StatusEndpoint {
                 listener,
-                policy: HealthPolicy::default(),
+                policy: health,
                 page,
             })
         }
@@ -192,6 +213,7 @@ pub(crate) async fn serve(
             None
         }
     };
+    let notifier = crate::notify::spawn(watch.clone(), health.heartbeat_timeout, shutdown.clone());
     let deps = Deps {
         client,
         store: Box::new(state.store),
@@ -216,10 +238,14 @@ pub(crate) async fn serve(
     let mut run_options = setup::options(settings, start_at);
     run_options.imported_from = state.imported_from.clone();
     let result = sgevents_daemon::run(run_options, deps, shutdown.clone()).await;
-    // The socket file goes with the daemon.
+    // The socket file goes with the daemon; STOPPING=1 goes out on the signal, after an
+    // error now.
     shutdown.cancel();
     if let Some(task) = control_task {
         let _ = task.await;
+    }
+    if let Some(notifier) = notifier {
+        let _ = notifier.await;
     }
     result?;
     if let Some(sender) = &alerts.sender {

@@ -100,9 +100,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: SimConfig) -> anyhow::Result<ExitCode> {
-    let sim = sgevents_sim::spawn(config)
-        .await
-        .context("cannot start the site emulator")?;
+    let listen = config.listen;
+    let sim = sgevents_sim::spawn(config).await.with_context(|| {
+        format!("cannot start the site emulator on {listen} (choose another address with --listen)")
+    })?;
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "sgevents sim listening on {}", sim.url())

@@ -53,7 +53,9 @@ impl DbArg {
         }
         let config = sgevents_config::find_config(self.config.as_deref())
             .context("give the state database with --db PATH, or the config with --config PATH")?;
-        Ok(sgevents_config::load(&config)?.daemon.state_db)
+        Ok(sgevents_config::load_without_secrets(&config)?
+            .daemon
+            .state_db)
     }
 }
 

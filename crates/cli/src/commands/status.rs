@@ -18,8 +18,8 @@ use sgevents_store::Store;
 /// Arguments of `sgevents status`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The daemon's status endpoint (its `--http` address); default: the config's `http`,
-    /// else http://127.0.0.1:9090.
+    /// The daemon's status endpoint (its `--http` address); default: the config's `http`.
+    /// Without either, the state store is read.
     #[arg(long, value_name = "URL")]
     pub(crate) url: Option<String>,
     /// The state database, read when the daemon does not answer; default: the config's `state_db`.
@@ -47,6 +47,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// What `sgevents status` prints for `args`.
+///
+/// The daemon is asked only at `--url` or the config's `http` address: never at a default
+/// port, which may belong to another daemon. Without an endpoint, or when the endpoint does
+/// not answer or is not sgevents, the state store is read instead, and the output says why.
 pub(crate) async fn report(args: &Args) -> anyhow::Result<String> {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!(
@@ -55,57 +59,79 @@ pub(crate) async fn report(args: &Args) -> anyhow::Result<String> {
         );
     }
     let timeout = Duration::from_secs_f64(args.timeout);
-    // The config fills in what the flags leave out; without flags or a config, the defaults.
+    // The config fills in what the flags leave out.
     let settings = if args.url.is_none() || args.db.is_none() {
-        sgevents_config::find_config(args.config.as_deref())
-            .ok()
-            .and_then(|path| sgevents_config::load(&path).ok())
+        config_settings(args.config.as_deref())?
     } else {
         None
     };
-    let url = args.url.clone().unwrap_or_else(|| {
-        let http = settings.as_ref().and_then(|settings| settings.daemon.http);
-        format!(
-            "http://{}",
-            http.map_or_else(|| "127.0.0.1:9090".to_owned(), |addr| addr.to_string())
-        )
+    let url = args.url.clone().or_else(|| {
+        let addr = settings.as_ref()?.daemon.http?;
+        Some(format!("http://{addr}"))
     });
-    let db = args
-        .db
-        .clone()
-        .or_else(|| settings.map(|settings| settings.daemon.state_db));
-    let live_error = match client::fetch(&url, timeout).await {
-        Ok(snapshot) => {
-            return Ok(if args.json {
-                format!("{}\n", serde_json::to_string_pretty(&snapshot)?)
-            } else {
-                render_table(&snapshot)
-            });
-        }
-        Err(err @ StatusClientError::BadUrl { .. }) => return Err(err.into()),
-        Err(err) => err,
+    let db = args.db.clone().or_else(|| {
+        settings
+            .as_ref()
+            .map(|settings| settings.daemon.state_db.clone())
+    });
+    let why = match &url {
+        None => match &settings {
+            Some(settings) => format!(
+                "no status endpoint is configured (no `http` setting in {}), so no running daemon was asked",
+                settings.source.display()
+            ),
+            None => "no status endpoint to ask (give --url, or --config for its `http` setting)"
+                .to_owned(),
+        },
+        Some(url) => match client::fetch(url, timeout).await {
+            Ok(snapshot) => {
+                return Ok(if args.json {
+                    format!("{}\n", serde_json::to_string_pretty(&snapshot)?)
+                } else {
+                    render_table(&snapshot)
+                });
+            }
+            Err(err @ StatusClientError::BadUrl { .. }) => return Err(err.into()),
+            Err(err) if err.is_unreachable() => {
+                format!("daemon not reachable ({})", crate::error_text(&err.into()))
+            }
+            Err(err) => format!(
+                "{url} is not an sgevents status endpoint ({})",
+                crate::error_text(&err.into())
+            ),
+        },
     };
     let Some(db) = &db else {
-        return Err(anyhow::Error::new(live_error).context(
-            "the daemon did not answer; start it with --http, check --url, or give --db PATH to read the state store",
-        ));
+        bail!("{why}; give --db PATH to read the state store");
     };
-    let live_error = format!("{:#}", anyhow::Error::new(live_error));
     let plugins = from_store(db)?;
     if args.json {
         let value = serde_json::json!({
             "source": "store",
             "db": db.display().to_string(),
-            "daemon_error": live_error,
+            "daemon_error": why,
             "plugins": plugins,
         });
         return Ok(format!("{}\n", serde_json::to_string_pretty(&value)?));
     }
     Ok(format!(
-        "daemon not reachable ({live_error});\nshowing the cursors saved in {}\n\n{}",
+        "{why};\nshowing the cursors saved in {}\n\n{}",
         db.display(),
         render_plugins(&plugins, Timestamp::now())
     ))
+}
+
+/// The settings of `--config`, or of the file upstream's search finds. A named file that
+/// cannot be used is an error; finding none is not.
+fn config_settings(explicit: Option<&Path>) -> anyhow::Result<Option<sgevents_config::Settings>> {
+    let path = match sgevents_config::find_config(explicit) {
+        Ok(path) => path,
+        Err(sgevents_config::ConfigError::NotFound { .. }) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    let settings = sgevents_config::load_without_secrets(&path)
+        .with_context(|| format!("reading {} for its `http` and `state_db`", path.display()))?;
+    Ok(Some(settings))
 }
 
 /// The plugins as the state store knows them: cursor and backlog, nothing live.

@@ -6,6 +6,8 @@
 mod control;
 mod hung;
 mod kill;
+mod notify;
 mod replay;
 mod start;
 mod support;
+mod user_errors;

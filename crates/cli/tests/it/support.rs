@@ -17,11 +17,23 @@ pub(crate) fn python() -> PathBuf {
 
 /// A TOML config for a site, a state db and one plugin folder.
 pub(crate) fn config(dir: &Path, site: &str, script: (&str, &str), plugins: &Path) -> PathBuf {
+    config_with(dir, site, script, plugins, "", "")
+}
+
+/// [`config`] with extra lines for the `[daemon]` and the `[[plugins]]` table.
+pub(crate) fn config_with(
+    dir: &Path,
+    site: &str,
+    script: (&str, &str),
+    plugins: &Path,
+    daemon_extra: &str,
+    plugin_extra: &str,
+) -> PathBuf {
     let path = dir.join("sgevents.toml");
     let text = format!(
-        "[daemon]\nstate_db = {state:?}\nlog_path = {logs:?}\nlog_file = \"sgevents.log\"\nfetch_interval_secs = 1\nshutdown_grace_secs = 5\n\n\
+        "[daemon]\nstate_db = {state:?}\nlog_path = {logs:?}\nlog_file = \"sgevents.log\"\nfetch_interval_secs = 1\nshutdown_grace_secs = 5\n{daemon_extra}\n\n\
          [site]\nserver = {site:?}\nscript_name = {name:?}\nscript_key = {key:?}\n\n\
-         [[plugins]]\npath = {plugins:?}\n",
+         [[plugins]]\npath = {plugins:?}\n{plugin_extra}\n",
         state = dir.join("state.sqlite3").display().to_string(),
         logs = dir.join("logs").display().to_string(),
         name = script.0,

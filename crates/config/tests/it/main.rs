@@ -6,4 +6,5 @@
 mod fixtures;
 mod malformed;
 mod round_trip;
+mod typos_and_files;
 mod upstream;

@@ -233,7 +233,7 @@ fn cases() -> Vec<Case> {
             ),
             Some(6),
             Some("daemon.logMode"),
-            "unknown field `logMode`",
+            "unknown key `logMode`",
             "in TOML write `log_mode`",
         ),
         c(

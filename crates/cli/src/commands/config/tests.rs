@@ -15,7 +15,7 @@ fn summary_names_the_essentials_and_never_the_key() {
     let path = dir.path().join("sgevents.toml");
     std::fs::write(&path, text).unwrap();
     let settings = sgevents_config::check_with_env(&path, &Environment::default()).unwrap();
-    let out = summary(&settings);
+    let out = summary(&settings, std::path::Path::new("python3"));
     assert!(out.contains(": OK (TOML)"), "{out}");
     assert!(
         out.contains("site: https://s.example.com as daemon"),

@@ -117,3 +117,88 @@ async fn errors_say_what_to_do() {
         .unwrap_err();
     assert!(format!("{err:#}").contains("http://"), "{err:#}");
 }
+
+/// A state store with one plugin at event 1234.
+fn saved_store(dir: &std::path::Path) -> std::path::PathBuf {
+    let db = dir.join("state.sqlite3");
+    let mut store = Store::open(&db).unwrap();
+    store
+        .save(&[(PluginKey::new("/plugins", "shots"), Cursor::at(1234))])
+        .unwrap();
+    db
+}
+
+#[tokio::test]
+async fn a_config_without_http_reads_the_store_and_asks_no_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = saved_store(dir.path());
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    let config = dir.path().join("sgevents.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nstate_db = {db:?}\nlog_file = \"x.log\"\n\
+             [site]\nserver = \"https://s.example.com\"\nscript_name = \"d\"\nscript_key = \"k\"\n\
+             [[plugins]]\npath = {plugins:?}\n",
+            db = db.display().to_string(),
+            plugins = dir.path().join("plugins").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let args = Args {
+        url: None,
+        db: None,
+        config: Some(config.clone()),
+        json: false,
+        timeout: 5.0,
+    };
+    let text = report(&args).await.unwrap();
+    let expected = format!(
+        "no status endpoint is configured (no `http` setting in {}), so no running daemon was asked;\nshowing the cursors saved in {}",
+        config.display(),
+        db.display()
+    );
+    assert!(text.starts_with(&expected), "{text}");
+    assert!(
+        text.lines()
+            .any(|line| line.starts_with("shots") && line.contains("1234")),
+        "{text}"
+    );
+
+    // A named config that is not there is an error, not a silent fallback to defaults.
+    let args = Args {
+        config: Some(dir.path().join("absent.toml")),
+        ..args
+    };
+    let err = report(&args).await.unwrap_err();
+    let text = crate::error_text(&err);
+    assert!(text.contains("absent.toml"), "{text}");
+    assert_eq!(text.matches("os error 2").count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_sgevents_is_named_and_the_store_is_read() {
+    // The site emulator is a real HTTP server, but not a status endpoint.
+    let sim = sgevents_sim::spawn(sgevents_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = saved_store(dir.path());
+    let text = report(&args(sim.url(), Some(db), false)).await.unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!("{} is not an sgevents status endpoint", sim.url())),
+        "{text}"
+    );
+    assert!(!first.contains("not reachable"), "{text}");
+    assert!(text.lines().any(|line| line.starts_with("shots")), "{text}");
+
+    let err = report(&args(sim.url(), None, false)).await.unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("is not an sgevents status endpoint"),
+        "{text}"
+    );
+    assert!(text.contains("give --db PATH"), "{text}");
+    sim.shutdown().await;
+}
