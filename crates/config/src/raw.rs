@@ -94,9 +94,8 @@ pub struct RawDaemon {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_timeout_secs: Option<i64>,
     /// Seconds without a loop heartbeat after which the daemon counts as stalled: `/healthz`
-    /// fails and the systemd watchdog pings stop, so systemd restarts it. Default 60; with
-    /// `dispatch = "sequential"` (the loop waits for each callback), the longest
-    /// `callback_timeout_secs` plus 60.
+    /// fails and the systemd watchdog pings stop, so systemd restarts it. Default 60. The loop
+    /// never waits for a callback (in sequential dispatch too), so callbacks do not count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_timeout_secs: Option<i64>,
     /// `host:port` for the status and metrics HTTP endpoint, e.g. `"127.0.0.1:9090"`. Default: off.

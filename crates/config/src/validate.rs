@@ -47,26 +47,15 @@ pub(crate) fn validate(
     }
     warnings.append(&mut v.warnings);
     match (daemon, site, plugins, emails) {
-        (Some(mut daemon), Some(site), Some(plugins), Some(emails)) => {
-            if raw.daemon.heartbeat_timeout_secs.is_none()
-                && daemon.dispatch == DispatchMode::Sequential
-            {
-                // In sequential dispatch the loop waits for each callback: by default a
-                // callback may run its whole timeout before the loop counts as stalled.
-                let longest = plugins.iter().map(|p| p.callback_timeout).max();
-                let needed = longest.unwrap_or_default() + Duration::from_secs(60);
-                daemon.heartbeat_timeout = daemon.heartbeat_timeout.max(needed);
-            }
-            Ok(Settings {
-                source: ctx.source.to_owned(),
-                format: ctx.format,
-                daemon,
-                site,
-                plugins,
-                emails,
-                warnings,
-            })
-        }
+        (Some(daemon), Some(site), Some(plugins), Some(emails)) => Ok(Settings {
+            source: ctx.source.to_owned(),
+            format: ctx.format,
+            daemon,
+            site,
+            plugins,
+            emails,
+            warnings,
+        }),
         // Every `None` above comes with a problem here or, for a misspelt key, from reading
         // the file: no problem of its own (the caller names one if there is none at all).
         _ => Err(Vec::new()),
