@@ -1,6 +1,7 @@
 """sgevents plugin runner: loads shotgunEvents-style plugin files and runs their callbacks.
 
-The sgevents daemon starts this file with ``python -c`` and talks to it over a socket
+The sgevents daemon writes this file to a private cache folder, starts it as
+``python <cache>/sgevents_runner-<hash>.py <plugin name>`` and talks to it over a socket
 handed over as file descriptor 0. Messages are JSON objects, one per line, described in
 docs/plugin-protocol.md. Plugins never see the channel: fd 0 is replaced by /dev/null,
 and ``print()`` output is forwarded to the daemon as log records of the plugin's logger.
@@ -9,6 +10,7 @@ This file must stay importable by any Python 3.7+ and use the standard library o
 (plus shotgun_api3, which plugins need anyway).
 """
 
+import collections
 import datetime
 import faulthandler
 import importlib.machinery
@@ -23,7 +25,7 @@ import sys
 import threading
 import traceback
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 # Longest log message we forward; the daemon refuses longer lines.
 MAX_MESSAGE_CHARS = 1 << 20
 
@@ -73,6 +75,8 @@ STATE = {
     "proxy": None,
     "use_session_uuid": False,
     "log_level": logging.INFO,
+    # Run shipped events at once instead of waiting for `run` (the opt-in mode).
+    "run_ahead": False,
     # The plugin whose code is running (load or call); prints are logged under it.
     "current": None,
 }
@@ -183,27 +187,59 @@ def _local_path_field():
 
 
 class EventConverter(object):
-    """Applies shotgun_api3's inbound conversions to a raw EventLogEntry row."""
+    """Turns an entry of an ``events`` message into what shotgun_api3's find() returns.
+
+    The daemon has already walked the row: it lists the datetime strings (with their Unix
+    time), the strings only the client's own test can judge, the top-level strings holding
+    ``&lt;`` and the top-level local file links. So the work here is one step per listed
+    place, done in the order the client does it: datetimes first, then its record fixes.
+    """
+
+    # Datetimes are immutable, so one object may serve every event of the same second.
+    CACHE_SIZE = 4096
 
     def __init__(self):
         self._pattern = _date_time_pattern()
         self._utc, self._local = _timezones()
         self._local_path_field = _local_path_field()
+        self._cache = {}
 
-    def convert(self, row):
-        row = self._walk(row)
-        if isinstance(row, dict):
-            self._fix_record(row)
+    def convert(self, entry):
+        row = entry["row"]
+        dates = entry.get("dates")
+        if dates:
+            cache = self._cache
+            for path, seconds in dates:
+                value = cache.get(seconds)
+                if value is None:
+                    if len(cache) >= self.CACHE_SIZE:
+                        cache.clear()
+                    value = datetime.datetime.fromtimestamp(seconds, self._local)
+                    cache[seconds] = value
+                if path.__class__ is str:
+                    row[path] = value
+                else:
+                    _set(row, path, value)
+        for path in entry.get("maybe_dates") or ():
+            if path.__class__ is str:
+                row[path] = self._slow_date(row[path])
+            else:
+                _set(row, path, self._slow_date(_get(row, path)))
+        for key in entry.get("unescape") or ():
+            value = row.get(key)
+            if value and isinstance(value, str):
+                row[key] = value.replace("&lt;", "<")
+        for key in entry.get("local_links") or ():
+            value = row.get(key)
+            field = self._local_path_field
+            if isinstance(value, dict) and field and field in value:
+                local_path = value[field]
+                value["local_path"] = local_path
+                value["url"] = "file://%s" % (local_path or "",)
         return row
 
-    def _walk(self, value):
-        # Empty containers and empty strings pass through untouched, as in the client.
-        if not value:
-            return value
-        if isinstance(value, list):
-            return [self._walk(item) for item in value]
-        if isinstance(value, dict):
-            return dict((key, self._walk(item)) for key, item in value.items())
+    def _slow_date(self, value):
+        """shotgun_api3's own test and conversion, for the rare strings listed as maybe."""
         if isinstance(value, str) and len(value) == 20 and self._pattern.match(value):
             try:
                 parsed = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
@@ -212,21 +248,16 @@ class EventConverter(object):
             return parsed.replace(tzinfo=self._utc).astimezone(self._local)
         return value
 
-    def _fix_record(self, record):
-        for key, value in record.items():
-            if not value:
-                continue
-            if isinstance(value, str):
-                record[key] = value.replace("&lt;", "<")
-            elif (
-                isinstance(value, dict)
-                and value.get("link_type") == "local"
-                and self._local_path_field
-                and self._local_path_field in value
-            ):
-                local_path = value[self._local_path_field]
-                value["local_path"] = local_path
-                value["url"] = "file://%s" % (local_path or "",)
+
+def _get(row, path):
+    value = row
+    for step in path:
+        value = value[step]
+    return value
+
+
+def _set(row, path, value):
+    _get(row, path[:-1])[path[-1]] = value
 
 
 # ----------------------------------------------------------------------------------------
@@ -271,7 +302,8 @@ class Plugin(object):
         self.callbacks = []
         self.emails = {"kind": "default"}
         self.registering = False
-        self.event = None
+        # Events shipped ahead, in shipping order: (id, entry).
+        self.ahead = collections.deque()
 
 
 def _match_events_json(value):
@@ -427,9 +459,8 @@ def _outermost_plugin_locals(tb):
         return "(could not format the locals: %s: %s)" % (type(err).__name__, err)
 
 
-def run_callback(plugin, index):
+def run_callback(plugin, index, event):
     callback = plugin.callbacks[index]
-    event = plugin.event
     STATE["current"] = plugin
     try:
         if STATE["use_session_uuid"]:
@@ -456,13 +487,63 @@ def run_callback(plugin, index):
 # The message loop.
 
 
+def run_event(plugin, event_id, event, callbacks):
+    """Runs the callbacks on one event in order, sending one ``result`` each; stops after a
+    failed stopOnError callback. Returns False when it stopped that way."""
+    for index in callbacks:
+        if not 0 <= index < len(plugin.callbacks):
+            reply = {"ok": False, "error": "the plugin has no callback number %d" % index}
+        else:
+            reply = run_callback(plugin, index, event)
+        reply["type"] = "result"
+        reply["slot"] = plugin.slot
+        reply["id"] = event_id
+        reply["callback"] = index
+        CHANNEL.send(reply)
+        if not reply["ok"] and 0 <= index < len(plugin.callbacks):
+            if plugin.callbacks[index].stop_on_error:
+                return False
+    return True
+
+
+def receive_events(message, converter):
+    plugin = PLUGINS[message["slot"]]
+    entries = message["events"]
+    if not STATE["run_ahead"]:
+        plugin.ahead.extend((entry["id"], entry) for entry in entries)
+        return
+    for entry in entries:
+        if not run_event(plugin, entry["id"], converter.convert(entry), entry["callbacks"]):
+            break  # stopped: the daemon deactivates the plugin, the rest must not run
+
+
+def run_shipped(message, converter):
+    plugin = PLUGINS[message["slot"]]
+    wanted = message["id"]
+    ahead = plugin.ahead
+    # Events shipped before this one were skipped by the daemon: drop them.
+    while ahead:
+        event_id, entry = ahead.popleft()
+        if event_id == wanted:
+            run_event(plugin, wanted, converter.convert(entry), message["callbacks"])
+            return
+    raise ValueError("event %r was not shipped before `run`" % (wanted,))
+
+
 def handle(message, converter):
     kind = message.get("type")
+    if kind == "events":
+        receive_events(message, converter)
+        return None
+    if kind == "run":
+        run_shipped(message, converter)
+        return None
     if kind == "configure":
         STATE["site_url"] = message.get("site_url")
         STATE["proxy"] = message.get("proxy")
         STATE["use_session_uuid"] = bool(message.get("use_session_uuid"))
         STATE["log_level"] = int(message.get("log_level") or logging.INFO)
+        STATE["run_ahead"] = bool(message.get("run_ahead"))
         return None
     if kind == "load":
         slot = message["slot"]
@@ -479,24 +560,29 @@ def handle(message, converter):
     if kind == "unload":
         PLUGINS.pop(message["slot"], None)
         return None
-    if kind == "event":
-        plugin = PLUGINS[message["slot"]]
-        plugin.event = converter.convert(message["event"])
-        return None
-    if kind == "call":
-        plugin = PLUGINS[message["slot"]]
-        reply = run_callback(plugin, message["callback"])
-        reply.update({"type": "result", "slot": plugin.slot, "callback": message["callback"]})
-        return reply
     raise ValueError("unknown message type %r" % (kind,))
+
+
+def set_process_name(name):
+    """Names the process ``sg-<plugin>`` in ps/top (Linux; 15 bytes at most)."""
+    try:
+        with open("/proc/self/comm", "w") as handle:
+            handle.write(("sg-" + name)[:15])
+    except (OSError, ValueError):
+        pass
 
 
 def main():
     global CHANNEL
-    # The daemon passes the runner with -c, which puts the working directory on sys.path;
-    # upstream never adds it, so neither do we.
-    if sys.path and sys.path[0] in ("", "-c"):
+    # Running a file puts its folder (our cache) on sys.path, -c the working directory;
+    # upstream adds neither, so neither do we.
+    here = os.path.dirname(os.path.realpath(__file__)) if "__file__" in globals() else None
+    if sys.path and (
+        sys.path[0] in ("", "-c") or os.path.realpath(sys.path[0]) == here
+    ):
         del sys.path[0]
+    if len(sys.argv) > 1:
+        set_process_name(sys.argv[1])
     CHANNEL = take_channel()
     faulthandler.enable(file=sys.__stderr__)
 
@@ -539,14 +625,19 @@ def main():
                 }
             )
             reply = None
-            if message.get("type") == "call":
-                reply = {
-                    "type": "result",
-                    "slot": message.get("slot"),
-                    "callback": message.get("callback"),
-                    "ok": False,
-                    "error": "the runner could not run this call (see the log)",
-                }
+            if message.get("type") == "run":
+                # Answer every callback, so the daemon is not left waiting.
+                for index in message.get("callbacks") or ():
+                    CHANNEL.send(
+                        {
+                            "type": "result",
+                            "slot": message.get("slot"),
+                            "id": message.get("id"),
+                            "callback": index,
+                            "ok": False,
+                            "error": "the runner could not run this event (see the log)",
+                        }
+                    )
         if reply is not None:
             CHANNEL.send(reply)
     return 0

@@ -14,6 +14,7 @@ mod plugin;
 pub mod process;
 pub mod protocol;
 mod runner;
+mod wire;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -55,7 +56,16 @@ pub struct HostConfig {
     pub process: ProcessMode,
     /// Extra environment variables for the plugin processes.
     pub extra_env: Vec<(String, String)>,
+    /// Opt-in: a plugin process runs the events shipped ahead to it without waiting for the
+    /// daemon's go for each one. Faster, but after a daemon crash up to
+    /// [`MAX_AHEAD_EVENTS`] events per plugin may run again. Off by default.
+    pub run_ahead: bool,
 }
+
+/// The most events shipped to a plugin process ahead of the one it is running.
+pub const MAX_AHEAD_EVENTS: usize = 64;
+/// The most bytes of events shipped to a plugin process ahead of the one it is running.
+pub const MAX_AHEAD_BYTES: usize = 1 << 20;
 
 impl HostConfig {
     /// Settings with upstream's defaults: INFO logging, no proxy, no session uuid,
@@ -70,6 +80,7 @@ impl HostConfig {
             log_level: 20,
             process: ProcessMode::PerPlugin,
             extra_env: Vec::new(),
+            run_ahead: false,
         }
     }
 }

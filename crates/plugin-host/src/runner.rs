@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
@@ -86,7 +87,12 @@ impl Runner {
                 python: python.clone(),
                 source,
             })?;
-        let args: [&OsStr; 2] = [OsStr::new("-c"), OsStr::new(RUNNER_SOURCE)];
+        let name = logger.strip_prefix("plugin.").unwrap_or(logger);
+        let file = runner_file();
+        let args: [&OsStr; 2] = match file {
+            Some(path) => [path.as_os_str(), OsStr::new(name)],
+            None => [OsStr::new("-c"), OsStr::new(RUNNER_SOURCE)],
+        };
         let mut child = spawn_child(python, &args, &config.extra_env, OwnedFd::from(theirs))
             .map_err(|source| LoadError::Interpreter {
                 python: python.clone(),
@@ -176,6 +182,7 @@ impl Runner {
             proxy: config.proxy.as_deref(),
             use_session_uuid: config.use_session_uuid,
             log_level: config.log_level,
+            run_ahead: config.run_ahead,
         };
         if let Err(err) = self.send(&configure).await {
             return Err(runner_error(self.explain(&err.to_string())));
@@ -207,8 +214,12 @@ impl Runner {
 
     /// Writes one message. A failure means the process is gone.
     pub(crate) async fn send(&mut self, message: &HostMessage<'_>) -> Result<(), ReplyError> {
-        let line = message.to_line();
-        if let Err(err) = self.writer.write_all(&line).await {
+        self.send_raw(&message.to_line()).await
+    }
+
+    /// Writes bytes that hold whole messages, in one write where the socket allows.
+    pub(crate) async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ReplyError> {
+        if let Err(err) = self.writer.write_all(bytes).await {
             let how = self
                 .reap()
                 .await
@@ -373,4 +384,73 @@ fn current(logger: &Mutex<String>) -> String {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
+}
+
+/// The runner written once to a private cache folder, named by a hash of its content, so
+/// that `ps` shows `python …/sgevents_runner-<hash>.py <plugin>` instead of the whole
+/// source. `None` (then the source goes inline with `-c`) when no private folder can be had.
+fn runner_file() -> Option<&'static Path> {
+    static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FILE.get_or_init(|| match write_runner_file() {
+        Ok(path) => Some(path),
+        Err(err) => {
+            tracing::debug!(error = %err, "Passing the plugin runner inline: no private cache folder");
+            None
+        }
+    })
+    .as_deref()
+}
+
+fn write_runner_file() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+
+    let dir = cache_dir()?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    // Only a folder that is ours and closed to others may hold code we run.
+    let meta = std::fs::symlink_metadata(&dir)?;
+    let me = std::fs::metadata("/proc/self")?.uid();
+    if !meta.is_dir() || meta.uid() != me || meta.permissions().mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a private folder of this user",
+            dir.display()
+        )));
+    }
+    let path = dir.join(format!("sgevents_runner-{:016x}.py", fnv1a(RUNNER_SOURCE)));
+    if std::fs::read(&path).is_ok_and(|have| have == RUNNER_SOURCE.as_bytes()) {
+        return Ok(path);
+    }
+    let temp = dir.join(format!(".sgevents_runner.{}.tmp", std::process::id()));
+    std::fs::write(&temp, RUNNER_SOURCE)?;
+    std::fs::rename(&temp, &path)?;
+    Ok(path)
+}
+
+/// `$XDG_CACHE_HOME/sgevents`, else `~/.cache/sgevents`, else `<tmp>/sgevents-<uid>`.
+fn cache_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    if let Some(base) = from_env("XDG_CACHE_HOME") {
+        return Ok(base.join("sgevents"));
+    }
+    if let Some(home) = from_env("HOME") {
+        return Ok(home.join(".cache/sgevents"));
+    }
+    let uid = std::fs::metadata("/proc/self")?.uid();
+    Ok(std::env::temp_dir().join(format!("sgevents-{uid}")))
+}
+
+/// FNV-1a, 64 bits: a stable content hash for the runner's file name (std's hasher is not
+/// stable across releases, and this needs no dependency).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
