@@ -18,6 +18,10 @@ use crate::logging::{TimingRecord, timing_record};
 use crate::telemetry::Telemetry;
 use crate::watch::relock;
 
+mod batch;
+
+use batch::Lookahead;
+
 /// Commit progress over filtered-out events at least this often during catch-up.
 const SKIPPED_COMMIT_EVERY: u32 = 1_000;
 
@@ -119,32 +123,59 @@ impl Worker {
         shutdown: CancellationToken,
     ) {
         let mut skipped_uncommitted = 0_u32;
+        let mut ahead = Lookahead::default();
         loop {
-            if skipped_uncommitted > 0 && deliveries.is_empty() {
+            if skipped_uncommitted > 0 && deliveries.is_empty() && ahead.is_empty() {
                 self.committer.commit_later(&self.key, &self.cursor);
                 skipped_uncommitted = 0;
             }
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                Some(order) = control.recv() => self.handle_control(order).await,
-                delivery = deliveries.recv() => match delivery {
-                    None => break,
-                    Some(Delivery::Tick { site_now }) => self.expire(site_now),
-                    Some(Delivery::Event { event, site_now, epoch, done }) => {
-                        let current = epoch == self.epoch && self.plugin.is_some();
-                        if current && self.handle_event(&event, site_now).await == Handled::Skipped {
-                            skipped_uncommitted += 1;
-                            if skipped_uncommitted >= SKIPPED_COMMIT_EVERY {
-                                self.committer.commit_later(&self.key, &self.cursor);
-                                skipped_uncommitted = 0;
-                            }
-                        }
-                        if let Some(done) = done {
-                            let _ = done.send(());
+            let delivery = match ahead.pop() {
+                Some(delivery) => {
+                    // Taken ahead: shutdown and control orders still come first.
+                    if shutdown.is_cancelled() {
+                        break;
+                    }
+                    if let Ok(order) = control.try_recv() {
+                        ahead.push_front(delivery);
+                        self.handle_control(order).await;
+                        continue;
+                    }
+                    Some(delivery)
+                }
+                None => tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    Some(order) = control.recv() => {
+                        self.handle_control(order).await;
+                        continue;
+                    }
+                    delivery = deliveries.recv() => delivery,
+                },
+            };
+            match delivery {
+                None => break,
+                Some(Delivery::Tick { site_now }) => self.expire(site_now),
+                Some(Delivery::Event {
+                    event,
+                    site_now,
+                    epoch,
+                    done,
+                }) => {
+                    let current = epoch == self.epoch && self.plugin.is_some();
+                    if current {
+                        self.hint_ahead(&mut ahead, &mut deliveries).await;
+                    }
+                    if current && self.handle_event(&event, site_now).await == Handled::Skipped {
+                        skipped_uncommitted += 1;
+                        if skipped_uncommitted >= SKIPPED_COMMIT_EVERY {
+                            self.committer.commit_later(&self.key, &self.cursor);
+                            skipped_uncommitted = 0;
                         }
                     }
-                },
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                }
             }
         }
         if skipped_uncommitted > 0 {
@@ -152,6 +183,32 @@ impl Worker {
         }
         if let Some(mut plugin) = self.plugin.take() {
             plugin.shutdown().await;
+        }
+    }
+
+    /// Takes what waits on the queue into `ahead` and tells the plugin which of those
+    /// events it will be handed ([`Plugin::upcoming`]).
+    async fn hint_ahead(
+        &mut self,
+        ahead: &mut Lookahead,
+        deliveries: &mut mpsc::Receiver<Delivery>,
+    ) {
+        let added = ahead.refill(deliveries);
+        let Some(plugin) = self.plugin.as_mut() else {
+            return;
+        };
+        if added == 0 {
+            return;
+        }
+        let hints = ahead.hints(
+            added,
+            self.epoch,
+            &self.cursor,
+            &self.filters,
+            plugin.as_ref(),
+        );
+        if !hints.is_empty() {
+            plugin.upcoming(&hints).await;
         }
     }
 

@@ -198,8 +198,7 @@ impl Shared {
     pub(crate) async fn upcoming(&self, slot: u32, events: &[(Arc<Event>, Vec<usize>)]) {
         let mut guard = self.state.lock().await;
         let state = &mut *guard;
-        let (Some(runner), Some(info)) = (state.runner.as_mut(), state.slots.get_mut(&slot))
-        else {
+        let (Some(runner), Some(info)) = (state.runner.as_mut(), state.slots.get_mut(&slot)) else {
             return; // a restart ships what it needs when the events are handled
         };
         if info.broken.is_some() {

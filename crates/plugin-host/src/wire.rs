@@ -194,7 +194,14 @@ pub(crate) fn classify(text: &str) -> DateKind {
     if !text.is_ascii() {
         return DateKind::No; // 20 bytes with a multi-byte character: fewer than 20 chars
     }
-    let separators = [(4, b"-"), (7, b"-"), (10, b"T"), (13, b":"), (16, b":"), (19, b"Z")];
+    let separators = [
+        (4, b"-"),
+        (7, b"-"),
+        (10, b"T"),
+        (13, b":"),
+        (16, b":"),
+        (19, b"Z"),
+    ];
     if separators
         .iter()
         .any(|&(at, want)| !bytes[at].eq_ignore_ascii_case(&want[0]))

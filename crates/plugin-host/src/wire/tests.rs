@@ -5,11 +5,23 @@ use super::*;
 #[test]
 fn canonical_datetimes_are_dates_at_their_unix_time() {
     assert_eq!(classify("1970-01-01T00:00:00Z"), DateKind::Date(0));
-    assert_eq!(classify("2026-03-01T10:20:31Z"), DateKind::Date(1_772_360_431));
-    assert_eq!(classify("2024-02-29T23:59:59Z"), DateKind::Date(1_709_251_199));
-    assert_eq!(classify("1900-03-01T00:00:00z"), DateKind::Date(-2_203_891_200));
+    assert_eq!(
+        classify("2026-03-01T10:20:31Z"),
+        DateKind::Date(1_772_360_431)
+    );
+    assert_eq!(
+        classify("2024-02-29T23:59:59Z"),
+        DateKind::Date(1_709_251_199)
+    );
+    assert_eq!(
+        classify("1900-03-01T00:00:00z"),
+        DateKind::Date(-2_203_891_200)
+    );
     // strptime ignores case.
-    assert_eq!(classify("2026-03-01t10:20:31z"), DateKind::Date(1_772_360_431));
+    assert_eq!(
+        classify("2026-03-01t10:20:31z"),
+        DateKind::Date(1_772_360_431)
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
     reason = "test helpers panic on setup failures, like the tests themselves"
 )]
 
+mod batch;
 mod dispatch;
 mod fidelity;
 mod isolation;
