@@ -149,7 +149,15 @@ impl Worker {
                         self.handle_control(order).await;
                         continue;
                     }
-                    delivery = deliveries.recv() => delivery,
+                    delivery = deliveries.recv() => match delivery {
+                        None => break,
+                        Some(delivery) => {
+                            // Through the look-ahead, so the plugin hears of it first.
+                            ahead.push_back(delivery);
+                            self.hint_ahead(&mut ahead, &mut deliveries, 1).await;
+                            continue;
+                        }
+                    },
                 },
             };
             match delivery {
@@ -163,7 +171,7 @@ impl Worker {
                 }) => {
                     let current = epoch == self.epoch && self.plugin.is_some();
                     if current {
-                        self.hint_ahead(&mut ahead, &mut deliveries).await;
+                        self.hint_ahead(&mut ahead, &mut deliveries, 0).await;
                     }
                     if current && self.handle_event(&event, site_now).await == Handled::Skipped {
                         skipped_uncommitted += 1;
@@ -187,13 +195,15 @@ impl Worker {
     }
 
     /// Takes what waits on the queue into `ahead` and tells the plugin which of those
-    /// events it will be handed ([`Plugin::upcoming`]).
+    /// events (and of the last `fresh` ones already there) it will be handed
+    /// ([`Plugin::upcoming`]), in queue order.
     async fn hint_ahead(
         &mut self,
         ahead: &mut Lookahead,
         deliveries: &mut mpsc::Receiver<Delivery>,
+        fresh: usize,
     ) {
-        let added = ahead.refill(deliveries);
+        let added = ahead.refill(deliveries) + fresh;
         let Some(plugin) = self.plugin.as_mut() else {
             return;
         };

@@ -279,8 +279,8 @@ impl Shared {
                 break;
             }
             runner.set_logger(&info.logger);
-            let shipped = take_shipped(&mut info.ahead, event.id, remaining);
             let run_ahead = self.config.run_ahead;
+            let shipped = take_shipped(&mut info.ahead, event.id, remaining, run_ahead);
             let mut out = std::mem::take(&mut state.out);
             out.clear();
             if !shipped {
@@ -482,15 +482,26 @@ async fn load_slot(
     }
 }
 
-/// Whether the process already holds `id` for these callbacks; drops what was shipped
-/// before it (the daemon skipped those, and so does the process when it gets `run`).
-fn take_shipped(ahead: &mut VecDeque<Ahead>, id: i64, callbacks: &[usize]) -> bool {
+/// Whether the process already holds `id` (for these callbacks, in run-ahead mode). Keeps
+/// `ahead` equal to what the process holds: on `run` it drops what was shipped before the
+/// event it runs, and an event shipped now goes after everything it holds, so without
+/// run-ahead an event shipped now makes it drop all it held.
+fn take_shipped(
+    ahead: &mut VecDeque<Ahead>,
+    id: i64,
+    callbacks: &[usize],
+    run_ahead: bool,
+) -> bool {
     let Some(pos) = ahead.iter().position(|a| a.id == id) else {
+        if !run_ahead {
+            ahead.clear();
+        }
         return false;
     };
-    let same = ahead
-        .get(pos)
-        .is_some_and(|a| a.callbacks.as_slice() == callbacks);
+    let same = !run_ahead
+        || ahead
+            .get(pos)
+            .is_some_and(|a| a.callbacks.as_slice() == callbacks);
     ahead.drain(..=pos);
     same
 }

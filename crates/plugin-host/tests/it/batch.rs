@@ -66,15 +66,22 @@ async fn shipped_events_run_only_when_handled_and_skipped_ones_never() {
         let seen = ran(&logs, "plugin.ledger.record");
         assert_eq!(seen.last().map(|r| r.0), Some(event.id), "{seen:?}");
     }
-    // An event handled without a hint is shipped with its `run`.
+    // An event handled without a hint (a late arrival, or the first of a batch) is shipped
+    // with its `run`, whatever was shipped ahead; the hinted ones still run after it.
+    let more = events(106..=108);
+    plugin.upcoming(&hints(&more)).await;
     let late = events(99..=99);
     assert!(plugin.handle(&late[0], &[0]).await.failures.is_empty());
+    for event in &more {
+        let outcome = plugin.handle(event, &[0]).await;
+        assert!(outcome.failures.is_empty(), "{outcome:?}");
+    }
     plugin.shutdown().await;
     let ids: Vec<i64> = ran(&logs, "plugin.ledger.record")
         .iter()
         .map(|r| r.0)
         .collect();
-    assert_eq!(ids, [101, 103, 105, 99]);
+    assert_eq!(ids, [101, 103, 105, 99, 106, 107, 108]);
 }
 
 #[tokio::test]
