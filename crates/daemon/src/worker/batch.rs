@@ -34,6 +34,11 @@ impl Lookahead {
         self.queued.push_front(delivery);
     }
 
+    /// Adds a delivery just taken off the queue.
+    pub(crate) fn push_back(&mut self, delivery: Delivery) {
+        self.queued.push_back(delivery);
+    }
+
     /// Whether nothing is taken ahead.
     pub(crate) fn is_empty(&self) -> bool {
         self.queued.is_empty()
