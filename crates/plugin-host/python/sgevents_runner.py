@@ -15,11 +15,14 @@ import datetime
 import faulthandler
 import importlib.machinery
 import importlib.util
+import array
 import json
 import logging
 import os
 import pprint
 import re
+import select
+import signal
 import socket
 import sys
 import threading
@@ -572,20 +575,15 @@ def set_process_name(name):
         pass
 
 
-def main():
-    global CHANNEL
-    # Running a file puts its folder (our cache) on sys.path, -c the working directory;
-    # upstream adds neither, so neither do we.
+def fix_sys_path():
+    """Running a file puts its folder (our cache) on sys.path, -c the working directory;
+    upstream adds neither, so neither do we."""
     here = os.path.dirname(os.path.realpath(__file__)) if "__file__" in globals() else None
-    if sys.path and (
-        sys.path[0] in ("", "-c") or os.path.realpath(sys.path[0]) == here
-    ):
+    if sys.path and (sys.path[0] in ("", "-c") or os.path.realpath(sys.path[0]) == here):
         del sys.path[0]
-    if len(sys.argv) > 1:
-        set_process_name(sys.argv[1])
-    CHANNEL = take_channel()
-    faulthandler.enable(file=sys.__stderr__)
 
+
+def hello_message():
     hello = {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
@@ -598,7 +596,16 @@ def main():
     }
     if SG_IMPORT_ERROR is not None:
         hello["error"] = SG_IMPORT_ERROR
-    CHANNEL.send(hello)
+    return hello
+
+
+def main():
+    global CHANNEL
+    if len(sys.argv) > 1:
+        set_process_name(sys.argv[1])
+    CHANNEL = take_channel()
+    faulthandler.enable(file=sys.__stderr__)
+    CHANNEL.send(hello_message())
     if shotgun_api3 is None:
         return 3
 
@@ -643,8 +650,113 @@ def main():
     return 0
 
 
+# ----------------------------------------------------------------------------------------
+# The fork server: imports done once, one forked runner per plugin process.
+
+
+def fork_server():
+    """``--fork-server``: answers ``fork`` requests (with the new runner's channel, stdout
+    and stderr passed as descriptors) with ``forked``, and reports each child's end with
+    ``exited``. A forked child goes on as a normal runner. Returns the exit code, or None
+    in a forked child once it is ready to run ``main()``."""
+    control = socket.socket(fileno=os.dup(0))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    set_process_name("forkserver")
+
+    def send(message):
+        control.sendall((json.dumps(message) + "\n").encode("utf-8"))
+
+    send(hello_message())
+    if shotgun_api3 is None:
+        return 3
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    int_size = array.array("i").itemsize
+    buffer = b""
+    fds = []
+    while True:
+        ready, _, _ = select.select([control, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 512)
+            reap_children(send)
+        if control not in ready:
+            continue
+        data, ancillary, _, _ = control.recvmsg(65536, socket.CMSG_LEN(16 * int_size))
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                got = array.array("i")
+                got.frombytes(payload[: len(payload) - (len(payload) % int_size)])
+                fds.extend(got)
+        if not data:
+            return 0
+        buffer += data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            request = json.loads(line.decode("utf-8"))
+            if request.get("type") != "fork" or len(fds) < 3:
+                continue
+            passed, fds = fds[:3], fds[3:]
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.close(wake_r)
+                os.close(wake_w)
+                control.close()
+                become_runner(passed, request.get("name") or "plugin")
+                return None
+            try:
+                os.setpgid(pid, pid)  # the child does it too; whoever is first wins
+            except OSError:
+                pass
+            for fd in passed:
+                os.close(fd)
+            send({"type": "forked", "pid": pid})
+
+
+def reap_children(send):
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        message = {"type": "exited", "pid": pid}
+        if os.WIFSIGNALED(status):
+            message["signal"] = os.WTERMSIG(status)
+        else:
+            message["code"] = os.WEXITSTATUS(status)
+        send(message)
+
+
+def become_runner(fds, name):
+    """In a forked child: its own process group, the passed channel on fd 0 and the passed
+    pipes on fds 1 and 2, as if the daemon had started it."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    for target, fd in zip((0, 1, 2), fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.argv = [sys.argv[0], name]
+
+
 if __name__ == "__main__":
-    code = main()
+    fix_sys_path()
+    if sys.argv[1:] == ["--fork-server"]:
+        code = fork_server()
+        if code is None:
+            code = main()
+    else:
+        code = main()
     try:
         sys.stdout.flush()
         sys.stderr.flush()

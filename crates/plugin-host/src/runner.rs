@@ -10,18 +10,21 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::process::Child;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::HostConfig;
 use crate::error::LoadError;
 use crate::lines::{Line, read_line};
 use crate::logs::{self, INFO, WARNING};
 use crate::process::{describe_exit, kill_group, spawn_child};
 use crate::protocol::{ChildMessage, HostMessage, MAX_LINE_BYTES, PROTOCOL_VERSION};
+use crate::{HostConfig, forkserver};
 
 /// The Python side, embedded so that the binary needs no files next to it.
 pub(crate) const RUNNER_SOURCE: &str = include_str!("../python/sgevents_runner.py");
+
+/// A process's stdout or stderr, as the host reads it.
+type BoxedRead = Box<dyn AsyncRead + Unpin + Send>;
 
 /// Longest stdout/stderr line kept; the rest of such a line is dropped.
 const MAX_STDIO_LINE_BYTES: usize = 64 << 10;
@@ -59,9 +62,35 @@ impl std::fmt::Display for ReplyError {
     }
 }
 
+/// How the host learns that a runner ended.
+enum Proc {
+    /// Spawned by the host, which reaps it.
+    Spawned(Child),
+    /// Forked by the fork server, which reaps it and reports how it ended.
+    Forked(Option<oneshot::Receiver<String>>),
+}
+
+impl Proc {
+    /// Waits up to `timeout` for the process to end; how it ended, once known.
+    async fn wait(&mut self, timeout: Duration) -> Option<String> {
+        match self {
+            Proc::Spawned(child) => match tokio::time::timeout(timeout, child.wait()).await {
+                Ok(Ok(status)) => Some(describe_exit(status)),
+                Ok(Err(_)) | Err(_) => None,
+            },
+            Proc::Forked(exit) => {
+                let waiting = exit.as_mut()?;
+                let how = tokio::time::timeout(timeout, waiting).await.ok()?.ok();
+                *exit = None;
+                how
+            }
+        }
+    }
+}
+
 /// A running runner process. Dropping it kills its process group.
 pub(crate) struct Runner {
-    child: Child,
+    proc: Proc,
     pid: u32,
     writer: OwnedWriteHalf,
     replies: mpsc::UnboundedReceiver<ChildMessage>,
@@ -77,28 +106,77 @@ impl Runner {
     /// process (stdout, stderr, unreadable lines) is logged under.
     pub(crate) async fn start(config: &HostConfig, logger: &str) -> Result<Runner, LoadError> {
         let python = &config.python;
-        let (ours, theirs) =
-            std::os::unix::net::UnixStream::pair().map_err(|source| LoadError::Interpreter {
-                python: python.clone(),
-                source,
-            })?;
+        let name = logger.strip_prefix("plugin.").unwrap_or(logger);
+        let file = runner_file();
+        let forked = match file {
+            Some(path) if config.fork_server => {
+                forkserver::fork(config, path.as_os_str(), name).await
+            }
+            _ => None,
+        };
+        let (proc, pid, ours, stdout, stderr): (Proc, u32, _, BoxedRead, BoxedRead) = match forked {
+            Some(forked) => {
+                let pipe = |fd| -> std::io::Result<BoxedRead> {
+                    Ok(Box::new(tokio::net::unix::pipe::Receiver::from_owned_fd(
+                        fd,
+                    )?))
+                };
+                let (stdout, stderr) = (pipe(forked.stdout), pipe(forked.stderr));
+                let (Ok(stdout), Ok(stderr)) = (stdout, stderr) else {
+                    kill_group(forked.pid);
+                    return Err(LoadError::Runner {
+                        python: python.clone(),
+                        reason: "the forked runner's output could not be read".to_owned(),
+                    });
+                };
+                (
+                    Proc::Forked(Some(forked.exit)),
+                    forked.pid,
+                    forked.channel,
+                    stdout,
+                    stderr,
+                )
+            }
+            None => {
+                let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|source| {
+                    LoadError::Interpreter {
+                        python: python.clone(),
+                        source,
+                    }
+                })?;
+                let args: [&OsStr; 2] = match file {
+                    Some(path) => [path.as_os_str(), OsStr::new(name)],
+                    None => [OsStr::new("-c"), OsStr::new(RUNNER_SOURCE)],
+                };
+                let mut child =
+                    spawn_child(python, &args, &config.extra_env, OwnedFd::from(theirs)).map_err(
+                        |source| LoadError::Interpreter {
+                            python: python.clone(),
+                            source,
+                        },
+                    )?;
+                let pid = child.id().unwrap_or(0);
+                let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take())
+                else {
+                    return Err(LoadError::Runner {
+                        python: python.clone(),
+                        reason: "its output pipes were not set up".to_owned(),
+                    });
+                };
+                (
+                    Proc::Spawned(child),
+                    pid,
+                    ours,
+                    Box::new(stdout),
+                    Box::new(stderr),
+                )
+            }
+        };
         ours.set_nonblocking(true)
             .map_err(|source| LoadError::Interpreter {
                 python: python.clone(),
                 source,
             })?;
-        let name = logger.strip_prefix("plugin.").unwrap_or(logger);
-        let file = runner_file();
-        let args: [&OsStr; 2] = match file {
-            Some(path) => [path.as_os_str(), OsStr::new(name)],
-            None => [OsStr::new("-c"), OsStr::new(RUNNER_SOURCE)],
-        };
-        let mut child = spawn_child(python, &args, &config.extra_env, OwnedFd::from(theirs))
-            .map_err(|source| LoadError::Interpreter {
-                python: python.clone(),
-                source,
-            })?;
-        let pid = child.id().unwrap_or(0);
         let stream =
             tokio::net::UnixStream::from_std(ours).map_err(|source| LoadError::Interpreter {
                 python: python.clone(),
@@ -109,15 +187,11 @@ impl Runner {
         let recent_stderr = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, replies) = mpsc::unbounded_channel();
         tokio::spawn(read_messages(read_half, tx, Arc::clone(&logger)));
-        if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(read_stdio(stdout, INFO, Arc::clone(&logger), None));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            let recent = Some(Arc::clone(&recent_stderr));
-            tokio::spawn(read_stdio(stderr, WARNING, Arc::clone(&logger), recent));
-        }
+        tokio::spawn(read_stdio(stdout, INFO, Arc::clone(&logger), None));
+        let recent = Some(Arc::clone(&recent_stderr));
+        tokio::spawn(read_stdio(stderr, WARNING, Arc::clone(&logger), recent));
         let mut runner = Runner {
-            child,
+            proc,
             pid,
             writer,
             replies,
@@ -264,18 +338,13 @@ impl Runner {
 
     /// Waits (briefly) for the process to end and describes how it did.
     async fn reap(&mut self) -> Option<String> {
-        match tokio::time::timeout(REAP_TIMEOUT, self.child.wait()).await {
-            Ok(Ok(status)) => {
-                self.reaped = true;
-                // Anything the process started must go with it.
-                kill_group(self.pid);
-                Some(describe_exit(status))
-            }
-            Ok(Err(_)) | Err(_) => {
-                kill_group(self.pid);
-                None
-            }
+        let how = self.proc.wait(REAP_TIMEOUT).await;
+        if how.is_some() {
+            self.reaped = true;
         }
+        // Anything the process started must go with it.
+        kill_group(self.pid);
+        how
     }
 
     /// Asks the runner to exit, waits up to `grace`, then kills its process group.
@@ -285,12 +354,11 @@ impl Runner {
             .write_all(&HostMessage::Shutdown.to_line())
             .await;
         let _ = self.writer.shutdown().await;
-        match tokio::time::timeout(grace, self.child.wait()).await {
-            Ok(Ok(_)) => {
-                self.reaped = true;
-                kill_group(self.pid);
-            }
-            Ok(Err(_)) | Err(_) => self.kill().await,
+        if self.proc.wait(grace).await.is_some() {
+            self.reaped = true;
+            kill_group(self.pid);
+        } else {
+            self.kill().await;
         }
     }
 }

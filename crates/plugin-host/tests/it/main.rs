@@ -9,6 +9,7 @@
 mod batch;
 mod dispatch;
 mod fidelity;
+mod forking;
 mod isolation;
 mod loading;
 mod logs;
