@@ -208,6 +208,7 @@ pub fn plugin_dirs(
             host.callback_timeout = dir.callback_timeout;
             host.log_level = settings.daemon.log.level;
             host.extra_env = extra_env.to_vec();
+            host.run_ahead = dir.run_ahead;
             host.process = match dir.process {
                 ProcessMode::PerPlugin => sgevents_plugin_host::ProcessMode::PerPlugin,
                 ProcessMode::PerPath => sgevents_plugin_host::ProcessMode::PerPath,
