@@ -50,6 +50,10 @@ class FakeChannel(object):
         assert "\n" not in line
         self.sent.append(json.loads(line))
 
+    def send_line(self, data):
+        assert data.endswith(b"\n") and b"\n" not in data[:-1]
+        self.sent.append(json.loads(data.decode("utf-8")))
+
 
 @pytest.fixture
 def runner(monkeypatch):

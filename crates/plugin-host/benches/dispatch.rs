@@ -109,6 +109,7 @@ async fn main() {
     .unwrap();
     let mut config = HostConfig::new(python(), sim.url());
     config.run_ahead = std::env::var_os("SGEVENTS_BENCH_RUN_AHEAD").is_some();
+    config.fork_server = std::env::var_os("SGEVENTS_BENCH_NO_FORK_SERVER").is_none();
     config.extra_env = vec![
         ("SGEVENTS_EXAMPLE_SCRIPT".to_owned(), SCRIPT.0.to_owned()),
         ("SGEVENTS_EXAMPLE_KEY".to_owned(), SCRIPT.1.to_owned()),
@@ -119,6 +120,18 @@ async fn main() {
         .unwrap_or(5_000);
     let events = events(n_events);
     let dir = tempfile::tempdir().unwrap();
+
+    // Start-up: 10 fresh plugins in a fresh host (the fork server starts too) until each
+    // has run its first callback.
+    let started = Instant::now();
+    let mut fresh = load(&config, dir.path(), 10).await;
+    for plugin in &mut fresh {
+        assert!(plugin.handle(&events[0], &[0]).await.failures.is_empty());
+    }
+    let startup = started.elapsed();
+    for mut plugin in fresh {
+        plugin.shutdown().await;
+    }
 
     // Warm up one process so imports and first-call costs are not measured.
     let warm = load(&config, dir.path(), 1).await;
@@ -148,6 +161,15 @@ async fn main() {
             percentile(&latencies, 0.99).as_secs_f64() * 1e6,
         );
     }
+    println!(
+        "start-up: 10 fresh plugins loaded and their first callback done in {:.0} ms{}",
+        startup.as_secs_f64() * 1e3,
+        if config.fork_server {
+            " (fork server)"
+        } else {
+            " (one interpreter each)"
+        }
+    );
     println!(
         "per-event pipe overhead = the 1-plugin handle() latency: the run message (events \
          shipped ahead in batches), decode in Python, the no-op call, the result message"
