@@ -113,6 +113,8 @@ pub async fn load_plugin(config: &HostConfig, path: &Path) -> Result<PythonPlugi
 pub async fn check_interpreter(python: &Path) -> Result<String, LoadError> {
     let config = HostConfig {
         callback_timeout: Duration::from_secs(60),
+        // A one-off: a fork server would outlive it for nothing.
+        fork_server: false,
         ..HostConfig::new(python, "")
     };
     let runner = runner::Runner::start(&config, "engine").await?;
