@@ -13,6 +13,7 @@ This file must stay importable by any Python 3.7+ and use the standard library o
 import collections
 import datetime
 import faulthandler
+import gc
 import importlib.machinery
 import importlib.util
 import array
@@ -683,6 +684,11 @@ def fork_server():
     send(hello_message())
     if shotgun_api3 is None:
         return 3
+    # Objects imported so far stay out of the collector's way, so children keep sharing
+    # their pages instead of copying them when a collection touches them.
+    gc.collect()
+    if hasattr(gc, "freeze"):
+        gc.freeze()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
