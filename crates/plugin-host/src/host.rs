@@ -13,7 +13,7 @@ use crate::error::LoadError;
 use crate::logs::{self, CRITICAL};
 use crate::plugin::{Emails, PythonPlugin};
 use crate::protocol::{CallbackInfo, ChildMessage, EmailsInfo, HostMessage, LoadFailureKind};
-use crate::runner::{ReplyError, Runner};
+use crate::runner::{MAX_PARKED, ReplyError, Runner};
 use crate::wire::EventsMessage;
 use crate::{HostConfig, MAX_AHEAD_BYTES, MAX_AHEAD_EVENTS, ProcessMode};
 
@@ -526,6 +526,17 @@ impl Wait<'_> {
         let mut failures = Vec::new();
         for (done, &callback) in self.callbacks.iter().enumerate() {
             let deadline = Instant::now() + config.callback_timeout;
+            let key = (self.slot, self.id, callback);
+            if let Some(pos) = runner.parked.iter().position(|p| (p.0, p.1, p.2) == key) {
+                let error = runner.parked.remove(pos).and_then(|p| p.3);
+                if let Some(error) = error {
+                    failures.push((callback, error));
+                    if self.specs.get(callback).is_some_and(|s| s.stop_on_error) {
+                        return Ok(failures);
+                    }
+                }
+                continue;
+            }
             loop {
                 let message = runner
                     .recv_until(deadline, config.callback_timeout)
@@ -550,6 +561,24 @@ impl Wait<'_> {
                             return Ok(failures);
                         }
                         break;
+                    }
+                    ChildMessage::Result {
+                        slot,
+                        id,
+                        callback,
+                        ok,
+                        error,
+                    } => {
+                        // Ran ahead of the daemon: kept until its event is handled.
+                        if runner.parked.len() >= MAX_PARKED {
+                            runner.parked.pop_front();
+                        }
+                        let error = if ok {
+                            None
+                        } else {
+                            Some(error.unwrap_or_else(|| "the callback failed".to_owned()))
+                        };
+                        runner.parked.push_back((slot, id, callback, error));
                     }
                     other => {
                         tracing::debug!(message = ?other, "Ignored a stale plugin process message");

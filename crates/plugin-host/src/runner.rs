@@ -40,6 +40,12 @@ pub(crate) struct Hello {
     pub(crate) shotgun_api3: String,
 }
 
+/// A `result` nobody waited for yet: slot, event id, callback, and the error if it failed.
+pub(crate) type ParkedResult = (u32, i64, usize, Option<String>);
+
+/// The most results kept for later; the oldest are dropped beyond it.
+pub(crate) const MAX_PARKED: usize = 1024;
+
 /// Why waiting for a reply ended without one.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ReplyError {
@@ -97,6 +103,9 @@ pub(crate) struct Runner {
     logger: Arc<Mutex<String>>,
     recent_stderr: Arc<Mutex<VecDeque<String>>>,
     reaped: bool,
+    /// Results that came before the host waited for them (run-ahead mode runs events in
+    /// shipping order, which may differ from the order the daemon handles them in).
+    pub(crate) parked: VecDeque<ParkedResult>,
     pub(crate) hello: Hello,
 }
 
@@ -198,6 +207,7 @@ impl Runner {
             logger,
             recent_stderr,
             reaped: false,
+            parked: VecDeque::new(),
             hello: Hello {
                 python: String::new(),
                 shotgun_api3: String::new(),

@@ -145,10 +145,21 @@ async fn run_ahead_runs_the_shipped_batch_without_waiting() {
     assert!(plugin.handle(&batch[0], &[0]).await.failures.is_empty());
     logs.wait_for("plugin.ledger.record", "ran 303 ").await;
     assert!(plugin.handle(&batch[1], &[0]).await.failures.is_empty());
+    // Handled out of shipping order: 400 ships (and runs) after 401..403 already ran, so
+    // their results come first and wait for their own `handle`.
+    let later = events(401..=403);
+    plugin.upcoming(&hints(&later)).await;
+    logs.wait_for("plugin.ledger.record", "ran 403 ").await;
+    let first = events(400..=400);
+    assert!(plugin.handle(&first[0], &[0]).await.failures.is_empty());
+    for event in &later {
+        let outcome = plugin.handle(event, &[0]).await;
+        assert!(outcome.failures.is_empty(), "{outcome:?}");
+    }
     plugin.shutdown().await;
     let ids: Vec<i64> = ran(&logs, "plugin.ledger.record")
         .iter()
         .map(|r| r.0)
         .collect();
-    assert_eq!(ids, [301, 302, 303]);
+    assert_eq!(ids, [301, 302, 303, 401, 402, 403, 400]);
 }
