@@ -75,11 +75,12 @@ struct Server {
 }
 
 type Key = (PathBuf, Vec<(String, String)>);
+/// One interpreter's fork server, if it is running; locked while it forks.
+type Entry = Arc<tokio::sync::Mutex<Option<Server>>>;
 
 /// The fork servers of this daemon, one per interpreter and environment.
-fn servers() -> &'static Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Option<Server>>>>> {
-    static SERVERS: OnceLock<Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Option<Server>>>>>> =
-        OnceLock::new();
+fn servers() -> &'static Mutex<HashMap<Key, Entry>> {
+    static SERVERS: OnceLock<Mutex<HashMap<Key, Entry>>> = OnceLock::new();
     SERVERS.get_or_init(Mutex::default)
 }
 
