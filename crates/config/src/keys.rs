@@ -157,6 +157,7 @@ pub(crate) const KEYS: &[Key] = &[
         "skip_own_events",
         Kind::Bool,
     ),
+    key("plugins.run_ahead", "plugins", "run_ahead", Kind::Bool),
     key("emails.enabled", "emails", "enabled", Kind::Bool),
     key("emails.server", "emails", "server", Kind::Str),
     key("emails.port", "emails", "port", Kind::Int),

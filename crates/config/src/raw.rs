@@ -174,6 +174,11 @@ pub struct RawPluginPath {
     /// Skip events made by the daemon's own script users, to prevent loops. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_own_events: Option<bool>,
+    /// Opt-in: plugin processes run the events shipped ahead to them without waiting for
+    /// each cursor commit. Faster catch-up; after a daemon crash up to 64 events per plugin
+    /// may run again (instead of one). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_ahead: Option<bool>,
 }
 
 /// `[emails]`.

@@ -190,6 +190,9 @@ pub struct PluginPathSettings {
     pub callback_timeout: Duration,
     /// Event filters applied before any callback of this directory.
     pub filters: PluginFilters,
+    /// Plugin processes run shipped events without waiting (repeats after a crash are
+    /// bounded by the batch size, not one).
+    pub run_ahead: bool,
 }
 
 /// Opt-in event filters for one plugin directory.

@@ -241,6 +241,7 @@ pub fn plugin_dirs(
             host.callback_timeout = dir.callback_timeout;
             host.log_level = settings.daemon.log.level;
             host.extra_env = extra_env.to_vec();
+            host.run_ahead = dir.run_ahead;
             host.process = dir.process;
             let filters = PluginFilters {
                 settings: dir.filters.clone(),

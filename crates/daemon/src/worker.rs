@@ -18,6 +18,10 @@ use crate::filters::PluginFilters;
 use crate::logging::{TimingRecord, timing_record};
 use crate::telemetry::Telemetry;
 
+mod batch;
+
+use batch::Lookahead;
+
 /// Commit progress over filtered-out events at least this often during catch-up.
 const SKIPPED_COMMIT_EVERY: u32 = 1_000;
 
@@ -122,25 +126,60 @@ impl Worker {
             logger: format!("plugin.{}", self.key.plugin),
             skipped_uncommitted: 0,
         };
+        let mut ahead = Lookahead::default();
         loop {
-            if running.skipped_uncommitted > 0 && deliveries.is_empty() {
+            if running.skipped_uncommitted > 0 && deliveries.is_empty() && ahead.is_empty() {
                 self.committer.commit_later(&self.key, &self.cursor);
                 running.skipped_uncommitted = 0;
             }
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                order = control.recv() => match order {
-                    Some(order) => self.handle_control(&mut running, order).await,
-                    None => break,
-                },
-                delivery = deliveries.recv() => match delivery {
-                    None => break,
-                    Some(Delivery::Tick { site_now }) => self.expire(&running, site_now),
-                    Some(Delivery::Event { event, site_now, epoch }) => {
-                        self.take(&mut running, event, site_now, epoch).await;
+            let delivery = match ahead.pop() {
+                Some(delivery) => {
+                    // Taken ahead: shutdown and control orders still come first.
+                    if shutdown.is_cancelled() {
+                        break;
                     }
+                    if let Ok(order) = control.try_recv() {
+                        ahead.push_front(delivery);
+                        self.handle_control(&mut running, order).await;
+                        continue;
+                    }
+                    delivery
+                }
+                None => tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    order = control.recv() => match order {
+                        Some(order) => {
+                            self.handle_control(&mut running, order).await;
+                            continue;
+                        }
+                        None => break,
+                    },
+                    delivery = deliveries.recv() => match delivery {
+                        None => break,
+                        Some(delivery) => {
+                            // Through the look-ahead, so the plugin hears of it first.
+                            ahead.push_back(delivery);
+                            self.hint_ahead(&mut running, &mut ahead, &mut deliveries, 1)
+                                .await;
+                            continue;
+                        }
+                    },
                 },
+            };
+            match delivery {
+                Delivery::Tick { site_now } => self.expire(&running, site_now),
+                Delivery::Event {
+                    event,
+                    site_now,
+                    epoch,
+                } => {
+                    if epoch == running.epoch && running.stopped_at.is_none() {
+                        self.hint_ahead(&mut running, &mut ahead, &mut deliveries, 0)
+                            .await;
+                    }
+                    self.take(&mut running, event, site_now, epoch).await;
+                }
             }
         }
         if running.skipped_uncommitted > 0 {
@@ -148,6 +187,35 @@ impl Worker {
         }
         if let Some(mut plugin) = running.plugin.take() {
             plugin.shutdown().await;
+        }
+    }
+
+    /// Takes what waits on the queue into `ahead` and tells the plugin which of those
+    /// events (and of the last `fresh` ones already there) it will be handed
+    /// ([`Plugin::upcoming`]), in queue order.
+    async fn hint_ahead(
+        &mut self,
+        running: &mut Running,
+        ahead: &mut Lookahead,
+        deliveries: &mut mpsc::Receiver<Delivery>,
+        fresh: usize,
+    ) {
+        let added = ahead.refill(deliveries) + fresh;
+        let Some(plugin) = running.plugin.as_mut() else {
+            return;
+        };
+        if added == 0 || running.stopped_at.is_some() {
+            return;
+        }
+        let hints = ahead.hints(
+            added,
+            running.epoch,
+            &self.cursor,
+            &self.filters,
+            plugin.as_ref(),
+        );
+        if !hints.is_empty() {
+            plugin.upcoming(&hints).await;
         }
     }
 

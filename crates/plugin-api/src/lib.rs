@@ -71,6 +71,17 @@ pub trait Plugin: Send + 'static {
         callbacks: &'a [usize],
     ) -> BoxFuture<'a, Outcome>;
 
+    /// A hint: these events, with the callbacks that match each, are likely the next ones
+    /// handed to [`Plugin::handle`], in this order. A plugin may prepare them (a Python
+    /// plugin ships them to its process in one message) but must not run an event before
+    /// `handle` is called for it, so that the cursor rule holds: after a crash at most the
+    /// one in-flight event runs again. Events hinted but never handled are dropped. The
+    /// default does nothing.
+    fn upcoming<'a>(&'a mut self, events: &'a [(Arc<Event>, Vec<usize>)]) -> BoxFuture<'a, ()> {
+        let _ = events;
+        Box::pin(async {})
+    }
+
     /// How many times the plugin's process has been restarted (after a crash or a timeout).
     /// Native plugins have no process: the default is 0.
     fn restarts(&self) -> u64 {

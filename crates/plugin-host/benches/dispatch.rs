@@ -57,7 +57,9 @@ async fn load(config: &HostConfig, dir: &std::path::Path, n: usize) -> Vec<Pytho
     plugins
 }
 
-/// Each plugin handles every event in its own task, as the daemon's plugin workers do.
+/// Each plugin handles every event in its own task, as the daemon's plugin workers do,
+/// hinting the next events ahead ([`Plugin::upcoming`]) in batches of up to 64, as the
+/// worker's look-ahead does during catch-up.
 async fn run(plugins: Vec<PythonPlugin>, events: &[Arc<Event>]) -> (Duration, Vec<Duration>) {
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -65,7 +67,17 @@ async fn run(plugins: Vec<PythonPlugin>, events: &[Arc<Event>]) -> (Duration, Ve
         let events = events.to_vec();
         tasks.spawn(async move {
             let mut latencies = Vec::with_capacity(events.len());
-            for event in &events {
+            let mut hinted = 0;
+            for (i, event) in events.iter().enumerate() {
+                if hinted < i + 16 {
+                    let end = (i + 64).min(events.len());
+                    let hints: Vec<_> = events[hinted.max(i)..end]
+                        .iter()
+                        .map(|e| (Arc::clone(e), vec![0]))
+                        .collect();
+                    plugin.upcoming(&hints).await;
+                    hinted = end;
+                }
                 let started = Instant::now();
                 let outcome = plugin.handle(event, &[0]).await;
                 latencies.push(started.elapsed());
@@ -96,6 +108,8 @@ async fn main() {
     .await
     .unwrap();
     let mut config = HostConfig::new(python(), sim.url());
+    config.run_ahead = std::env::var_os("SGEVENTS_BENCH_RUN_AHEAD").is_some();
+    config.fork_server = std::env::var_os("SGEVENTS_BENCH_NO_FORK_SERVER").is_none();
     config.extra_env = vec![
         ("SGEVENTS_EXAMPLE_SCRIPT".to_owned(), SCRIPT.0.to_owned()),
         ("SGEVENTS_EXAMPLE_KEY".to_owned(), SCRIPT.1.to_owned()),
@@ -107,11 +121,30 @@ async fn main() {
     let events = events(n_events);
     let dir = tempfile::tempdir().unwrap();
 
+    // Start-up: 10 fresh plugins in a fresh host (the fork server starts too) until each
+    // has run its first callback.
+    let started = Instant::now();
+    let mut fresh = load(&config, dir.path(), 10).await;
+    for plugin in &mut fresh {
+        assert!(plugin.handle(&events[0], &[0]).await.failures.is_empty());
+    }
+    let startup = started.elapsed();
+    for mut plugin in fresh {
+        plugin.shutdown().await;
+    }
+
     // Warm up one process so imports and first-call costs are not measured.
     let warm = load(&config, dir.path(), 1).await;
     run(warm, &events[..200.min(n_events)]).await;
 
-    println!("dispatch to Python no-op plugins, {n_events} events per plugin");
+    println!(
+        "dispatch to Python no-op plugins, {n_events} events per plugin{}",
+        if config.run_ahead {
+            ", run-ahead mode"
+        } else {
+            ""
+        }
+    );
     for n_plugins in [1, 10] {
         let plugins = load(&config, dir.path(), n_plugins).await;
         let (elapsed, mut latencies) = run(plugins, &events).await;
@@ -129,8 +162,17 @@ async fn main() {
         );
     }
     println!(
-        "per-event pipe overhead = the 1-plugin handle() latency: event + call messages, \
-         JSON decode and datetime conversion in Python, the no-op call, the result message"
+        "start-up: 10 fresh plugins loaded and their first callback done in {:.0} ms{}",
+        startup.as_secs_f64() * 1e3,
+        if config.fork_server {
+            " (fork server)"
+        } else {
+            " (one interpreter each)"
+        }
+    );
+    println!(
+        "per-event pipe overhead = the 1-plugin handle() latency: the run message (events \
+         shipped ahead in batches), decode in Python, the no-op call, the result message"
     );
     sim.shutdown().await;
 }

@@ -1,6 +1,7 @@
 """sgevents plugin runner: loads shotgunEvents-style plugin files and runs their callbacks.
 
-The sgevents daemon starts this file with ``python -c`` and talks to it over a socket
+The sgevents daemon writes this file to a private cache folder, starts it as
+``python <cache>/sgevents_runner-<hash>.py <plugin name>`` and talks to it over a socket
 handed over as file descriptor 0. Messages are JSON objects, one per line, described in
 docs/plugin-protocol.md. Plugins never see the channel: fd 0 is replaced by /dev/null,
 and ``print()`` output is forwarded to the daemon as log records of the plugin's logger.
@@ -9,21 +10,26 @@ This file must stay importable by any Python 3.7+ and use the standard library o
 (plus shotgun_api3, which plugins need anyway).
 """
 
+import collections
 import datetime
 import faulthandler
+import gc
 import importlib.machinery
 import importlib.util
+import array
 import json
 import logging
 import os
 import pprint
 import re
+import select
+import signal
 import socket
 import sys
 import threading
 import traceback
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 # Longest log message we forward; the daemon refuses longer lines.
 MAX_MESSAGE_CHARS = 1 << 20
 
@@ -47,7 +53,10 @@ class Channel(object):
         self._lock = threading.Lock()
 
     def send(self, message):
-        data = (json.dumps(message) + "\n").encode("utf-8")
+        self.send_line((json.dumps(message) + "\n").encode("utf-8"))
+
+    def send_line(self, data):
+        """Sends one message already encoded as a JSON line."""
         with self._lock:
             self._sock.sendall(data)
 
@@ -73,6 +82,8 @@ STATE = {
     "proxy": None,
     "use_session_uuid": False,
     "log_level": logging.INFO,
+    # Run shipped events at once instead of waiting for `run` (the opt-in mode).
+    "run_ahead": False,
     # The plugin whose code is running (load or call); prints are logged under it.
     "current": None,
 }
@@ -183,27 +194,59 @@ def _local_path_field():
 
 
 class EventConverter(object):
-    """Applies shotgun_api3's inbound conversions to a raw EventLogEntry row."""
+    """Turns an entry of an ``events`` message into what shotgun_api3's find() returns.
+
+    The daemon has already walked the row: it lists the datetime strings (with their Unix
+    time), the strings only the client's own test can judge, the top-level strings holding
+    ``&lt;`` and the top-level local file links. So the work here is one step per listed
+    place, done in the order the client does it: datetimes first, then its record fixes.
+    """
+
+    # Datetimes are immutable, so one object may serve every event of the same second.
+    CACHE_SIZE = 4096
 
     def __init__(self):
         self._pattern = _date_time_pattern()
         self._utc, self._local = _timezones()
         self._local_path_field = _local_path_field()
+        self._cache = {}
 
-    def convert(self, row):
-        row = self._walk(row)
-        if isinstance(row, dict):
-            self._fix_record(row)
+    def convert(self, entry):
+        row = entry["row"]
+        dates = entry.get("dates")
+        if dates:
+            cache = self._cache
+            for path, seconds in dates:
+                value = cache.get(seconds)
+                if value is None:
+                    if len(cache) >= self.CACHE_SIZE:
+                        cache.clear()
+                    value = datetime.datetime.fromtimestamp(seconds, self._local)
+                    cache[seconds] = value
+                if path.__class__ is str:
+                    row[path] = value
+                else:
+                    _set(row, path, value)
+        for path in entry.get("maybe_dates") or ():
+            if path.__class__ is str:
+                row[path] = self._slow_date(row[path])
+            else:
+                _set(row, path, self._slow_date(_get(row, path)))
+        for key in entry.get("unescape") or ():
+            value = row.get(key)
+            if value and isinstance(value, str):
+                row[key] = value.replace("&lt;", "<")
+        for key in entry.get("local_links") or ():
+            value = row.get(key)
+            field = self._local_path_field
+            if isinstance(value, dict) and field and field in value:
+                local_path = value[field]
+                value["local_path"] = local_path
+                value["url"] = "file://%s" % (local_path or "",)
         return row
 
-    def _walk(self, value):
-        # Empty containers and empty strings pass through untouched, as in the client.
-        if not value:
-            return value
-        if isinstance(value, list):
-            return [self._walk(item) for item in value]
-        if isinstance(value, dict):
-            return dict((key, self._walk(item)) for key, item in value.items())
+    def _slow_date(self, value):
+        """shotgun_api3's own test and conversion, for the rare strings listed as maybe."""
         if isinstance(value, str) and len(value) == 20 and self._pattern.match(value):
             try:
                 parsed = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
@@ -212,21 +255,16 @@ class EventConverter(object):
             return parsed.replace(tzinfo=self._utc).astimezone(self._local)
         return value
 
-    def _fix_record(self, record):
-        for key, value in record.items():
-            if not value:
-                continue
-            if isinstance(value, str):
-                record[key] = value.replace("&lt;", "<")
-            elif (
-                isinstance(value, dict)
-                and value.get("link_type") == "local"
-                and self._local_path_field
-                and self._local_path_field in value
-            ):
-                local_path = value[self._local_path_field]
-                value["local_path"] = local_path
-                value["url"] = "file://%s" % (local_path or "",)
+
+def _get(row, path):
+    value = row
+    for step in path:
+        value = value[step]
+    return value
+
+
+def _set(row, path, value):
+    _get(row, path[:-1])[path[-1]] = value
 
 
 # ----------------------------------------------------------------------------------------
@@ -271,7 +309,8 @@ class Plugin(object):
         self.callbacks = []
         self.emails = {"kind": "default"}
         self.registering = False
-        self.event = None
+        # Events shipped ahead, in shipping order: (id, entry).
+        self.ahead = collections.deque()
 
 
 def _match_events_json(value, depth=0):
@@ -432,9 +471,8 @@ def _outermost_plugin_locals(tb):
         return "(could not format the locals: %s: %s)" % (type(err).__name__, err)
 
 
-def run_callback(plugin, index):
+def run_callback(plugin, index, event):
     callback = plugin.callbacks[index]
-    event = plugin.event
     STATE["current"] = plugin
     try:
         # As upstream, at DEBUG on the plugin's logger: shown when the plugin raised its level.
@@ -465,13 +503,72 @@ def run_callback(plugin, index):
 # The message loop.
 
 
+RESULT_OK = b'{"type":"result","slot":%d,"id":%d,"callback":%d,"ok":true}\n'
+
+
+def run_event(plugin, event_id, event, callbacks):
+    """Runs the callbacks on one event in order, sending one ``result`` each; stops after a
+    failed stopOnError callback. Returns False when it stopped that way."""
+    for index in callbacks:
+        if not 0 <= index < len(plugin.callbacks):
+            reply = {"ok": False, "error": "the plugin has no callback number %d" % index}
+        else:
+            reply = run_callback(plugin, index, event)
+        if reply["ok"] and event_id.__class__ is int:
+            # The common answer, formatted directly (json.dumps costs more than the call).
+            CHANNEL.send_line(
+                RESULT_OK % (plugin.slot, event_id, index)
+            )
+            continue
+        reply["type"] = "result"
+        reply["slot"] = plugin.slot
+        reply["id"] = event_id
+        reply["callback"] = index
+        CHANNEL.send(reply)
+        if not reply["ok"] and 0 <= index < len(plugin.callbacks):
+            if plugin.callbacks[index].stop_on_error:
+                return False
+    return True
+
+
+def receive_events(message, converter):
+    plugin = PLUGINS[message["slot"]]
+    entries = message["events"]
+    if not STATE["run_ahead"]:
+        plugin.ahead.extend((entry["id"], entry) for entry in entries)
+        return
+    for entry in entries:
+        if not run_event(plugin, entry["id"], converter.convert(entry), entry["callbacks"]):
+            break  # stopped: the daemon deactivates the plugin, the rest must not run
+
+
+def run_shipped(message, converter):
+    plugin = PLUGINS[message["slot"]]
+    wanted = message["id"]
+    ahead = plugin.ahead
+    # Events shipped before this one were skipped by the daemon: drop them.
+    while ahead:
+        event_id, entry = ahead.popleft()
+        if event_id == wanted:
+            run_event(plugin, wanted, converter.convert(entry), message["callbacks"])
+            return
+    raise ValueError("event %r was not shipped before `run`" % (wanted,))
+
+
 def handle(message, converter):
     kind = message.get("type")
+    if kind == "events":
+        receive_events(message, converter)
+        return None
+    if kind == "run":
+        run_shipped(message, converter)
+        return None
     if kind == "configure":
         STATE["site_url"] = message.get("site_url")
         STATE["proxy"] = message.get("proxy")
         STATE["use_session_uuid"] = bool(message.get("use_session_uuid"))
         STATE["log_level"] = int(message.get("log_level") or logging.INFO)
+        STATE["run_ahead"] = bool(message.get("run_ahead"))
         return None
     if kind == "load":
         slot = message["slot"]
@@ -488,27 +585,27 @@ def handle(message, converter):
     if kind == "unload":
         PLUGINS.pop(message["slot"], None)
         return None
-    if kind == "event":
-        plugin = PLUGINS[message["slot"]]
-        plugin.event = converter.convert(message["event"])
-        return None
-    if kind == "call":
-        plugin = PLUGINS[message["slot"]]
-        reply = run_callback(plugin, message["callback"])
-        reply.update({"type": "result", "slot": plugin.slot, "callback": message["callback"]})
-        return reply
     raise ValueError("unknown message type %r" % (kind,))
 
 
-def main():
-    global CHANNEL
-    # The daemon passes the runner with -c, which puts the working directory on sys.path;
-    # upstream never adds it, so neither do we.
-    if sys.path and sys.path[0] in ("", "-c"):
-        del sys.path[0]
-    CHANNEL = take_channel()
-    faulthandler.enable(file=sys.__stderr__)
+def set_process_name(name):
+    """Names the process ``sg-<plugin>`` in ps/top (Linux; 15 bytes at most)."""
+    try:
+        with open("/proc/self/comm", "w") as handle:
+            handle.write(("sg-" + name)[:15])
+    except (OSError, ValueError):
+        pass
 
+
+def fix_sys_path():
+    """Running a file puts its folder (our cache) on sys.path, -c the working directory;
+    upstream adds neither, so neither do we."""
+    here = os.path.dirname(os.path.realpath(__file__)) if "__file__" in globals() else None
+    if sys.path and (sys.path[0] in ("", "-c") or os.path.realpath(sys.path[0]) == here):
+        del sys.path[0]
+
+
+def hello_message():
     hello = {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
@@ -521,7 +618,16 @@ def main():
     }
     if SG_IMPORT_ERROR is not None:
         hello["error"] = SG_IMPORT_ERROR
-    CHANNEL.send(hello)
+    return hello
+
+
+def main():
+    global CHANNEL
+    if len(sys.argv) > 1:
+        set_process_name(sys.argv[1])
+    CHANNEL = take_channel()
+    faulthandler.enable(file=sys.__stderr__)
+    CHANNEL.send(hello_message())
     if shotgun_api3 is None:
         return 3
 
@@ -548,21 +654,136 @@ def main():
                 }
             )
             reply = None
-            if message.get("type") == "call":
-                reply = {
-                    "type": "result",
-                    "slot": message.get("slot"),
-                    "callback": message.get("callback"),
-                    "ok": False,
-                    "error": "the runner could not run this call (see the log)",
-                }
+            if message.get("type") == "run":
+                # Answer every callback, so the daemon is not left waiting.
+                for index in message.get("callbacks") or ():
+                    CHANNEL.send(
+                        {
+                            "type": "result",
+                            "slot": message.get("slot"),
+                            "id": message.get("id"),
+                            "callback": index,
+                            "ok": False,
+                            "error": "the runner could not run this event (see the log)",
+                        }
+                    )
         if reply is not None:
             CHANNEL.send(reply)
     return 0
 
 
+# ----------------------------------------------------------------------------------------
+# The fork server: imports done once, one forked runner per plugin process.
+
+
+def fork_server():
+    """``--fork-server``: answers ``fork`` requests (with the new runner's channel, stdout
+    and stderr passed as descriptors) with ``forked``, and reports each child's end with
+    ``exited``. A forked child goes on as a normal runner. Returns the exit code, or None
+    in a forked child once it is ready to run ``main()``."""
+    control = socket.socket(fileno=os.dup(0))
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    set_process_name("forkserver")
+
+    def send(message):
+        control.sendall((json.dumps(message) + "\n").encode("utf-8"))
+
+    send(hello_message())
+    if shotgun_api3 is None:
+        return 3
+    # Objects imported so far stay out of the collector's way, so children keep sharing
+    # their pages instead of copying them when a collection touches them.
+    gc.collect()
+    if hasattr(gc, "freeze"):
+        gc.freeze()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    int_size = array.array("i").itemsize
+    buffer = b""
+    fds = []
+    while True:
+        ready, _, _ = select.select([control, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 512)
+            reap_children(send)
+        if control not in ready:
+            continue
+        data, ancillary, _, _ = control.recvmsg(65536, socket.CMSG_LEN(16 * int_size))
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                got = array.array("i")
+                got.frombytes(payload[: len(payload) - (len(payload) % int_size)])
+                fds.extend(got)
+        if not data:
+            return 0
+        buffer += data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            request = json.loads(line.decode("utf-8"))
+            if request.get("type") != "fork" or len(fds) < 3:
+                continue
+            passed, fds = fds[:3], fds[3:]
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.close(wake_r)
+                os.close(wake_w)
+                control.close()
+                become_runner(passed, request.get("name") or "plugin")
+                return None
+            try:
+                os.setpgid(pid, pid)  # the child does it too; whoever is first wins
+            except OSError:
+                pass
+            for fd in passed:
+                os.close(fd)
+            send({"type": "forked", "pid": pid})
+
+
+def reap_children(send):
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        message = {"type": "exited", "pid": pid}
+        if os.WIFSIGNALED(status):
+            message["signal"] = os.WTERMSIG(status)
+        else:
+            message["code"] = os.WEXITSTATUS(status)
+        send(message)
+
+
+def become_runner(fds, name):
+    """In a forked child: its own process group, the passed channel on fd 0 and the passed
+    pipes on fds 1 and 2, as if the daemon had started it."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
+    for target, fd in zip((0, 1, 2), fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.argv = [sys.argv[0], name]
+
+
 if __name__ == "__main__":
-    code = main()
+    fix_sys_path()
+    if sys.argv[1:] == ["--fork-server"]:
+        code = fork_server()
+        if code is None:
+            code = main()
+    else:
+        code = main()
     try:
         sys.stdout.flush()
         sys.stderr.flush()

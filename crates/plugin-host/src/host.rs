@@ -1,6 +1,6 @@
 //! Plugin processes and the plugins loaded into them: loading, dispatch, restart, shutdown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -13,8 +13,9 @@ use crate::error::LoadError;
 use crate::logs::{self, CRITICAL};
 use crate::plugin::{Emails, PythonPlugin};
 use crate::protocol::{CallbackInfo, ChildMessage, EmailsInfo, HostMessage, LoadFailureKind};
-use crate::runner::{ReplyError, Runner};
-use crate::{HostConfig, ProcessMode};
+use crate::runner::{MAX_PARKED, ReplyError, Runner};
+use crate::wire::EventsMessage;
+use crate::{HostConfig, MAX_AHEAD_BYTES, MAX_AHEAD_EVENTS, ProcessMode};
 
 /// How long a process may take to exit after `shutdown` before its group is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -89,6 +90,8 @@ pub(crate) struct Shared {
 
 struct State {
     runner: Option<Runner>,
+    /// Reused for every message built here.
+    out: Vec<u8>,
     slots: BTreeMap<u32, Slot>,
     next_slot: u32,
     /// The logger for process output before any plugin is known.
@@ -97,10 +100,21 @@ struct State {
 
 struct Slot {
     name: String,
+    /// `plugin.<name>`, the logger for the process's unattributed output.
+    logger: String,
     path: PathBuf,
     callbacks: Vec<CallbackSpec>,
     /// Set when a restart could not bring the plugin back; it then fails every event.
     broken: Option<String>,
+    /// Events shipped to the current process and not yet run, in shipping order.
+    ahead: VecDeque<Ahead>,
+}
+
+/// One event the process holds for a slot.
+struct Ahead {
+    id: i64,
+    callbacks: Vec<usize>,
+    bytes: usize,
 }
 
 /// Why loading one slot into a runner failed.
@@ -118,6 +132,7 @@ impl Shared {
             restarts: AtomicU64::new(0),
             state: tokio::sync::Mutex::new(State {
                 runner: None,
+                out: Vec::new(),
                 slots: BTreeMap::new(),
                 next_slot: 0,
                 label: format!("plugin.{name}"),
@@ -145,9 +160,11 @@ impl Shared {
                     slot,
                     Slot {
                         name: name.to_owned(),
+                        logger: format!("plugin.{name}"),
                         path: path.to_owned(),
                         callbacks: callbacks.clone(),
                         broken: None,
+                        ahead: VecDeque::new(),
                     },
                 );
                 Ok(Loaded {
@@ -174,38 +191,71 @@ impl Shared {
         }
     }
 
+    /// Ships the events (with the callbacks that will run on them) that the daemon expects
+    /// to hand this slot next, in one message, bounded by [`MAX_AHEAD_EVENTS`] and
+    /// [`MAX_AHEAD_BYTES`]. Events already shipped are skipped. Without `run_ahead` the
+    /// process only holds them until [`Shared::handle`] says to run one.
+    pub(crate) async fn upcoming(&self, slot: u32, events: &[(Arc<Event>, Vec<usize>)]) {
+        let mut guard = self.state.lock().await;
+        let state = &mut *guard;
+        let (Some(runner), Some(info)) = (state.runner.as_mut(), state.slots.get_mut(&slot)) else {
+            return; // a restart ships what it needs when the events are handled
+        };
+        if info.broken.is_some() {
+            return;
+        }
+        let mut held: usize = info.ahead.iter().map(|a| a.bytes).sum();
+        let mut message = EventsMessage::new(slot, std::mem::take(&mut state.out));
+        for (event, callbacks) in events {
+            if info.ahead.len() >= MAX_AHEAD_EVENTS || held >= MAX_AHEAD_BYTES {
+                break;
+            }
+            if callbacks.is_empty() || info.ahead.iter().any(|a| a.id == event.id) {
+                continue;
+            }
+            let before = message.len();
+            message.push(event, callbacks);
+            let bytes = message.len() - before;
+            held += bytes;
+            info.ahead.push_back(Ahead {
+                id: event.id,
+                callbacks: callbacks.clone(),
+                bytes,
+            });
+        }
+        if message.count() == 0 {
+            state.out = message.finish();
+            return;
+        }
+        let line = message.finish();
+        let sent = runner.send_raw(&line).await;
+        state.out = line;
+        if sent.is_err() {
+            // The next `handle` reports the crash and restarts the process.
+            state.runner = None;
+        }
+    }
+
     /// Runs `indexes` of the slot's callbacks on `event`, in order, as upstream does.
     pub(crate) async fn handle(&self, slot: u32, event: &Event, indexes: &[usize]) -> Outcome {
-        let mut state = self.state.lock().await;
+        let mut guard = self.state.lock().await;
+        let state = &mut *guard;
         let mut outcome = Outcome::default();
-        // The process generation that already has this event, so it is sent once.
-        let mut event_sent = false;
-        for &idx in indexes {
-            let Some(info) = state.slots.get(&slot) else {
+        let mut remaining = indexes;
+        while let Some(&first) = remaining.first() {
+            if !state.slots.contains_key(&slot) {
                 outcome.failures.push(Failure {
                     callback: String::new(),
                     message: "the plugin was shut down".to_owned(),
                     stop: true,
                 });
                 break;
-            };
-            let Some(spec) = info.callbacks.get(idx) else {
-                outcome.failures.push(Failure {
-                    callback: format!("#{idx}"),
-                    message: format!("the plugin has no callback number {idx}"),
-                    stop: false,
-                });
-                continue;
-            };
-            let callback = spec.name.clone();
-            let stop_on_error = spec.stop_on_error;
-            let logger = format!("plugin.{}.{}", info.name, callback);
-            let plugin_logger = format!("plugin.{}", info.name);
+            }
             if state.runner.is_none() {
-                event_sent = false;
                 self.restarts.fetch_add(1, Ordering::Relaxed);
-                if let Err(err) = ensure_runner(&mut state, &self.config).await {
+                if let Err(err) = ensure_runner(state, &self.config).await {
                     let message = format!("the plugin process could not be restarted: {err}");
+                    let (callback, logger) = callback_logger(state, slot, first);
                     logs::emit(&logger, CRITICAL, &message);
                     outcome.failures.push(Failure {
                         callback,
@@ -215,7 +265,12 @@ impl Shared {
                     break;
                 }
             }
-            if let Some(reason) = state.slots.get(&slot).and_then(|s| s.broken.clone()) {
+            let (Some(runner), Some(info)) = (state.runner.as_mut(), state.slots.get_mut(&slot))
+            else {
+                break;
+            };
+            if let Some(reason) = info.broken.clone() {
+                let callback = callback_name(&info.callbacks, first);
                 outcome.failures.push(Failure {
                     callback,
                     message: reason,
@@ -223,28 +278,72 @@ impl Shared {
                 });
                 break;
             }
-            let Some(runner) = state.runner.as_mut() else {
+            runner.set_logger(&info.logger);
+            let run_ahead = self.config.run_ahead;
+            let shipped = take_shipped(&mut info.ahead, event.id, remaining, run_ahead);
+            let mut out = std::mem::take(&mut state.out);
+            out.clear();
+            if !shipped {
+                let mut message = EventsMessage::new(slot, out);
+                message.push(event, remaining);
+                out = message.finish();
+            }
+            if !run_ahead {
+                let run = HostMessage::Run {
+                    slot,
+                    id: event.id,
+                    callbacks: remaining,
+                };
+                // Writing plain data into a Vec cannot fail.
+                if serde_json::to_writer(&mut out, &run).is_ok() {
+                    out.push(b'\n');
+                }
+            }
+            let sent = if out.is_empty() {
+                Ok(())
+            } else {
+                runner.send_raw(&out).await
+            };
+            state.out = out;
+            let result = match sent {
+                Ok(()) => {
+                    let wait = Wait {
+                        slot,
+                        id: event.id,
+                        callbacks: remaining,
+                        specs: &info.callbacks,
+                    };
+                    wait.results(runner, &self.config).await
+                }
+                Err(reply) => Err((0, reply)),
+            };
+            let Some(info) = state.slots.get(&slot) else {
                 break;
             };
-            runner.set_logger(&plugin_logger);
-            match call(runner, &self.config, slot, idx, event, !event_sent).await {
-                Ok(None) => event_sent = true,
-                Ok(Some(message)) => {
-                    event_sent = true;
-                    outcome.failures.push(Failure {
-                        callback,
-                        message,
-                        stop: stop_on_error,
-                    });
-                    if stop_on_error {
-                        break;
+            match result {
+                Ok(failures) => {
+                    for (idx, message) in failures {
+                        let spec = info.callbacks.get(idx);
+                        outcome.failures.push(Failure {
+                            callback: callback_name(&info.callbacks, idx),
+                            message,
+                            stop: spec.is_some_and(|spec| spec.stop_on_error),
+                        });
                     }
+                    break;
                 }
-                Err(reply) => {
+                Err((done, reply)) => {
+                    // Callbacks before `done` answered; the one at `done` was in flight.
                     state.runner = None;
+                    let failed = remaining.get(done).copied().unwrap_or(first);
+                    let callback = callback_name(&info.callbacks, failed);
+                    let stop = info
+                        .callbacks
+                        .get(failed)
+                        .is_some_and(|spec| spec.stop_on_error);
                     let message = reply.to_string();
                     logs::emit(
-                        &logger,
+                        &format!("{}.{callback}", info.logger),
                         CRITICAL,
                         &format!(
                             "Callback {callback} failed on event {}: {message}",
@@ -254,11 +353,12 @@ impl Shared {
                     outcome.failures.push(Failure {
                         callback,
                         message,
-                        stop: stop_on_error,
+                        stop,
                     });
-                    if stop_on_error {
+                    if stop {
                         break;
                     }
+                    remaining = remaining.get(done + 1..).unwrap_or(&[]);
                 }
             }
         }
@@ -298,10 +398,11 @@ async fn ensure_runner(state: &mut State, config: &HostConfig) -> Result<(), Loa
         let mut runner = Runner::start(config, &state.label).await?;
         let mut died = false;
         for (&slot, info) in state.slots.iter_mut() {
+            info.ahead.clear();
             if info.broken.is_some() {
                 continue;
             }
-            runner.set_logger(&format!("plugin.{}", info.name));
+            runner.set_logger(&info.logger);
             match load_slot(&mut runner, config, slot, &info.name, &info.path).await {
                 Ok((callbacks, _)) => {
                     if !same_shape(&callbacks, &info.callbacks) {
@@ -381,42 +482,130 @@ async fn load_slot(
     }
 }
 
-/// Sends the event (when `send_event`) and one `call`; returns the failure message if the
-/// callback raised.
-async fn call(
-    runner: &mut Runner,
-    config: &HostConfig,
-    slot: u32,
-    callback: usize,
-    event: &Event,
-    send_event: bool,
-) -> Result<Option<String>, ReplyError> {
-    if send_event {
-        runner
-            .send(&HostMessage::Event {
-                slot,
-                event: &event.raw,
-            })
-            .await?;
-    }
-    runner.send(&HostMessage::Call { slot, callback }).await?;
-    let deadline = Instant::now() + config.callback_timeout;
-    loop {
-        match runner.recv_until(deadline, config.callback_timeout).await? {
-            ChildMessage::Result {
-                slot: got_slot,
-                callback: got_callback,
-                ok,
-                error,
-            } if got_slot == slot && got_callback == callback => {
-                return Ok(if ok {
-                    None
-                } else {
-                    Some(error.unwrap_or_else(|| "the callback failed".to_owned()))
-                });
-            }
-            other => tracing::debug!(message = ?other, "Ignored a stale plugin process message"),
+/// Whether the process already holds `id` (for these callbacks, in run-ahead mode). Keeps
+/// `ahead` equal to what the process holds: on `run` it drops what was shipped before the
+/// event it runs, and an event shipped now goes after everything it holds, so without
+/// run-ahead an event shipped now makes it drop all it held.
+fn take_shipped(
+    ahead: &mut VecDeque<Ahead>,
+    id: i64,
+    callbacks: &[usize],
+    run_ahead: bool,
+) -> bool {
+    let Some(pos) = ahead.iter().position(|a| a.id == id) else {
+        if !run_ahead {
+            ahead.clear();
         }
+        return false;
+    };
+    let same = !run_ahead
+        || ahead
+            .get(pos)
+            .is_some_and(|a| a.callbacks.as_slice() == callbacks);
+    ahead.drain(..=pos);
+    same
+}
+
+/// The answers [`Shared::handle`] waits for: one `result` per callback on event `id`.
+struct Wait<'a> {
+    slot: u32,
+    id: i64,
+    callbacks: &'a [usize],
+    specs: &'a [CallbackSpec],
+}
+
+impl Wait<'_> {
+    /// Waits for the results in order; stops after a failed stopOnError callback (the
+    /// process stops there too). Returns the failures, or how many callbacks answered
+    /// before the process died or timed out.
+    async fn results(
+        &self,
+        runner: &mut Runner,
+        config: &HostConfig,
+    ) -> Result<Vec<(usize, String)>, (usize, ReplyError)> {
+        let mut failures = Vec::new();
+        for (done, &callback) in self.callbacks.iter().enumerate() {
+            let deadline = Instant::now() + config.callback_timeout;
+            let key = (self.slot, self.id, callback);
+            if let Some(pos) = runner.parked.iter().position(|p| (p.0, p.1, p.2) == key) {
+                let error = runner.parked.remove(pos).and_then(|p| p.3);
+                if let Some(error) = error {
+                    failures.push((callback, error));
+                    if self.specs.get(callback).is_some_and(|s| s.stop_on_error) {
+                        return Ok(failures);
+                    }
+                }
+                continue;
+            }
+            loop {
+                let message = runner
+                    .recv_until(deadline, config.callback_timeout)
+                    .await
+                    .map_err(|reply| (done, reply))?;
+                match message {
+                    ChildMessage::Result {
+                        slot,
+                        id,
+                        callback: got,
+                        ok,
+                        error,
+                    } if slot == self.slot && id == self.id && got == callback => {
+                        if ok {
+                            break;
+                        }
+                        failures.push((
+                            callback,
+                            error.unwrap_or_else(|| "the callback failed".to_owned()),
+                        ));
+                        if self.specs.get(callback).is_some_and(|s| s.stop_on_error) {
+                            return Ok(failures);
+                        }
+                        break;
+                    }
+                    ChildMessage::Result {
+                        slot,
+                        id,
+                        callback,
+                        ok,
+                        error,
+                    } => {
+                        // Ran ahead of the daemon: kept until its event is handled.
+                        if runner.parked.len() >= MAX_PARKED {
+                            runner.parked.pop_front();
+                        }
+                        let error = if ok {
+                            None
+                        } else {
+                            Some(error.unwrap_or_else(|| "the callback failed".to_owned()))
+                        };
+                        runner.parked.push_back((slot, id, callback, error));
+                    }
+                    other => {
+                        tracing::debug!(message = ?other, "Ignored a stale plugin process message");
+                    }
+                }
+            }
+        }
+        Ok(failures)
+    }
+}
+
+/// A callback's name for reports, or `#<idx>` when the plugin has no such callback.
+fn callback_name(callbacks: &[CallbackSpec], idx: usize) -> String {
+    callbacks
+        .get(idx)
+        .map_or_else(|| format!("#{idx}"), |spec| spec.name.clone())
+}
+
+/// The callback's name and its logger, `plugin.<name>.<callback>`.
+fn callback_logger(state: &State, slot: u32, idx: usize) -> (String, String) {
+    match state.slots.get(&slot) {
+        Some(info) => {
+            let callback = callback_name(&info.callbacks, idx);
+            let logger = format!("{}.{callback}", info.logger);
+            (callback, logger)
+        }
+        None => (format!("#{idx}"), "plugin".to_owned()),
     }
 }
 

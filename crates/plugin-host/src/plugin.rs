@@ -76,6 +76,10 @@ impl Plugin for PythonPlugin {
         Box::pin(self.shared.handle(self.slot, event, callbacks))
     }
 
+    fn upcoming<'a>(&'a mut self, events: &'a [(Arc<Event>, Vec<usize>)]) -> BoxFuture<'a, ()> {
+        Box::pin(self.shared.upcoming(self.slot, events))
+    }
+
     fn shutdown(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async {
             if !self.shut_down {

@@ -1,10 +1,10 @@
 //! The JSON-lines messages between the host and a plugin runner (docs/plugin-protocol.md).
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The protocol version this host speaks; the runner announces its own in `hello`.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The longest line the host accepts from a runner, in bytes. Longer lines are dropped
 /// with a warning.
@@ -26,6 +26,9 @@ pub enum HostMessage<'a> {
         use_session_uuid: bool,
         /// The level of the `plugin.<name>` loggers (Python's numeric levels).
         log_level: u8,
+        /// Run each shipped event's callbacks as soon as it arrives, without waiting for
+        /// `run` (the opt-in `run_ahead` mode; see the protocol document).
+        run_ahead: bool,
     },
     /// Load one plugin file under a slot number chosen by the host.
     Load {
@@ -41,19 +44,15 @@ pub enum HostMessage<'a> {
         /// The plugin's slot.
         slot: u32,
     },
-    /// The event that the following `call`s for this slot receive.
-    Event {
+    /// Run callbacks on an event shipped earlier with `events`; answered by one `result`
+    /// per callback.
+    Run {
         /// The plugin's slot.
         slot: u32,
-        /// The EventLogEntry row exactly as the site returned it.
-        event: &'a Map<String, Value>,
-    },
-    /// Run one callback on the current event; answered by `result`.
-    Call {
-        /// The plugin's slot.
-        slot: u32,
-        /// The callback's index in registration order.
-        callback: usize,
+        /// The event's id.
+        id: i64,
+        /// The callbacks' indexes in registration order, ascending.
+        callbacks: &'a [usize],
     },
     /// Finish and exit.
     Shutdown,
@@ -105,10 +104,12 @@ pub enum ChildMessage {
         #[serde(default)]
         detail: String,
     },
-    /// The answer to a `call`.
+    /// The answer for one callback of a `run` (or of a run-ahead event).
     Result {
         /// The plugin's slot.
         slot: u32,
+        /// The event's id.
+        id: i64,
         /// The callback's index.
         callback: usize,
         /// Whether the callback returned normally.

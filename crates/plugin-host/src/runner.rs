@@ -3,24 +3,28 @@
 use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::process::Child;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::HostConfig;
 use crate::error::LoadError;
 use crate::lines::{Line, read_line};
 use crate::logs::{self, INFO, WARNING};
 use crate::process::{describe_exit, kill_group, spawn_child};
 use crate::protocol::{ChildMessage, HostMessage, MAX_LINE_BYTES, PROTOCOL_VERSION};
+use crate::{HostConfig, forkserver};
 
 /// The Python side, embedded so that the binary needs no files next to it.
 pub(crate) const RUNNER_SOURCE: &str = include_str!("../python/sgevents_runner.py");
+
+/// A process's stdout or stderr, as the host reads it.
+type BoxedRead = Box<dyn AsyncRead + Unpin + Send>;
 
 /// Longest stdout/stderr line kept; the rest of such a line is dropped.
 const MAX_STDIO_LINE_BYTES: usize = 64 << 10;
@@ -35,6 +39,12 @@ pub(crate) struct Hello {
     pub(crate) python: String,
     pub(crate) shotgun_api3: String,
 }
+
+/// A `result` nobody waited for yet: slot, event id, callback, and the error if it failed.
+pub(crate) type ParkedResult = (u32, i64, usize, Option<String>);
+
+/// The most results kept for later; the oldest are dropped beyond it.
+pub(crate) const MAX_PARKED: usize = 1024;
 
 /// Why waiting for a reply ended without one.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,15 +68,44 @@ impl std::fmt::Display for ReplyError {
     }
 }
 
+/// How the host learns that a runner ended.
+enum Proc {
+    /// Spawned by the host, which reaps it.
+    Spawned(Child),
+    /// Forked by the fork server, which reaps it and reports how it ended.
+    Forked(Option<oneshot::Receiver<String>>),
+}
+
+impl Proc {
+    /// Waits up to `timeout` for the process to end; how it ended, once known.
+    async fn wait(&mut self, timeout: Duration) -> Option<String> {
+        match self {
+            Proc::Spawned(child) => match tokio::time::timeout(timeout, child.wait()).await {
+                Ok(Ok(status)) => Some(describe_exit(status)),
+                Ok(Err(_)) | Err(_) => None,
+            },
+            Proc::Forked(exit) => {
+                let waiting = exit.as_mut()?;
+                let how = tokio::time::timeout(timeout, waiting).await.ok()?.ok();
+                *exit = None;
+                how
+            }
+        }
+    }
+}
+
 /// A running runner process. Dropping it kills its process group.
 pub(crate) struct Runner {
-    child: Child,
+    proc: Proc,
     pid: u32,
     writer: OwnedWriteHalf,
     replies: mpsc::UnboundedReceiver<ChildMessage>,
     logger: Arc<Mutex<String>>,
     recent_stderr: Arc<Mutex<VecDeque<String>>>,
     reaped: bool,
+    /// Results that came before the host waited for them (run-ahead mode runs events in
+    /// shipping order, which may differ from the order the daemon handles them in).
+    pub(crate) parked: VecDeque<ParkedResult>,
     pub(crate) hello: Hello,
 }
 
@@ -76,23 +115,77 @@ impl Runner {
     /// process (stdout, stderr, unreadable lines) is logged under.
     pub(crate) async fn start(config: &HostConfig, logger: &str) -> Result<Runner, LoadError> {
         let python = &config.python;
-        let (ours, theirs) =
-            std::os::unix::net::UnixStream::pair().map_err(|source| LoadError::Interpreter {
-                python: python.clone(),
-                source,
-            })?;
+        let name = logger.strip_prefix("plugin.").unwrap_or(logger);
+        let file = runner_file();
+        let forked = match file {
+            Some(path) if config.fork_server => {
+                forkserver::fork(config, path.as_os_str(), name).await
+            }
+            _ => None,
+        };
+        let (proc, pid, ours, stdout, stderr): (Proc, u32, _, BoxedRead, BoxedRead) = match forked {
+            Some(forked) => {
+                let pipe = |fd| -> std::io::Result<BoxedRead> {
+                    Ok(Box::new(tokio::net::unix::pipe::Receiver::from_owned_fd(
+                        fd,
+                    )?))
+                };
+                let (stdout, stderr) = (pipe(forked.stdout), pipe(forked.stderr));
+                let (Ok(stdout), Ok(stderr)) = (stdout, stderr) else {
+                    kill_group(forked.pid);
+                    return Err(LoadError::Runner {
+                        python: python.clone(),
+                        reason: "the forked runner's output could not be read".to_owned(),
+                    });
+                };
+                (
+                    Proc::Forked(Some(forked.exit)),
+                    forked.pid,
+                    forked.channel,
+                    stdout,
+                    stderr,
+                )
+            }
+            None => {
+                let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|source| {
+                    LoadError::Interpreter {
+                        python: python.clone(),
+                        source,
+                    }
+                })?;
+                let args: [&OsStr; 2] = match file {
+                    Some(path) => [path.as_os_str(), OsStr::new(name)],
+                    None => [OsStr::new("-c"), OsStr::new(RUNNER_SOURCE)],
+                };
+                let mut child =
+                    spawn_child(python, &args, &config.extra_env, OwnedFd::from(theirs)).map_err(
+                        |source| LoadError::Interpreter {
+                            python: python.clone(),
+                            source,
+                        },
+                    )?;
+                let pid = child.id().unwrap_or(0);
+                let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take())
+                else {
+                    return Err(LoadError::Runner {
+                        python: python.clone(),
+                        reason: "its output pipes were not set up".to_owned(),
+                    });
+                };
+                (
+                    Proc::Spawned(child),
+                    pid,
+                    ours,
+                    Box::new(stdout),
+                    Box::new(stderr),
+                )
+            }
+        };
         ours.set_nonblocking(true)
             .map_err(|source| LoadError::Interpreter {
                 python: python.clone(),
                 source,
             })?;
-        let args: [&OsStr; 2] = [OsStr::new("-c"), OsStr::new(RUNNER_SOURCE)];
-        let mut child = spawn_child(python, &args, &config.extra_env, OwnedFd::from(theirs))
-            .map_err(|source| LoadError::Interpreter {
-                python: python.clone(),
-                source,
-            })?;
-        let pid = child.id().unwrap_or(0);
         let stream =
             tokio::net::UnixStream::from_std(ours).map_err(|source| LoadError::Interpreter {
                 python: python.clone(),
@@ -103,21 +196,18 @@ impl Runner {
         let recent_stderr = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, replies) = mpsc::unbounded_channel();
         tokio::spawn(read_messages(read_half, tx, Arc::clone(&logger)));
-        if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(read_stdio(stdout, INFO, Arc::clone(&logger), None));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            let recent = Some(Arc::clone(&recent_stderr));
-            tokio::spawn(read_stdio(stderr, WARNING, Arc::clone(&logger), recent));
-        }
+        tokio::spawn(read_stdio(stdout, INFO, Arc::clone(&logger), None));
+        let recent = Some(Arc::clone(&recent_stderr));
+        tokio::spawn(read_stdio(stderr, WARNING, Arc::clone(&logger), recent));
         let mut runner = Runner {
-            child,
+            proc,
             pid,
             writer,
             replies,
             logger,
             recent_stderr,
             reaped: false,
+            parked: VecDeque::new(),
             hello: Hello {
                 python: String::new(),
                 shotgun_api3: String::new(),
@@ -176,6 +266,7 @@ impl Runner {
             proxy: config.proxy.as_deref(),
             use_session_uuid: config.use_session_uuid,
             log_level: config.log_level,
+            run_ahead: config.run_ahead,
         };
         if let Err(err) = self.send(&configure).await {
             return Err(runner_error(self.explain(&err.to_string())));
@@ -207,8 +298,12 @@ impl Runner {
 
     /// Writes one message. A failure means the process is gone.
     pub(crate) async fn send(&mut self, message: &HostMessage<'_>) -> Result<(), ReplyError> {
-        let line = message.to_line();
-        if let Err(err) = self.writer.write_all(&line).await {
+        self.send_raw(&message.to_line()).await
+    }
+
+    /// Writes bytes that hold whole messages, in one write where the socket allows.
+    pub(crate) async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ReplyError> {
+        if let Err(err) = self.writer.write_all(bytes).await {
             let how = self
                 .reap()
                 .await
@@ -253,18 +348,13 @@ impl Runner {
 
     /// Waits (briefly) for the process to end and describes how it did.
     async fn reap(&mut self) -> Option<String> {
-        match tokio::time::timeout(REAP_TIMEOUT, self.child.wait()).await {
-            Ok(Ok(status)) => {
-                self.reaped = true;
-                // Anything the process started must go with it.
-                kill_group(self.pid);
-                Some(describe_exit(status))
-            }
-            Ok(Err(_)) | Err(_) => {
-                kill_group(self.pid);
-                None
-            }
+        let how = self.proc.wait(REAP_TIMEOUT).await;
+        if how.is_some() {
+            self.reaped = true;
         }
+        // Anything the process started must go with it.
+        kill_group(self.pid);
+        how
     }
 
     /// Asks the runner to exit, waits up to `grace`, then kills its process group.
@@ -274,12 +364,11 @@ impl Runner {
             .write_all(&HostMessage::Shutdown.to_line())
             .await;
         let _ = self.writer.shutdown().await;
-        match tokio::time::timeout(grace, self.child.wait()).await {
-            Ok(Ok(_)) => {
-                self.reaped = true;
-                kill_group(self.pid);
-            }
-            Ok(Err(_)) | Err(_) => self.kill().await,
+        if self.proc.wait(grace).await.is_some() {
+            self.reaped = true;
+            kill_group(self.pid);
+        } else {
+            self.kill().await;
         }
     }
 }
@@ -373,4 +462,73 @@ fn current(logger: &Mutex<String>) -> String {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .clone()
+}
+
+/// The runner written once to a private cache folder, named by a hash of its content, so
+/// that `ps` shows `python …/sgevents_runner-<hash>.py <plugin>` instead of the whole
+/// source. `None` (then the source goes inline with `-c`) when no private folder can be had.
+fn runner_file() -> Option<&'static Path> {
+    static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FILE.get_or_init(|| match write_runner_file() {
+        Ok(path) => Some(path),
+        Err(err) => {
+            tracing::debug!(error = %err, "Passing the plugin runner inline: no private cache folder");
+            None
+        }
+    })
+    .as_deref()
+}
+
+fn write_runner_file() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+
+    let dir = cache_dir()?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    // Only a folder that is ours and closed to others may hold code we run.
+    let meta = std::fs::symlink_metadata(&dir)?;
+    let me = std::fs::metadata("/proc/self")?.uid();
+    if !meta.is_dir() || meta.uid() != me || meta.permissions().mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a private folder of this user",
+            dir.display()
+        )));
+    }
+    let path = dir.join(format!("sgevents_runner-{:016x}.py", fnv1a(RUNNER_SOURCE)));
+    if std::fs::read(&path).is_ok_and(|have| have == RUNNER_SOURCE.as_bytes()) {
+        return Ok(path);
+    }
+    let temp = dir.join(format!(".sgevents_runner.{}.tmp", std::process::id()));
+    std::fs::write(&temp, RUNNER_SOURCE)?;
+    std::fs::rename(&temp, &path)?;
+    Ok(path)
+}
+
+/// `$XDG_CACHE_HOME/sgevents`, else `~/.cache/sgevents`, else `<tmp>/sgevents-<uid>`.
+fn cache_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+
+    let from_env = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|path| path.is_absolute())
+    };
+    if let Some(base) = from_env("XDG_CACHE_HOME") {
+        return Ok(base.join("sgevents"));
+    }
+    if let Some(home) = from_env("HOME") {
+        return Ok(home.join(".cache/sgevents"));
+    }
+    let uid = std::fs::metadata("/proc/self")?.uid();
+    Ok(std::env::temp_dir().join(format!("sgevents-{uid}")))
+}
+
+/// FNV-1a, 64 bits: a stable content hash for the runner's file name (std's hasher is not
+/// stable across releases, and this needs no dependency).
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

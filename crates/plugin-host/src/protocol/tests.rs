@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-const FIXTURE: &str = include_str!("../../tests/protocol/v1.jsonl");
+const FIXTURE: &str = include_str!("../../tests/protocol/v2.jsonl");
 
 fn fixture(dir: &str) -> Vec<Value> {
     FIXTURE
@@ -23,27 +23,41 @@ fn child_messages_round_trip() {
     }
 }
 
+fn event(raw: Value) -> sgevents_api::Event {
+    sgevents_api::Event::from_json(raw).unwrap()
+}
+
 #[test]
 fn host_messages_match_the_fixture() {
-    let event = json!({
+    let first = event(json!({
         "type": "EventLogEntry", "id": 42, "event_type": "Shotgun_Task_Change",
         "attribute_name": "sg_status_list",
-        "meta": {"type": "attribute_change", "old_value": "wtg", "new_value": "fin"},
-        "entity": {"type": "Task", "id": 7, "name": "layout"},
+        "meta": {"type": "attribute_change", "old_value": "wtg", "new_value": "fin",
+                 "at": "2026-03-01T09:59:59Z"},
+        "entity": {"type": "Task", "id": 7, "name": "layout &lt;v2&gt;"},
         "user": {"type": "HumanUser", "id": 3, "name": "Ana"},
         "project": {"type": "Project", "id": 70, "name": "Demo"},
         "session_uuid": null, "created_at": "2026-03-01T10:00:00Z"
-    });
-    let Value::Object(event) = event else {
-        unreachable!()
-    };
-    let ours = [
+    }));
+    let second = event(json!({
+        "type": "EventLogEntry", "id": 43, "event_type": "Studio_Note",
+        "attribute_name": "x &lt; y", "meta": {"far": "0001-01-01T00:00:00Z"},
+        "entity": {"type": "Attachment", "id": 9, "link_type": "local",
+                   "local_path_linux": "/mnt/a.mov"},
+        "user": null, "project": null, "session_uuid": null,
+        "created_at": "2026-03-01T10:00:01Z"
+    }));
+    let mut events = crate::wire::EventsMessage::new(0, Vec::new());
+    events.push(&first, &[0, 1]);
+    events.push(&second, &[1]);
+    let mut lines: Vec<Vec<u8>> = [
         HostMessage::Configure {
             protocol: PROTOCOL_VERSION,
             site_url: "https://studio.example.com",
             proxy: None,
             use_session_uuid: true,
             log_level: 20,
+            run_ahead: false,
         },
         HostMessage::Load {
             slot: 0,
@@ -51,24 +65,28 @@ fn host_messages_match_the_fixture() {
             path: "/plugins/ready_tasks.py",
         },
         HostMessage::Unload { slot: 0 },
-        HostMessage::Event {
+    ]
+    .iter()
+    .map(HostMessage::to_line)
+    .collect();
+    lines.push(events.finish());
+    lines.push(
+        HostMessage::Run {
             slot: 0,
-            event: &event,
-        },
-        HostMessage::Call {
-            slot: 0,
-            callback: 1,
-        },
-        HostMessage::Shutdown,
-    ];
+            id: 42,
+            callbacks: &[0, 1],
+        }
+        .to_line(),
+    );
+    lines.push(HostMessage::Shutdown.to_line());
     let expected = fixture("host");
-    assert_eq!(expected.len(), ours.len());
-    for (message, expected) in ours.iter().zip(expected) {
-        let line = message.to_line();
+    assert_eq!(expected.len(), lines.len());
+    for (line, expected) in lines.iter().zip(expected) {
         assert_eq!(line.last(), Some(&b'\n'));
         assert!(!line[..line.len() - 1].contains(&b'\n'));
-        let got: Value = serde_json::from_slice(&line).unwrap();
-        assert_eq!(got, expected);
+        // Compared as text: key order is part of the contract (the site's order).
+        let expected = format!("{}\n", serde_json::to_string(&expected).unwrap());
+        assert_eq!(String::from_utf8_lossy(line), expected);
     }
 }
 

@@ -54,6 +54,7 @@ async fn every_field_matches_shotgun_api3_find() {
         assert_eq!(report["id"], json!(event.id));
         assert_eq!(report["found"], json!(1), "{report}");
         assert_eq!(report["mismatches"], json!([]), "{report}");
+        assert_eq!(report["same_order"], json!(true), "{report}");
         assert_eq!(report["compared"], json!(fields), "{report}");
         assert_eq!(
             report["created_at"],
@@ -66,6 +67,17 @@ async fn every_field_matches_shotgun_api3_find() {
 
 #[tokio::test]
 async fn datetimes_inside_meta_and_escaped_brackets_convert_like_shotgun_api3() {
+    raw_event_converts_like_shotgun_api3(None).await;
+}
+
+#[tokio::test]
+async fn datetimes_around_a_dst_change_convert_like_shotgun_api3() {
+    raw_event_converts_like_shotgun_api3(Some("America/New_York")).await;
+}
+
+/// The raw row through our encoding and runner against shotgun_api3's own conversion of
+/// the same row, in the plugin process's local zone (`tz`, else the machine's).
+async fn raw_event_converts_like_shotgun_api3(tz: Option<&str>) {
     let (logs, _guard) = Logs::capture();
     let sim = site().await;
     let raw = json!({
@@ -75,6 +87,9 @@ async fn datetimes_inside_meta_and_escaped_brackets_convert_like_shotgun_api3() 
             "type": "custom", "approved_at": "2026-03-01T10:20:30Z",
             "history": [{"at": "2026-02-28T23:59:59Z", "by": {"type": "HumanUser", "id": 4}}],
             "not_a_date": "2026-03-01 10:20:30 UTC", "almost": "2026-13-01T10:20:30Z",
+            "dst": ["2026-03-08T06:59:59Z", "2026-03-08T07:00:00Z", "2026-11-01T05:59:59Z",
+                    "2026-11-01T06:00:00Z", "2026-07-01T12:00:00z", "1899-12-31T23:59:59Z",
+                    "1000-06-01T00:00:00Z", "2024-02-29T12:00:00Z", "2025-02-29T12:00:00Z"],
             "short": "2026-03-01T10:20:3Z", "empty": {}, "none": null, "count": 3, "ratio": 1.5,
             "text": "a &lt; b"
         },
@@ -95,6 +110,9 @@ async fn datetimes_inside_meta_and_escaped_brackets_convert_like_shotgun_api3() 
         ),
         ("PYTHONPATH".to_owned(), plugins.display().to_string()),
     ]);
+    if let Some(tz) = tz {
+        config.extra_env.push(("TZ".to_owned(), tz.to_owned()));
+    }
     let mut plugin = load_plugin(&config, &test_plugin("fidelity_raw.py"))
         .await
         .unwrap();
@@ -108,6 +126,7 @@ async fn datetimes_inside_meta_and_escaped_brackets_convert_like_shotgun_api3() 
     assert_eq!(report["got"], report["want"]);
     assert_eq!(report["equal"], json!(true), "{report}");
     assert_eq!(report["same_shape"], json!(true), "{report}");
+    assert_eq!(report["same_order"], json!(true), "{report}");
     // Spot checks: converted in meta, at any depth; escapes undone only at the top level.
     assert_eq!(report["got"]["meta"]["approved_at"][0], json!("datetime"));
     assert_eq!(
@@ -115,6 +134,8 @@ async fn datetimes_inside_meta_and_escaped_brackets_convert_like_shotgun_api3() 
         json!("datetime")
     );
     assert_eq!(report["got"]["meta"]["not_a_date"][0], json!("str"));
+    assert_eq!(report["got"]["meta"]["dst"][0][0], json!("datetime"));
+    assert_eq!(report["got"]["meta"]["dst"][8][0], json!("str"));
     assert_eq!(report["got"]["meta"]["almost"][0], json!("str"));
     assert_eq!(
         report["got"]["attribute_name"][1],

@@ -6,8 +6,10 @@
     reason = "test helpers panic on setup failures, like the tests themselves"
 )]
 
+mod batch;
 mod dispatch;
 mod fidelity;
+mod forking;
 mod isolation;
 mod loading;
 mod logs;

@@ -37,6 +37,19 @@ def shape(value):
     return [type(value).__name__, value]
 
 
+def key_order(value, path=()):
+    """Every dict's keys in order, by path, so that key order is compared too."""
+    orders = []
+    if isinstance(value, dict):
+        orders.append([list(path), list(value)])
+        for key, item in value.items():
+            orders.extend(key_order(item, path + (key,)))
+    elif isinstance(value, list):
+        for idx, item in enumerate(value):
+            orders.extend(key_order(item, path + (idx,)))
+    return orders
+
+
 def compare(sg, logger, event, args):
     found = sg.find("EventLogEntry", [["id", "is", event["id"]]], FIELDS)
     report = {"id": event["id"], "found": len(found), "mismatches": [], "compared": []}
@@ -44,6 +57,9 @@ def compare(sg, logger, event, args):
         expected = found[0]
         report["keys"] = sorted(event)
         report["expected_keys"] = sorted(expected)
+        report["same_order"] = key_order(event) == key_order(expected)
+        report["order"] = key_order(event)
+        report["expected_order"] = key_order(expected)
         for key in sorted(set(event) | set(expected)):
             got = event.get(key, MISSING)
             want = expected.get(key, MISSING)

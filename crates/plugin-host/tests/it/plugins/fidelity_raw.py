@@ -4,7 +4,7 @@
 import json
 import os
 
-from fidelity import shape  # noqa: E402  (the test puts this folder on PYTHONPATH)
+from fidelity import key_order, shape  # noqa: E402  (the test puts this folder on PYTHONPATH)
 
 
 def registerCallbacks(reg):
@@ -22,6 +22,7 @@ def compare_raw(sg, logger, event, args):
     report = {
         "equal": event == expected,
         "same_shape": shape(event) == shape(expected),
+        "same_order": key_order(event) == key_order(expected),
         "got": json.loads(json.dumps(shape(event), default=str)),
         "want": json.loads(json.dumps(shape(expected), default=str)),
     }

@@ -1,0 +1,165 @@
+//! Events shipped ahead in one message: they run only when handled (unless the opt-in
+//! run-ahead mode is on), and a crash during a batch costs only that child its event.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use sgevents_api::Event;
+use sgevents_plugin_api::Plugin;
+use sgevents_plugin_host::{HostConfig, load_plugin};
+
+use crate::support::{Logs, config, site, test_plugin};
+
+fn events(ids: std::ops::RangeInclusive<i64>) -> Vec<Arc<Event>> {
+    ids.map(|id| {
+        let raw = json!({
+            "type": "EventLogEntry", "id": id, "event_type": "Shotgun_Shot_Change",
+            "attribute_name": "sg_status_list", "meta": {"type": "attribute_change"},
+            "entity": {"type": "Shot", "id": 1, "name": "sh010"}, "user": null,
+            "project": null, "session_uuid": null, "created_at": "2026-03-01T10:20:31Z"
+        });
+        Arc::new(Event::from_json(raw).unwrap())
+    })
+    .collect()
+}
+
+fn hints(events: &[Arc<Event>]) -> Vec<(Arc<Event>, Vec<usize>)> {
+    events.iter().map(|e| (Arc::clone(e), vec![0])).collect()
+}
+
+/// `(event id, pid)` of every "ran" record of `logger`, in order.
+fn ran(logs: &Logs, logger: &str) -> Vec<(i64, u32)> {
+    logs.matching(logger, "ran ")
+        .iter()
+        .map(|record| {
+            let mut words = record.message.split_whitespace().skip(1);
+            let id = words.next().unwrap().parse().unwrap();
+            let pid = words.nth(1).unwrap().parse().unwrap();
+            (id, pid)
+        })
+        .collect()
+}
+
+fn ledger_config(base: &HostConfig, crash_id: Option<i64>) -> HostConfig {
+    let mut config = base.clone();
+    if let Some(id) = crash_id {
+        config
+            .extra_env
+            .push(("LEDGER_CRASH_ID".to_owned(), id.to_string()));
+    }
+    config
+}
+
+#[tokio::test]
+async fn shipped_events_run_only_when_handled_and_skipped_ones_never() {
+    let (logs, _guard) = Logs::capture();
+    let sim = site().await;
+    let mut plugin = load_plugin(&config(&sim), &test_plugin("ledger.py"))
+        .await
+        .unwrap();
+    let batch = events(101..=105);
+    plugin.upcoming(&hints(&batch)).await;
+    for event in [&batch[0], &batch[2], &batch[4]] {
+        let outcome = plugin.handle(event, &[0]).await;
+        assert!(outcome.failures.is_empty(), "{outcome:?}");
+        // Nothing shipped runs before its own `handle`: the log so far ends at this event.
+        let seen = ran(&logs, "plugin.ledger.record");
+        assert_eq!(seen.last().map(|r| r.0), Some(event.id), "{seen:?}");
+    }
+    // An event handled without a hint (a late arrival, or the first of a batch) is shipped
+    // with its `run`, whatever was shipped ahead; the hinted ones still run after it.
+    let more = events(106..=108);
+    plugin.upcoming(&hints(&more)).await;
+    let late = events(99..=99);
+    assert!(plugin.handle(&late[0], &[0]).await.failures.is_empty());
+    for event in &more {
+        let outcome = plugin.handle(event, &[0]).await;
+        assert!(outcome.failures.is_empty(), "{outcome:?}");
+    }
+    plugin.shutdown().await;
+    let ids: Vec<i64> = ran(&logs, "plugin.ledger.record")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, [101, 103, 105, 99, 106, 107, 108]);
+}
+
+#[tokio::test]
+async fn a_crash_during_a_batch_costs_only_that_child_and_its_in_flight_event() {
+    let (logs, _guard) = Logs::capture();
+    let sim = site().await;
+    let base = config(&sim);
+    let dir = tempfile::tempdir().unwrap();
+    let (crashing, steady) = (dir.path().join("crashing.py"), dir.path().join("steady.py"));
+    std::fs::copy(test_plugin("ledger.py"), &crashing).unwrap();
+    std::fs::copy(test_plugin("ledger.py"), &steady).unwrap();
+    let mut crashing = load_plugin(&ledger_config(&base, Some(202)), &crashing)
+        .await
+        .unwrap();
+    let mut steady = load_plugin(&ledger_config(&base, None), &steady)
+        .await
+        .unwrap();
+    let batch = events(201..=204);
+    crashing.upcoming(&hints(&batch)).await;
+    steady.upcoming(&hints(&batch)).await;
+    for event in &batch {
+        let crashed = crashing.handle(event, &[0]).await;
+        if event.id == 202 {
+            assert_eq!(crashed.failures.len(), 1, "{crashed:?}");
+            assert!(
+                crashed.failures[0].message.contains("signal 6"),
+                "{crashed:?}"
+            );
+            assert!(!crashed.failures[0].stop);
+        } else {
+            assert!(crashed.failures.is_empty(), "{crashed:?}");
+        }
+        assert!(steady.handle(event, &[0]).await.failures.is_empty());
+    }
+    assert_eq!(crashing.restarts(), 1);
+    assert_eq!(steady.restarts(), 0);
+    crashing.shutdown().await;
+    steady.shutdown().await;
+    let crashed = ran(&logs, "plugin.crashing.record");
+    let ids: Vec<i64> = crashed.iter().map(|r| r.0).collect();
+    assert_eq!(ids, [201, 203, 204], "only the in-flight event is lost");
+    assert_ne!(crashed[0].1, crashed[1].1, "203 ran in a fresh process");
+    let steady = ran(&logs, "plugin.steady.record");
+    let ids: Vec<i64> = steady.iter().map(|r| r.0).collect();
+    assert_eq!(ids, [201, 202, 203, 204]);
+    assert!(steady.iter().all(|r| r.1 == steady[0].1), "{steady:?}");
+}
+
+#[tokio::test]
+async fn run_ahead_runs_the_shipped_batch_without_waiting() {
+    let (logs, _guard) = Logs::capture();
+    let sim = site().await;
+    let mut config = config(&sim);
+    config.run_ahead = true;
+    let mut plugin = load_plugin(&config, &test_plugin("ledger.py"))
+        .await
+        .unwrap();
+    let batch = events(301..=303);
+    plugin.upcoming(&hints(&batch)).await;
+    // Only the first is handled; the others ran anyway: the price of the opt-in mode.
+    assert!(plugin.handle(&batch[0], &[0]).await.failures.is_empty());
+    logs.wait_for("plugin.ledger.record", "ran 303 ").await;
+    assert!(plugin.handle(&batch[1], &[0]).await.failures.is_empty());
+    // Handled out of shipping order: 400 ships (and runs) after 401..403 already ran, so
+    // their results come first and wait for their own `handle`.
+    let later = events(401..=403);
+    plugin.upcoming(&hints(&later)).await;
+    logs.wait_for("plugin.ledger.record", "ran 403 ").await;
+    let first = events(400..=400);
+    assert!(plugin.handle(&first[0], &[0]).await.failures.is_empty());
+    for event in &later {
+        let outcome = plugin.handle(event, &[0]).await;
+        assert!(outcome.failures.is_empty(), "{outcome:?}");
+    }
+    plugin.shutdown().await;
+    let ids: Vec<i64> = ran(&logs, "plugin.ledger.record")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, [301, 302, 303, 401, 402, 403, 400]);
+}

@@ -1,0 +1,151 @@
+"""The Python runner replays the protocol's golden file (crates/plugin-host/tests/protocol/v2.jsonl):
+it accepts every host message, answers with the golden messages' shapes, and turns each
+shipped row into exactly what shotgun_api3's find() makes of it."""
+
+import datetime
+import importlib.util
+import json
+
+import pytest
+import shotgun_api3
+
+from conftest import ROOT
+
+GOLDEN = ROOT / "crates" / "plugin-host" / "tests" / "protocol" / "v2.jsonl"
+REAL_SHOTGUN = shotgun_api3.Shotgun
+RUNNER = ROOT / "crates" / "plugin-host" / "python" / "sgevents_runner.py"
+
+PLUGIN = '''
+SEEN = []
+
+def mark_ready(sg, logger, event, args):
+    SEEN.append(("mark_ready", event))
+
+class Tally(object):
+    def __call__(self, sg, logger, event, args):
+        SEEN.append(("tally", event))
+        if event["id"] == 42:
+            raise ValueError("boom")
+
+def registerCallbacks(reg):
+    reg.setEmails("pipeline@example.com")
+    reg.registerCallback("s", "k", mark_ready, {"Shotgun_Task_Change": ["sg_status_list"]})
+    reg.registerCallback("s", "k", Tally(), None, stopOnError=False)
+'''
+
+
+def golden(direction):
+    with open(GOLDEN) as handle:
+        entries = [json.loads(line) for line in handle if line.strip()]
+    return [e["message"] for e in entries if e["dir"] == direction]
+
+
+class FakeChannel(object):
+    def __init__(self):
+        self.sent = []
+
+    def send(self, message):
+        # What the runner sends must be one JSON line.
+        line = json.dumps(message)
+        assert "\n" not in line
+        self.sent.append(json.loads(line))
+
+    def send_line(self, data):
+        assert data.endswith(b"\n") and b"\n" not in data[:-1]
+        self.sent.append(json.loads(data.decode("utf-8")))
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    spec = importlib.util.spec_from_file_location("sgevents_runner_under_test", str(RUNNER))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    channel = FakeChannel()
+    monkeypatch.setattr(module, "CHANNEL", channel)
+    # No site behind the golden file's URL: connections are made without contacting it.
+    monkeypatch.setattr(
+        module.shotgun_api3, "Shotgun", lambda *a, **kw: REAL_SHOTGUN(*a, connect=False, **kw)
+    )
+    return module, channel
+
+
+def shapes(messages):
+    return {m["type"]: sorted(m) for m in messages}
+
+
+def expected_row(row):
+    """What find() returns for this row: the client's own inbound conversion."""
+    sg = REAL_SHOTGUN("https://studio.example.com", "s", "k", connect=False)
+    return sg._parse_records([sg._transform_inbound(json.loads(json.dumps(row)))])[0]
+
+
+def test_protocol_versions_agree(runner):
+    module, _ = runner
+    hello = golden("child")[0]
+    assert hello["type"] == "hello"
+    assert module.PROTOCOL_VERSION == hello["protocol"]
+    configure = golden("host")[0]
+    assert configure["type"] == "configure"
+    assert configure["protocol"] == module.PROTOCOL_VERSION
+
+
+@pytest.mark.parametrize("run_ahead", [False, True])
+def test_the_runner_replays_the_golden_host_messages(runner, tmp_path, run_ahead):
+    module, channel = runner
+    plugin_file = tmp_path / "ready_tasks.py"
+    plugin_file.write_text(PLUGIN)
+    converter = module.EventConverter()
+    child_shapes = shapes(golden("child"))
+    rows = {}
+    for message in golden("host"):
+        kind = message["type"]
+        if kind == "shutdown":
+            continue  # the main loop's exit; nothing to answer
+        if kind == "load":
+            message = dict(message, path=str(plugin_file))
+        if kind == "configure":
+            message = dict(message, run_ahead=run_ahead)
+        if kind == "events":
+            rows.update((e["id"], e["row"]) for e in message["events"])
+            raw = json.loads(json.dumps(message))  # what the runner gets is a fresh copy
+            message = raw
+        if kind == "run" and run_ahead:
+            continue  # the events already ran
+        reply = module.handle(message, converter)
+        if reply is not None:
+            channel.send(reply)
+        if kind == "load":
+            assert channel.sent[-1]["type"] == "loaded"
+            assert channel.sent[-1]["emails"] == {"kind": "to", "addresses": ["pipeline@example.com"]}
+            names = [c["name"] for c in channel.sent[-1]["callbacks"]]
+            assert names[0] == "mark_ready" and names[1].startswith("Tally_0x")
+        if kind == "unload":
+            # Load it again so that the events have a plugin to go to.
+            channel.send(module.handle(dict(golden("host")[1], path=str(plugin_file)), converter))
+    if not run_ahead:
+        module.handle({"type": "run", "slot": 0, "id": 43, "callbacks": [1]}, converter)
+    for sent in channel.sent:
+        assert sorted(sent) == child_shapes[sent["type"]] or (
+            sent["type"] == "result" and sorted(sent) == [k for k in child_shapes["result"] if k != "error"]
+        ), sent
+    results = [(m["id"], m["callback"], m["ok"]) for m in channel.sent if m["type"] == "result"]
+    assert results == [(42, 0, True), (42, 1, False), (43, 1, True)]
+    plugin = module.PLUGINS[0]
+    seen = plugin.callbacks[0].function.__globals__["SEEN"]
+    assert [(name, event["id"]) for name, event in seen] == [("mark_ready", 42), ("tally", 42), ("tally", 43)]
+    assert seen[0][1] is seen[1][1], "every callback of an event gets the same object"
+    for _, event in seen:
+        want = expected_row(rows[event["id"]])
+        assert event == want
+        assert list(event) == list(want), "key order is the site's"
+        assert isinstance(event["created_at"], datetime.datetime)
+        assert event["created_at"].tzinfo is not None
+    first, second = seen[0][1], seen[2][1]
+    assert isinstance(first["meta"]["at"], datetime.datetime)
+    assert first["entity"]["name"] == "layout &lt;v2&gt;"  # nested: the client leaves it
+    assert second["attribute_name"] == "x < y"
+    assert isinstance(second["meta"]["far"], datetime.datetime)  # the slow path
+    field = shotgun_api3.shotgun.ClientCapabilities().local_path_field
+    if field == "local_path_linux":
+        assert second["entity"]["local_path"] == "/mnt/a.mov"
+        assert second["entity"]["url"] == "file:///mnt/a.mov"
