@@ -21,6 +21,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use board::StatusBoard;
+
+/// The lag beyond which a plugin makes the daemon degraded when `lag_alert_secs` is not set.
+pub const DEFAULT_LAG_ALERT: std::time::Duration = std::time::Duration::from_secs(600);
 pub use filter_text::match_events_text;
 pub use from_watch::WatchStatus;
 pub use health::{Check, HealthPolicy};

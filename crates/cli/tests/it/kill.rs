@@ -8,29 +8,12 @@ use std::time::{Duration, Instant};
 
 use sgevents_sim::SimConfig;
 
-use super::support::{config, python};
+use super::support::{LEDGER_PLUGIN, config, ledger, python};
 
 const SCRIPT: (&str, &str) = ("ledger", "ledger-key");
 const EVENTS: u64 = 10_000;
 /// Milliseconds into each run at which the daemon is killed: spread over start-up and catch-up.
 const KILL_AFTER_MS: [u64; 5] = [400, 900, 650, 1_200, 800];
-
-const LEDGER_PLUGIN: &str = r#"
-import os
-
-LEDGER = os.path.join(os.environ["LEDGER_DIR"], os.path.splitext(os.path.basename(__file__))[0])
-
-def record(sg, logger, event, args):
-    # One O_APPEND write per event: a line is either wholly there or not at all.
-    fd = os.open(LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, ("%d\n" % event["id"]).encode())
-    finally:
-        os.close(fd)
-
-def registerCallbacks(reg):
-    reg.registerCallback("ledger", "ledger-key", record)
-"#;
 
 fn start_daemon(config: &Path, ledger_dir: &Path, first: bool) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sgevents"));
@@ -47,14 +30,6 @@ fn start_daemon(config: &Path, ledger_dir: &Path, first: bool) -> Child {
         command.args(["--start-at", "1"]);
     }
     command.spawn().unwrap()
-}
-
-fn ledger(dir: &Path, plugin: &str) -> Vec<i64> {
-    std::fs::read_to_string(dir.join(plugin))
-        .unwrap_or_default()
-        .lines()
-        .map(|line| line.parse().unwrap())
-        .collect()
 }
 
 #[test]

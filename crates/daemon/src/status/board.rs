@@ -136,7 +136,7 @@ impl StatusSource for StatusBoard {
             degraded: false,
             degraded_reasons: Vec::new(),
         };
-        snapshot.mark_degraded(None);
+        snapshot.mark_degraded(Some(super::DEFAULT_LAG_ALERT));
         snapshot
     }
 }
