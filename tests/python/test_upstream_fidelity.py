@@ -57,6 +57,11 @@ def on_event(sg, logger, event, args):
 def on_event(sg, logger, event, args):
     pass
 """,
+    # registerCallbacks raises: upstream logs CRITICAL on the engine logger, not the plugin's.
+    "bad_register": """
+def registerCallbacks(reg):
+    raise RuntimeError("no site field for this plugin")
+""",
 }
 
 
@@ -126,7 +131,7 @@ def daemon(sim, sg, tmp_path):
 
 def loaded(daemon, *names):
     engine = daemon.log("shotgunEventDaemon")
-    return all(f"Loaded plugin {name} " in engine for name in names if name != "bad_value")
+    return all(f"Loaded plugin {name} " in engine for name in names if name not in ("bad_value", "bad_register"))
 
 
 def test_plugins_see_what_upstream_plugins_see(daemon, sg):
@@ -137,6 +142,13 @@ def test_plugins_see_what_upstream_plugins_see(daemon, sg):
     refused = wait_until("the bad matchEvents to be refused", lambda: daemon.log("plugin.bad_value"), timeout=60)
     assert "matchEvents['Shotgun_Shot_Change'] is 5" in refused or 'matchEvents["Shotgun_Shot_Change"] is 5' in refused, refused
     assert "crashes" in refused, refused
+    engine = wait_until("the failed registerCallbacks to be logged",
+                        lambda: "Error running register callback function" in daemon.log("shotgunEventDaemon")
+                        and daemon.log("shotgunEventDaemon"), timeout=60)
+    line = next(l for l in engine.splitlines() if "Error running register callback function" in l)
+    assert " - engine - CRITICAL - " in line, line
+    assert "bad_register.py" in line, line
+    assert "no site field for this plugin" in engine
 
     shot = sg.create("Shot", {"code": f"fi_{uuid.uuid4().hex[:6]}", "project": PROJECT})
     sg.update("Shot", shot["id"], {"description": "one"})

@@ -329,7 +329,7 @@ impl Poller {
                 slot.install(plugin);
             }
             LoadResult::Done(Err(err)) => {
-                tracing::error!(logger = %logger, "Could not load the plugin at {path}: {err}");
+                log_load_error(&logger, &path, &err);
                 slot.unload(PluginState::Failed, err.to_string());
                 telemetry.record_deactivation(&slot.key.plugin);
             }
@@ -364,5 +364,20 @@ impl Slot {
         self.stopped_at = None;
         let epoch = self.restart_dispatch();
         self.order(Control::Unload { epoch });
+    }
+}
+
+/// Logs a failed load as upstream does: a failed import on the plugin's logger at ERROR; a
+/// missing or failing `registerCallbacks` on the engine logger at CRITICAL.
+fn log_load_error(logger: &str, path: &str, err: &LoadError) {
+    use sgevents_plugin_host::LoadError as Host;
+    match err {
+        LoadError::Host(Host::Import { .. }) => tracing::error!(logger = %logger, "{err}"),
+        LoadError::Host(
+            Host::NoRegisterCallbacks { .. }
+            | Host::RegisterFailed { .. }
+            | Host::NotCallable { .. },
+        ) => tracing::error!(logger = "engine", critical = true, "{err}"),
+        _ => tracing::error!(logger = %logger, "Could not load the plugin at {path}: {err}"),
     }
 }
