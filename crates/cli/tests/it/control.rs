@@ -291,3 +291,123 @@ fn the_daemon_creates_its_control_socket_0600_next_to_the_state_db() {
     assert!(!socket.exists(), "the socket file is removed at shutdown");
     runtime.block_on(sim.shutdown());
 }
+
+/// A ledger plugin (stopOnError, upstream's default) that fails on event `FAIL_ID`.
+const POISONED_PLUGIN: &str = r#"
+import os
+
+LEDGER = os.path.join(os.environ["LEDGER_DIR"], "poisoned")
+FAIL_ID = int(os.environ["FAIL_ID"])
+
+def record(sg, logger, event, args):
+    if event["id"] == FAIL_ID:
+        raise RuntimeError("poisoned event %d" % FAIL_ID)
+    fd = os.open(LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, ("%d\n" % event["id"]).encode())
+    finally:
+        os.close(fd)
+
+def registerCallbacks(reg):
+    reg.registerCallback("ledger", "ledger-key", record)
+"#;
+
+/// Runs `sgevents plugin ARGS --config CONFIG` until it succeeds (the plugin may not have
+/// reached the state the action needs yet); returns its stdout.
+fn act_until_done(config: &Path, args: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_sgevents"))
+            .arg("plugin")
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            return text(&out.stdout);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`sgevents plugin {}` never succeeded: {}",
+            args.join(" "),
+            text(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn skip_pause_and_unpause_act_on_the_running_daemon() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(sgevents_sim::spawn(sgevents_sim::SimConfig {
+            scripts: vec![("ledger".to_owned(), "ledger-key".to_owned())],
+            prefill: 12,
+            ..sgevents_sim::SimConfig::default()
+        }))
+        .unwrap();
+    let latest = sim.latest_event_id().unwrap();
+    let fail_id = latest - 6;
+    let dir = tempfile::tempdir().unwrap();
+    let (plugins, ledgers) = (dir.path().join("plugins"), dir.path().join("ledgers"));
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::create_dir_all(&ledgers).unwrap();
+    std::fs::write(plugins.join("poisoned.py"), POISONED_PLUGIN).unwrap();
+    let config = super::support::config(dir.path(), &sim.url(), ("ledger", "ledger-key"), &plugins);
+    // FAIL_ID reaches the plugin through the daemon's environment.
+    let mut daemon = {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sgevents"));
+        command
+            .args(["run", "--start-at", "1", "--config"])
+            .arg(&config)
+            .arg("--python")
+            .arg(super::support::python())
+            .env("LEDGER_DIR", &ledgers)
+            .env("FAIL_ID", fail_id.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command.spawn().unwrap()
+    };
+    let ledger = || super::support::ledger(&ledgers, "poisoned");
+
+    // The plugin stops at the poisoned event; skip (refused until it has stopped) moves it on.
+    let said = act_until_done(&config, &["skip", "poisoned"]);
+    assert!(said.contains(&fail_id.to_string()), "{said}");
+    let wanted: Vec<i64> = (1..=latest).filter(|id| *id != fail_id).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ledger() != wanted {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after the skip the plugin got {:?}, wanted {wanted:?}",
+            ledger()
+        );
+        assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // Paused, it takes nothing new; unpaused, it catches up.
+    act_until_done(&config, &["pause", "poisoned"]);
+    sim.prefill(3).unwrap();
+    let newest = sim.latest_event_id().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(ledger(), wanted, "a paused plugin took events");
+    act_until_done(&config, &["unpause", "poisoned"]);
+    let all: Vec<i64> = wanted.iter().copied().chain(latest + 1..=newest).collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while ledger() != all {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after unpause the plugin got {:?}, wanted {all:?}",
+            ledger()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(daemon.wait().unwrap().success());
+    runtime.block_on(sim.shutdown());
+}
