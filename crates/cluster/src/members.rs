@@ -39,6 +39,11 @@ impl Members {
         })
     }
 
+    /// The key [`Members::live`] lists for the node named `node`.
+    pub fn key_of(node: &str) -> String {
+        crate::names::kv_key(node)
+    }
+
     /// Says this node is alive, with `about` (for example its status address) as the value.
     ///
     /// # Errors
