@@ -67,6 +67,25 @@ impl Members {
             .map_err(|err| ClusterError::js("remove this node's member entry", err))
     }
 
+    /// The live nodes as (key, what each last said in [`Members::beat`]), sorted by key.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when NATS cannot be asked.
+    pub async fn live_with_about(&self) -> Result<Vec<(String, String)>, ClusterError> {
+        let mut nodes = Vec::new();
+        for key in self.live().await? {
+            let about = self
+                .store
+                .get(&key)
+                .await
+                .map_err(|err| ClusterError::js("read a member entry", err))?;
+            if let Some(about) = about {
+                nodes.push((key, String::from_utf8_lossy(&about).into_owned()));
+            }
+        }
+        Ok(nodes)
+    }
+
     /// The live nodes' keys, sorted.
     ///
     /// # Errors

@@ -63,7 +63,8 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
                     "cluster" => raw.cluster = ctx.section::<RawCluster>(value, "cluster"),
                     "plugins" => raw.plugins = ctx.plugins(value),
                     _ => {
-                        const TABLES: [&str; 5] = ["daemon", "site", "plugins", "emails", "cluster"];
+                        const TABLES: [&str; 5] =
+                            ["daemon", "site", "plugins", "emails", "cluster"];
                         let meant = crate::keys::suggest(&name, TABLES);
                         let fix = match (name.as_str(), meant) {
                             ("shotgun", _) => "the site connection is the [site] table in TOML".to_owned(),

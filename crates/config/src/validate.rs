@@ -9,8 +9,8 @@ use crate::ini::Environment;
 use crate::keys::display_name;
 use crate::raw::{RawCluster, RawConfig, RawDaemon, RawEmails, RawPluginPath, RawSite};
 use crate::{
-    ClusterConfig, ConfigFormat, DaemonSettings, DispatchMode, EmailSettings, LogFormat, LogMode, LogSettings,
-    PluginFilters, PluginPathSettings, ProcessMode, Secret, Settings, SiteSettings,
+    ClusterConfig, ConfigFormat, DaemonSettings, DispatchMode, EmailSettings, LogFormat, LogMode,
+    LogSettings, PluginFilters, PluginPathSettings, ProcessMode, Secret, Settings, SiteSettings,
 };
 
 /// File name of the state store next to `event_id_file`.

@@ -133,7 +133,7 @@ pub async fn run(
             tracing::warn!(logger = "engine", "{err}");
             continue;
         }
-        let live = match members.live().await {
+        let live = match members.live_with_about().await {
             Ok(live) => live,
             Err(err) => {
                 tracing::warn!(logger = "engine", "{err}");
@@ -143,7 +143,14 @@ pub async fn run(
         leaving.retain(|(_, task)| !task.is_finished());
         let found = scan(&plugin_dirs);
         let leader_name = leader_rx.borrow().clone();
-        tracing::debug!(logger = "engine", "Live nodes {live:?}, leader {leader_name:?}");
+        let names: Vec<String> = live.iter().map(|(_, name)| name.clone()).collect();
+        watch.update_site(|site| {
+            site.cluster = Some(crate::status::ClusterStatus {
+                leader: leader_name,
+                nodes: names,
+            });
+        });
+        let live: Vec<String> = live.into_iter().map(|(key, _)| key).collect();
         for found in &found {
             let owns = place::owner(&found.key.to_string(), &live) == Some(mine.as_str());
             let current = running.get(&found.key).map(|run| run.file.clone());
@@ -152,7 +159,11 @@ pub async fn run(
                 .is_some_and(|file| *file != found.file || !owns);
             if stale && let Some(run) = running.remove(&found.key) {
                 if !owns {
-                    tracing::info!(logger = "engine", "Plugin {} moves to another node", found.key);
+                    tracing::info!(
+                        logger = "engine",
+                        "Plugin {} moves to another node",
+                        found.key
+                    );
                 }
                 run.release.cancel();
                 leaving.push((found.key.clone(), run.task));
@@ -197,9 +208,13 @@ pub async fn run(
             }
             views.remove(&key);
         }
-        let shown: Vec<PluginKey> = views.keys().filter(|key| !running.contains_key(*key)).cloned().collect();
-        for key in shown {
-            views.remove(&key);
+        // Plugins other nodes run: their standing from the shared state.
+        for found in &found {
+            if running.contains_key(&found.key) {
+                continue;
+            }
+            let entry = elsewhere(&shared, found).await;
+            views.insert(found.key.clone(), entry);
         }
         watch.set_plugins(views.values().cloned().collect());
     }
@@ -215,7 +230,10 @@ pub async fn run(
     })
     .await;
     if finished.is_err() {
-        tracing::warn!(logger = "engine", "Plugins still running after {grace:?} stopped without finishing their event");
+        tracing::warn!(
+            logger = "engine",
+            "Plugins still running after {grace:?} stopped without finishing their event"
+        );
     }
     let _ = leader_task.await;
     if let Err(err) = members.leave().await {
@@ -246,22 +264,56 @@ pub fn settings(config: &sgevents_config::ClusterConfig) -> ClusterSettings {
     }
 }
 
+/// How a plugin run by another node (or by nobody yet) stands, from its shared record.
+async fn elsewhere(shared: &Shared, found: &Found) -> PluginEntry {
+    let mut view = crate::watch::SlotView::new(crate::Cursor::default());
+    match shared
+        .read::<records::PluginRecord>(&records::plugin_key(&found.key))
+        .await
+    {
+        Ok(Some(read)) => {
+            view.cursor.last_id = read.value.last_id;
+            view.node = read.value.node;
+            view.state = match read.value.stopped {
+                Some(stopped) => {
+                    view.last_error = Some((jiff::Timestamp::now(), stopped.error));
+                    crate::watch::PluginState::Failed
+                }
+                None => crate::watch::PluginState::Active,
+            };
+        }
+        Ok(None) => view.state = crate::watch::PluginState::Inactive,
+        Err(err) => tracing::debug!(logger = "engine", "{err}"),
+    }
+    PluginEntry {
+        key: found.key.clone(),
+        path: Some(found.path.clone()),
+        view,
+    }
+}
+
 /// Every plugin file of the configured folders (a folder that cannot be read is skipped).
 fn scan(dirs: &[PluginDir]) -> Vec<Found> {
     let mut found = Vec::new();
     for (idx, dir) in dirs.iter().enumerate() {
         match discovery::scan(&dir.path) {
-            Ok(files) => found.extend(files.into_iter().map(|file| Found {
-                key: PluginKey::new(dir.collection.clone(), file.name),
-                path: file.path,
-                file: file
-                    .mtime
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|since| since.as_nanos().to_string())
-                    .unwrap_or_default(),
-                dir: idx,
+            Ok(files) => found.extend(files.into_iter().map(|file| {
+                Found {
+                    key: PluginKey::new(dir.collection.clone(), file.name),
+                    path: file.path,
+                    file: file
+                        .mtime
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|since| since.as_nanos().to_string())
+                        .unwrap_or_default(),
+                    dir: idx,
+                }
             })),
-            Err(err) => tracing::warn!(logger = "engine", "Cannot read plugin folder {}: {err}", dir.path.display()),
+            Err(err) => tracing::warn!(
+                logger = "engine",
+                "Cannot read plugin folder {}: {err}",
+                dir.path.display()
+            ),
         }
     }
     found

@@ -210,7 +210,9 @@ pub enum DaemonError {
         problem: &'static str,
     },
     /// Cluster mode cannot reach NATS or open its stream and buckets.
-    #[error("cluster: {0}. Check [cluster] nats_url and that the NATS servers (2.10 or newer, JetStream on) run.")]
+    #[error(
+        "cluster: {0}. Check [cluster] nats_url and that the NATS servers (2.10 or newer, JetStream on) run."
+    )]
     Cluster(String),
     /// A long-lived task of the daemon (the status server, the alerts) ended.
     #[error("the daemon's {task} stopped: {reason}")]

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use sgevents_sim::{GapProfile, SimConfig};
 
-use super::support::{LEDGER_PLUGIN, Running, config_with, ledger};
+use super::support::{LEDGER_PLUGIN, Running, config_with, free_port, ledger};
 
 const SCRIPT: (&str, &str) = ("ledger", "ledger-key");
 const PLUGINS: [&str; 3] = ["ledger_a", "ledger_b", "ledger_c"];
@@ -24,12 +24,15 @@ const PREFILL: u64 = 3_000;
 struct Node {
     name: String,
     config: PathBuf,
+    port: u16,
 }
 
 fn node(root: &Path, name: &str, site: &str, plugins: &Path, nats: &str) -> Node {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let config = config_with(dir.as_path(), site, SCRIPT, plugins, "", "");
+    let port = free_port();
+    let http = format!("http = \"127.0.0.1:{port}\"");
+    let config = config_with(dir.as_path(), site, SCRIPT, plugins, &http, "");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
         "\n[cluster]\nnats_url = {nats:?}\nname = \"itest\"\nnode = {name:?}\nlease_secs = 2\n"
@@ -38,6 +41,7 @@ fn node(root: &Path, name: &str, site: &str, plugins: &Path, nats: &str) -> Node
     Node {
         name: name.to_owned(),
         config,
+        port,
     }
 }
 
@@ -47,10 +51,9 @@ fn start(node: &Node, ledgers: &Path) -> Running {
 
 /// Every event id the site shows now, read through the client as the daemon reads them.
 fn visible_ids(runtime: &tokio::runtime::Runtime, site: &str) -> Vec<i64> {
-    let client = sgevents_api::Client::new(sgevents_api::ClientConfig::new(
-        site, SCRIPT.0, SCRIPT.1,
-    ))
-    .unwrap();
+    let client =
+        sgevents_api::Client::new(sgevents_api::ClientConfig::new(site, SCRIPT.0, SCRIPT.1))
+            .unwrap();
     let mut ids = Vec::new();
     let mut after = 0;
     loop {
@@ -165,7 +168,9 @@ fn three_nodes_lose_nothing_through_kills_restarts_and_a_nats_restart() {
         run.child.wait().unwrap();
         kills += 1;
         activity(5);
-        wait_until("the others carry on", 60, || progress(&ledgers) > before + 100);
+        wait_until("the others carry on", 60, || {
+            progress(&ledgers) > before + 100
+        });
     }
     for (idx, slot) in running.iter_mut().enumerate() {
         if slot.1.is_none() {
@@ -186,23 +191,57 @@ fn three_nodes_lose_nothing_through_kills_restarts_and_a_nats_restart() {
     // Late rows show within 5 s of their write; then every visible event must be in every ledger.
     std::thread::sleep(Duration::from_secs(6));
     let expected = visible_ids(&runtime, &site);
-    assert!(expected.len() as u64 > PREFILL, "the activity wrote nothing");
+    assert!(
+        expected.len() as u64 > PREFILL,
+        "the activity wrote nothing"
+    );
     wait_until("every plugin has every visible event", 180, || {
         PLUGINS.iter().all(|p| {
             let seen: std::collections::BTreeSet<i64> = ledger(&ledgers, p).into_iter().collect();
             expected.iter().all(|id| seen.contains(id))
         })
     });
+    // Every node's `sgevents status --json` shows the cluster: one leader, three live nodes,
+    // and a node for each plugin.
+    for node in &nodes {
+        let mut json = serde_json::Value::Null;
+        wait_until("the status shows three live nodes", 30, || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgevents"))
+                .args(["status", "--json", "--url"])
+                .arg(format!("http://127.0.0.1:{}", node.port))
+                .output()
+                .unwrap();
+            json = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            json["cluster"]["nodes"]
+                .as_array()
+                .is_some_and(|nodes| nodes.len() == 3)
+                && json["cluster"]["leader"].is_string()
+                && json["plugins"].as_array().is_some_and(|plugins| {
+                    plugins.len() == PLUGINS.len() && plugins.iter().all(|p| p["node"].is_string())
+                })
+        });
+        assert_eq!(
+            json["cluster"]["nodes"],
+            serde_json::json!(["n1", "n2", "n3"]),
+            "{json}"
+        );
+    }
     let mut pollers = 0;
     let mut hosts: BTreeMap<&str, usize> = BTreeMap::new();
     for (name, run) in &mut running {
         if let Some(run) = run {
             let status = run.terminate(30);
             let output = run.output();
-            assert!(status.success(), "node {name} did not stop cleanly:\n{output}");
+            assert!(
+                status.success(),
+                "node {name} did not stop cleanly:\n{output}"
+            );
             pollers += usize::from(output.contains("polls the site now"));
             for plugin in PLUGINS {
-                if output.contains(&format!("Plugin {}/{plugin} runs on this node", plugins.display())) {
+                if output.contains(&format!(
+                    "Plugin {}/{plugin} runs on this node",
+                    plugins.display()
+                )) {
                     *hosts.entry(plugin).or_default() += 1;
                 }
             }
@@ -219,7 +258,10 @@ fn three_nodes_lose_nothing_through_kills_restarts_and_a_nats_restart() {
         for id in &seen {
             *counts.entry(*id).or_default() += 1;
         }
-        let missing: Vec<&i64> = expected.iter().filter(|id| !counts.contains_key(id)).collect();
+        let missing: Vec<&i64> = expected
+            .iter()
+            .filter(|id| !counts.contains_key(id))
+            .collect();
         assert!(missing.is_empty(), "{plugin} lost events {missing:?}");
         let repeats: usize = counts.values().map(|n| n - 1).sum();
         assert!(
@@ -235,7 +277,10 @@ fn three_nodes_lose_nothing_through_kills_restarts_and_a_nats_restart() {
             }
             highest = highest.max(*id);
         }
-        eprintln!("{plugin}: {} events, {repeats} repeats, {behind} out of order", seen.len());
+        eprintln!(
+            "{plugin}: {} events, {repeats} repeats, {behind} out of order",
+            seen.len()
+        );
         let late_budget = expected.len() / 10;
         assert!(
             behind <= late_budget,

@@ -124,12 +124,18 @@ impl Leader {
             Ok(Standing::Follower { holder }) => {
                 let _ = self.leader_tx.send(holder);
                 if tenure.take().is_some() {
-                    tracing::warn!(logger = "engine", "This node lost the lease; it stops polling");
+                    tracing::warn!(
+                        logger = "engine",
+                        "This node lost the lease; it stops polling"
+                    );
                 }
             }
             Err(err) => {
                 if tenure.take().is_some() {
-                    tracing::warn!(logger = "engine", "{err}; this node stops polling until NATS answers");
+                    tracing::warn!(
+                        logger = "engine",
+                        "{err}; this node stops polling until NATS answers"
+                    );
                 }
             }
         }
@@ -197,7 +203,11 @@ impl Leader {
                 Ok(_) | Err(WriteError::Conflict(_)) => {}
                 Err(err) => return Err(err.to_string()),
             }
-            tracing::info!(logger = "engine", "Plugin {key} starts after event {}", seed.position());
+            tracing::info!(
+                logger = "engine",
+                "Plugin {key} starts after event {}",
+                seed.position()
+            );
             lowest = Some(match lowest {
                 None => seed,
                 Some(mut low) => {
@@ -236,7 +246,11 @@ impl Leader {
                 tenure.failures = tenure.failures.saturating_add(1);
                 let wait = if tenure.failures >= self.options.max_conn_retries.max(1) {
                     tenure.failures = 0;
-                    tracing::error!(logger = "engine", "Unable to reach the site: {err}. Sleeping {:?}", self.options.conn_retry_sleep);
+                    tracing::error!(
+                        logger = "engine",
+                        "Unable to reach the site: {err}. Sleeping {:?}",
+                        self.options.conn_retry_sleep
+                    );
                     self.options.conn_retry_sleep
                 } else {
                     tracing::warn!(logger = "engine", "Could not read the site: {err}");
@@ -249,7 +263,11 @@ impl Leader {
         tenure.failures = 0;
         let full = events.len() >= limit;
         let late = self.read_late(tenure).await;
-        let newest = events.iter().chain(&late).map(|event| event.created_at).max();
+        let newest = events
+            .iter()
+            .chain(&late)
+            .map(|event| event.created_at)
+            .max();
         for seen in [newest, self.client.server_time()].into_iter().flatten() {
             tenure.site_now = tenure.site_now.max(seen);
         }
@@ -261,19 +279,26 @@ impl Leader {
                 continue;
             }
             if let Err(err) = self.publish(event).await {
-                tracing::warn!(logger = "engine", "{err}; publishing again on the next read");
+                tracing::warn!(
+                    logger = "engine",
+                    "{err}; publishing again on the next read"
+                );
                 published_all = false;
                 break;
             }
-            if let Some(note) = tenure
-                .cursor
-                .advance(event, tenure.site_now, self.options.backlog_timeout)
+            if let Some(note) =
+                tenure
+                    .cursor
+                    .advance(event, tenure.site_now, self.options.backlog_timeout)
             {
                 tracing::info!(logger = "engine", "Poller: {note:?}");
             }
         }
         for id in tenure.cursor.expire(tenure.site_now) {
-            tracing::warn!(logger = "engine", "Timeout elapsed on backlog event id {id}.");
+            tracing::warn!(
+                logger = "engine",
+                "Timeout elapsed on backlog event id {id}."
+            );
         }
         let high_water = tenure.cursor.position();
         let site_now = tenure.site_now;
@@ -297,7 +322,10 @@ impl Leader {
             Err(err) => {
                 // The position is written again after the next read; events published twice
                 // are dropped by the stream.
-                tracing::warn!(logger = "engine", "Could not save the poller's position: {err}");
+                tracing::warn!(
+                    logger = "engine",
+                    "Could not save the poller's position: {err}"
+                );
             }
         }
         tenure.next_poll = if full && published_all {

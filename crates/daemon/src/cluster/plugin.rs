@@ -63,6 +63,7 @@ impl PluginTask {
     pub(super) async fn run(self, release: CancellationToken) {
         let logger = format!("plugin.{}", self.key.plugin);
         let mut view = SlotView::new(Cursor::default());
+        view.node = Some(self.node.clone());
         self.show(&view);
         let mut plugin = match self.loader.load(&self.path).await {
             Ok(plugin) => plugin,
@@ -85,7 +86,12 @@ impl PluginTask {
             plugin.shutdown().await;
             return;
         };
-        tracing::info!(logger = "engine", "Plugin {} runs on this node ({})", self.key, self.node);
+        tracing::info!(
+            logger = "engine",
+            "Plugin {} runs on this node ({})",
+            self.key,
+            self.node
+        );
         held.view.state = PluginState::Active;
         self.show(&held.view);
         while !release.is_cancelled() {
@@ -98,7 +104,8 @@ impl PluginTask {
             };
             match next {
                 Ok(Some(delivery)) => {
-                    self.take(plugin.as_mut(), &logger, &mut held, delivery).await;
+                    self.take(plugin.as_mut(), &logger, &mut held, delivery)
+                        .await;
                 }
                 Ok(None) => self.flush(&mut held).await,
                 Err(err) => {
@@ -139,7 +146,10 @@ impl PluginTask {
         loop {
             let attempt = async {
                 if let Some(read) = self.shared.read::<PluginRecord>(&name).await? {
-                    return Ok::<_, sgevents_cluster::ClusterError>(Some((read.value, Some(read.revision))));
+                    return Ok::<_, sgevents_cluster::ClusterError>(Some((
+                        read.value,
+                        Some(read.revision),
+                    )));
                 }
                 let poller = self
                     .shared
@@ -188,9 +198,21 @@ impl PluginTask {
             return false;
         };
         if stopped.file != self.file {
-            tracing::info!(logger = "engine", "Plugin {} file changed: it resumes at event {}", self.key, stopped.event_id);
+            tracing::info!(
+                logger = "engine",
+                "Plugin {} file changed: it resumes at event {}",
+                self.key,
+                stopped.event_id
+            );
             held.record.stopped = None;
-            if let Err(err) = put_plugin(&self.shared, &self.key, &mut held.record, &mut held.revision).await {
+            if let Err(err) = put_plugin(
+                &self.shared,
+                &self.key,
+                &mut held.record,
+                &mut held.revision,
+            )
+            .await
+            {
                 tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
             }
             return false;
@@ -202,7 +224,11 @@ impl PluginTask {
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         // An operator may have resumed it.
-        if let Ok(Some(read)) = self.shared.read::<PluginRecord>(&plugin_key(&self.key)).await {
+        if let Ok(Some(read)) = self
+            .shared
+            .read::<PluginRecord>(&plugin_key(&self.key))
+            .await
+        {
             held.record.stopped = read.value.stopped;
             held.revision = Some(read.revision);
             if held.record.stopped.is_none() {
@@ -213,7 +239,13 @@ impl PluginTask {
         true
     }
 
-    async fn take(&self, plugin: &mut dyn Plugin, logger: &str, held: &mut Held, delivery: Delivery) {
+    async fn take(
+        &self,
+        plugin: &mut dyn Plugin,
+        logger: &str,
+        held: &mut Held,
+        delivery: Delivery,
+    ) {
         if delivery.sequence <= held.record.sequence {
             // Finished before (by a node that died before its ack reached the server).
             self.ack(delivery).await;
@@ -230,11 +262,12 @@ impl PluginTask {
                 return;
             }
         };
-        let matching = if held.seed.admit(event.id) == Admission::Old || !self.filters.accepts(&event) {
-            Vec::new()
-        } else {
-            matching_callbacks(plugin.callbacks(), &event)
-        };
+        let matching =
+            if held.seed.admit(event.id) == Admission::Old || !self.filters.accepts(&event) {
+                Vec::new()
+            } else {
+                matching_callbacks(plugin.callbacks(), &event)
+            };
         if matching.is_empty() {
             self.skip(held, delivery).await;
             return;
@@ -266,12 +299,22 @@ impl PluginTask {
             }
         };
         self.telemetry.record_dispatched(&self.key.plugin);
-        self.telemetry.record_callback(&self.key.plugin, clock.elapsed(), outcome.failures.len() as u64);
+        self.telemetry.record_callback(
+            &self.key.plugin,
+            clock.elapsed(),
+            outcome.failures.len() as u64,
+        );
         held.view.running = None;
         held.view.dispatched += 1;
         held.view.failures += outcome.failures.len() as u64;
         if let Some(failure) = outcome.failures.last() {
-            held.view.last_error = Some((Timestamp::now(), format!("event {}: {}: {}", event.id, failure.callback, failure.message)));
+            held.view.last_error = Some((
+                Timestamp::now(),
+                format!(
+                    "event {}: {}: {}",
+                    event.id, failure.callback, failure.message
+                ),
+            ));
         }
         if let Some(failure) = outcome.stopped() {
             tracing::error!(
@@ -325,7 +368,14 @@ impl PluginTask {
     async fn write(&self, held: &mut Held) {
         held.skipped = 0;
         let mut delay = Duration::from_millis(100);
-        while let Err(err) = put_plugin(&self.shared, &self.key, &mut held.record, &mut held.revision).await {
+        while let Err(err) = put_plugin(
+            &self.shared,
+            &self.key,
+            &mut held.record,
+            &mut held.revision,
+        )
+        .await
+        {
             tracing::error!(logger = "engine", plugin = %self.key, "Could not record the plugin's position: {err}; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
