@@ -73,10 +73,12 @@ pub async fn run(
         settings.nats_urls.join(",")
     );
     let cluster = Cluster::connect(settings).await.map_err(fail)?;
-    let stream = EventStream::open(&cluster, replicas).await.map_err(fail)?;
-    let lease = Lease::open(&cluster, replicas).await.map_err(fail)?;
-    let members = Members::open(&cluster, replicas).await.map_err(fail)?;
-    let shared = Arc::new(Shared::open(&cluster, replicas).await.map_err(fail)?);
+    // A NATS cluster that has just started elects its JetStream leader first: keep trying.
+    let Some((stream, lease, members, shared)) = open_all(&cluster, replicas, &shutdown).await
+    else {
+        return Ok(());
+    };
+    let shared = Arc::new(shared);
     watch.update_site(|site| {
         site.url = client.endpoint().to_owned();
         site.degraded_lag = Some(options.degraded_lag);
@@ -261,6 +263,39 @@ pub fn settings(config: &sgevents_config::ClusterConfig) -> ClusterSettings {
         name: config.name.clone(),
         node,
         lease: config.lease,
+    }
+}
+
+/// Opens the stream and buckets, retrying every second (a NATS cluster elects its JetStream
+/// leader before it answers); `None` on shutdown.
+async fn open_all(
+    cluster: &Cluster,
+    replicas: usize,
+    shutdown: &CancellationToken,
+) -> Option<(EventStream, Lease, Members, Shared)> {
+    let mut attempts = 0u32;
+    loop {
+        let opened = async {
+            Ok::<_, sgevents_cluster::ClusterError>((
+                EventStream::open(cluster, replicas).await?,
+                Lease::open(cluster, replicas).await?,
+                Members::open(cluster, replicas).await?,
+                Shared::open(cluster, replicas).await?,
+            ))
+        };
+        match opened.await {
+            Ok(all) => return Some(all),
+            Err(err) => {
+                attempts += 1;
+                if attempts % 10 == 1 {
+                    tracing::warn!(logger = "engine", "{err}; trying again");
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
     }
 }
 

@@ -66,6 +66,21 @@ fn visible_ids(runtime: &tokio::runtime::Runtime, site: &str) -> Vec<i64> {
     }
 }
 
+/// Waits until `done`; on a timeout the nodes' output is shown.
+fn wait_nodes(what: &str, secs: u64, nodes: &[Running], mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        if Instant::now() >= deadline {
+            let outputs: Vec<String> = nodes.iter().map(Running::output).collect();
+            panic!(
+                "timed out waiting until {what}:\n{}",
+                outputs.join("\n-----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !done() {
@@ -287,4 +302,133 @@ fn three_nodes_lose_nothing_through_kills_restarts_and_a_nats_restart() {
             "{plugin} saw {behind} events out of order, more than the late rows could explain"
         );
     }
+}
+
+/// The `read` requests the site has answered so far.
+fn reads(sim: &sgevents_sim::Sim) -> u64 {
+    sim.request_counts().get("read").copied().unwrap_or(0)
+}
+
+fn caught_up(ledgers: &Path, expected: &[i64]) -> bool {
+    PLUGINS.iter().all(|p| {
+        let seen: std::collections::BTreeSet<i64> = ledger(ledgers, p).into_iter().collect();
+        expected.iter().all(|id| seen.contains(id))
+    })
+}
+
+#[test]
+fn a_nats_cluster_survives_a_dead_server_and_the_site_sees_one_daemons_reads() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(sgevents_sim::spawn(SimConfig {
+            scripts: vec![(SCRIPT.0.to_owned(), SCRIPT.1.to_owned())],
+            prefill: PREFILL,
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let site = sim.url();
+    let expected = visible_ids(&runtime, &site);
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for name in PLUGINS {
+        std::fs::write(plugins.join(format!("{name}.py")), LEDGER_PLUGIN).unwrap();
+    }
+
+    // One node alone catches up: its reads are the yardstick.
+    let alone_ledgers = dir.path().join("alone-ledgers");
+    std::fs::create_dir_all(&alone_ledgers).unwrap();
+    let alone_dir = dir.path().join("alone");
+    std::fs::create_dir_all(&alone_dir).unwrap();
+    let alone_config = config_with(&alone_dir, &site, SCRIPT, &plugins, "", "");
+    let before = reads(&sim);
+    let clock = Instant::now();
+    let mut alone = Running::start(&alone_config, &alone_ledgers, &["--start-at", "1"]);
+    wait_until("one node caught up", 120, || {
+        caught_up(&alone_ledgers, &expected)
+    });
+    let alone_reads = reads(&sim) - before;
+    let alone_secs = clock.elapsed().as_secs_f64();
+    assert!(alone.terminate(30).success());
+
+    // Two nodes on a three-server NATS cluster catch up the same history.
+    let mut servers = nats::cluster_of_three().unwrap();
+    let urls = servers
+        .iter()
+        .map(nats::Server::url)
+        .collect::<Vec<_>>()
+        .join(",");
+    let ledgers = dir.path().join("ledgers");
+    std::fs::create_dir_all(&ledgers).unwrap();
+    let nodes: Vec<Node> = ["m1", "m2"]
+        .iter()
+        .map(|name| node(dir.path(), name, &site, &plugins, &urls))
+        .collect();
+    let before = reads(&sim);
+    let mut running: Vec<Running> = nodes.iter().map(|node| start(node, &ledgers)).collect();
+    // A NATS cluster that has just started takes a while to elect its JetStream leader.
+    wait_nodes("a node polls", 120, &running, || {
+        running
+            .iter()
+            .any(|run| run.output().contains("polls the site now"))
+    });
+    let clock = Instant::now();
+    wait_nodes("the cluster caught up", 120, &running, || {
+        caught_up(&ledgers, &expected)
+    });
+    let cluster_reads = reads(&sim) - before;
+    let cluster_secs = clock.elapsed().as_secs_f64();
+    eprintln!(
+        "catch-up of {} events: one node {alone_reads} reads in {alone_secs:.1} s, cluster {cluster_reads} reads in {cluster_secs:.1} s",
+        expected.len()
+    );
+    // Once it has read everything, the leader polls once per fetch_interval (1 s), as a
+    // caught-up single node does: those polls aside, the site sees one daemon's reads.
+    let idle_polls = cluster_secs.ceil() as u64;
+    assert!(
+        cluster_reads <= alone_reads + idle_polls + 5,
+        "the cluster read the site {cluster_reads} times, one node {alone_reads}"
+    );
+
+    // One NATS server dies during activity: nothing is lost.
+    sim.set_gap_profile(GapProfile {
+        late: 0.05,
+        ..GapProfile::default()
+    })
+    .unwrap();
+    let write = |from: usize, n: usize| {
+        for i in from..from + n {
+            sim.create(
+                SCRIPT.0,
+                "Shot",
+                serde_json::json!({"code": format!("c{i:05}"), "sg_status_list": "wtg"}),
+            )
+            .unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    write(0, 30);
+    servers[0].kill();
+    write(30, 60);
+    std::thread::sleep(Duration::from_secs(6));
+    let expected = visible_ids(&runtime, &site);
+    wait_until(
+        "every plugin has every event after the server died",
+        120,
+        || caught_up(&ledgers, &expected),
+    );
+    for run in &mut running {
+        assert!(run.terminate(30).success(), "{}", run.output());
+    }
+    for plugin in PLUGINS {
+        let seen = ledger(&ledgers, plugin);
+        let distinct: std::collections::BTreeSet<i64> = seen.iter().copied().collect();
+        let repeats = seen.len() - distinct.len();
+        eprintln!("{plugin}: {} events, {repeats} repeats", seen.len());
+        assert!(
+            repeats <= 1,
+            "{plugin} repeated {repeats} events when one NATS server died"
+        );
+    }
+    runtime.block_on(sim.shutdown());
 }
