@@ -2,6 +2,7 @@
 //! live nodes by rendezvous hashing and runs the ones it owns ([`plugin`]), while the
 //! [`leader`] task polls the site whenever this node holds the lease. Entry point: [`run`].
 
+pub mod admin;
 mod leader;
 mod plugin;
 mod records;
@@ -325,6 +326,22 @@ async fn elsewhere(shared: &Shared, found: &Found) -> PluginEntry {
         path: Some(found.path.clone()),
         view,
     }
+}
+
+/// The plugins of the configured folders, as keys (for `sgevents state` in cluster mode).
+pub fn plugin_keys(settings: &sgevents_config::Settings) -> Vec<PluginKey> {
+    let mut keys = Vec::new();
+    for dir in &settings.plugins {
+        if let Ok(files) = discovery::scan(&dir.path) {
+            let collection = dir.path.display().to_string();
+            keys.extend(
+                files
+                    .into_iter()
+                    .map(|file| PluginKey::new(collection.clone(), file.name)),
+            );
+        }
+    }
+    keys
 }
 
 /// Every plugin file of the configured folders (a folder that cannot be read is skipped).

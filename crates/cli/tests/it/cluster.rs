@@ -432,3 +432,122 @@ fn a_nats_cluster_survives_a_dead_server_and_the_site_sees_one_daemons_reads() {
     }
     runtime.block_on(sim.shutdown());
 }
+
+const PICKY_PLUGIN: &str = r#"
+import os
+
+LEDGER = os.path.join(os.environ["LEDGER_DIR"], "picky")
+FLAG = os.path.join(os.environ["LEDGER_DIR"], "fail")
+
+def record(sg, logger, event, args):
+    if event["id"] == 25 and os.path.exists(FLAG):
+        raise RuntimeError("refusing event 25")
+    fd = os.open(LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, ("%d\n" % event["id"]).encode())
+    finally:
+        os.close(fd)
+
+def registerCallbacks(reg):
+    reg.registerCallback("ledger", "ledger-key", record, stopOnError=True)
+"#;
+
+fn sgevents(args: &[&str], config: &Path) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgevents"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sgevents {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&out.stdout).into()))
+}
+
+#[test]
+fn a_stop_on_error_holds_on_every_node_until_resume_and_state_shows_the_cluster() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(sgevents_sim::spawn(SimConfig {
+            scripts: vec![(SCRIPT.0.to_owned(), SCRIPT.1.to_owned())],
+            prefill: 60,
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let server = nats::Server::single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (plugins, ledgers) = (dir.path().join("plugins"), dir.path().join("ledgers"));
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::create_dir_all(&ledgers).unwrap();
+    std::fs::write(plugins.join("picky.py"), PICKY_PLUGIN).unwrap();
+    std::fs::write(ledgers.join("fail"), "").unwrap();
+    let site = sim.url();
+    let expected = visible_ids(&runtime, &site);
+    let nodes: Vec<Node> = ["s1", "s2"]
+        .iter()
+        .map(|name| node(dir.path(), name, &site, &plugins, &server.url()))
+        .collect();
+    let mut running: Vec<Running> = nodes.iter().map(|node| start(node, &ledgers)).collect();
+    wait_nodes("the plugin stops at event 25", 60, &running, || {
+        running
+            .iter()
+            .any(|run| run.output().contains("Plugin stopped at event 25"))
+    });
+    let mut state = serde_json::Value::Null;
+    wait_nodes("state show says it stopped at 25", 30, &running, || {
+        state = sgevents(&["state", "show", "--json"], &nodes[1].config);
+        state["plugins"][0]["stopped_at"] == 25
+    });
+    assert!(state["cluster"]["leader"].is_string(), "{state}");
+    assert_eq!(state["plugins"][0]["last_id"], 24, "{state}");
+    // The node that ran it dies: the other takes it over and keeps it stopped, although the
+    // event would now succeed.
+    std::fs::remove_file(ledgers.join("fail")).unwrap();
+    let owner = running
+        .iter()
+        .position(|run| run.output().contains("Plugin stopped at event 25"))
+        .unwrap();
+    running[owner].child.kill().unwrap();
+    running[owner].child.wait().unwrap();
+    let other = 1 - owner;
+    let url = format!("http://127.0.0.1:{}", nodes[other].port);
+    wait_nodes(
+        "the other node holds the plugin, stopped",
+        30,
+        &running[other..=other],
+        || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgevents"))
+                .args(["status", "--json", "--url", &url])
+                .output()
+                .unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let plugin = &json["plugins"][0];
+            plugin["node"] == nodes[other].name.as_str() && plugin["state"] == "failed"
+        },
+    );
+    let seen = ledger(&ledgers, "picky");
+    assert_eq!(seen, (1..25).collect::<Vec<i64>>(), "it ran past its stop");
+
+    let resumed = sgevents(&["plugin", "resume", "picky"], &nodes[other].config);
+    assert!(
+        resumed.to_string().contains("resumed at event 25"),
+        "{resumed}"
+    );
+    wait_nodes(
+        "the plugin caught up after resume",
+        60,
+        &running[other..=other],
+        || ledger(&ledgers, "picky").len() >= expected.len(),
+    );
+    assert_eq!(
+        ledger(&ledgers, "picky"),
+        expected,
+        "lost or repeated events"
+    );
+    assert!(running[other].terminate(30).success());
+    runtime.block_on(sim.shutdown());
+}

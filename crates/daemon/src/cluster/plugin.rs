@@ -107,7 +107,10 @@ impl PluginTask {
                     self.take(plugin.as_mut(), &logger, &mut held, delivery)
                         .await;
                 }
-                Ok(None) => self.flush(&mut held).await,
+                Ok(None) => {
+                    self.flush(&mut held).await;
+                    self.refresh(&mut held).await;
+                }
                 Err(err) => {
                     tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -379,6 +382,25 @@ impl PluginTask {
             tracing::error!(logger = "engine", plugin = %self.key, "Could not record the plugin's position: {err}; retrying");
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        // An operator's `state set` arrives as a conflict whose seed was taken over.
+        held.seed = Cursor::from(held.record.seed.clone());
+    }
+
+    /// While idle, takes in an operator's change of the seed or the stop.
+    async fn refresh(&self, held: &mut Held) {
+        if let Ok(Some(read)) = self
+            .shared
+            .read::<PluginRecord>(&plugin_key(&self.key))
+            .await
+            && Some(read.revision) != held.revision
+        {
+            held.record.seed = read.value.seed;
+            held.record.stopped = read.value.stopped;
+            held.record.sequence = held.record.sequence.max(read.value.sequence);
+            held.record.last_id = held.record.last_id.max(read.value.last_id);
+            held.revision = Some(read.revision);
+            held.seed = Cursor::from(held.record.seed.clone());
         }
     }
 
