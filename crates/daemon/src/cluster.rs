@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::cursor::CursorRules;
 use crate::watch::PluginEntry;
 use crate::{DaemonError, Deps, Options, PluginDir, PluginKey, discovery};
 use plugin::{PluginTask, ViewReport};
@@ -147,6 +148,17 @@ pub async fn run(
         let found = scan(&plugin_dirs);
         let leader_name = leader_rx.borrow().clone();
         let names: Vec<String> = live.iter().map(|(_, name)| name.clone()).collect();
+        telemetry.set_cluster(names.len(), leader_name.as_deref() == Some(node.as_str()));
+        // Every node shows lag against the poller's position, wherever the poller runs.
+        if let Ok(Some(read)) = shared
+            .read::<records::PollerRecord>(&records::poller_key())
+            .await
+        {
+            let position = crate::Cursor::from(read.value.cursor).position();
+            watch.update_site(|site| {
+                site.high_water = Some(site.high_water.unwrap_or(0).max(position));
+            });
+        }
         watch.update_site(|site| {
             site.cluster = Some(crate::status::ClusterStatus {
                 leader: leader_name,

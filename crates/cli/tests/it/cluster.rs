@@ -240,7 +240,26 @@ fn three_nodes_lose_nothing_through_kills_restarts_and_a_nats_restart() {
             serde_json::json!(["n1", "n2", "n3"]),
             "{json}"
         );
+        // /metrics shows the cluster view too: every plugin's lag, on every node.
+        let mut metrics = String::new();
+        wait_until("/metrics shows every plugin's lag", 30, || {
+            metrics = super::support::http_get(node.port, "/metrics")
+                .map(|(_, body)| body)
+                .unwrap_or_default();
+            metrics.contains("sgevents_cluster_nodes 3")
+                && PLUGINS.iter().all(|plugin| {
+                    metrics.contains(&format!(
+                        "sgevents_plugin_lag_events{{plugin=\"{plugin}\"}}"
+                    ))
+                })
+        });
     }
+    let leaders = nodes
+        .iter()
+        .filter_map(|node| super::support::http_get(node.port, "/metrics"))
+        .filter(|(_, metrics)| metrics.contains("sgevents_cluster_leader 1"))
+        .count();
+    assert_eq!(leaders, 1, "exactly one node says it polls");
     let mut pollers = 0;
     let mut hosts: BTreeMap<&str, usize> = BTreeMap::new();
     for (name, run) in &mut running {
