@@ -36,6 +36,8 @@ pub struct Delivery {
     pub row: Bytes,
     /// How many times the server has handed this message out (more than 1: a repeat).
     pub delivered: i64,
+    /// The message's sequence in the stream: rises in the order the feed hands events out.
+    pub sequence: u64,
     message: async_nats::jetstream::Message,
 }
 
@@ -122,11 +124,15 @@ impl Feed {
                     ),
                 )
             })?;
-        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        let (delivered, sequence) = message
+            .info()
+            .map(|info| (info.delivered, info.stream_sequence))
+            .unwrap_or((1, 0));
         Ok(Some(Delivery {
             id,
             row: message.payload.clone(),
             delivered,
+            sequence,
             message,
         }))
     }
@@ -142,6 +148,18 @@ impl Delivery {
             .ack_with(AckKind::Progress)
             .await
             .map_err(|err| ClusterError::js("extend an event's time in flight", err))
+    }
+
+    /// Hands the event back: the next pull (on any node) gets it again (a stopped plugin).
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when NATS cannot be told; it then comes back after
+    /// `ack_wait`.
+    pub async fn retry(self) -> Result<(), ClusterError> {
+        self.message
+            .ack_with(AckKind::Nak(None))
+            .await
+            .map_err(|err| ClusterError::js("hand an event back", err))
     }
 
     /// The plugin finished the event: acknowledged and confirmed by the server, so it is never

@@ -39,6 +39,11 @@ impl Members {
         })
     }
 
+    /// The key [`Members::live`] lists for the node named `node`.
+    pub fn key_of(node: &str) -> String {
+        crate::names::kv_key(node)
+    }
+
     /// Says this node is alive, with `about` (for example its status address) as the value.
     ///
     /// # Errors
@@ -60,6 +65,25 @@ impl Members {
             .purge(&self.key)
             .await
             .map_err(|err| ClusterError::js("remove this node's member entry", err))
+    }
+
+    /// The live nodes as (key, what each last said in [`Members::beat`]), sorted by key.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when NATS cannot be asked.
+    pub async fn live_with_about(&self) -> Result<Vec<(String, String)>, ClusterError> {
+        let mut nodes = Vec::new();
+        for key in self.live().await? {
+            let about = self
+                .store
+                .get(&key)
+                .await
+                .map_err(|err| ClusterError::js("read a member entry", err))?;
+            if let Some(about) = about {
+                nodes.push((key, String::from_utf8_lossy(&about).into_owned()));
+            }
+        }
+        Ok(nodes)
     }
 
     /// The live nodes' keys, sorted.

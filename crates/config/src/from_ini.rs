@@ -143,7 +143,7 @@ impl Reader<'_> {
     /// otherwise the setting the user meant would silently not apply. The setting it resembles
     /// is then not also reported as missing.
     fn warn_unknown(&mut self) {
-        const SECTIONS: [&str; 4] = ["daemon", "shotgun", "plugins", "emails"];
+        const SECTIONS: [&str; 5] = ["daemon", "shotgun", "plugins", "emails", "cluster"];
         for section in &self.file.sections {
             let known: Vec<&str> = crate::keys::ini_names(&section.name).collect();
             if known.is_empty() {

@@ -181,6 +181,10 @@ pub(crate) const KEYS: &[Key] = &[
         "max_per_window",
         Kind::Int,
     ),
+    key("cluster.nats_url", "cluster", "nats_url", Kind::Str),
+    key("cluster.name", "cluster", "name", Kind::Str),
+    key("cluster.node", "cluster", "node", Kind::Str),
+    key("cluster.lease_secs", "cluster", "lease_secs", Kind::Int),
 ];
 
 /// How `toml_path` (`plugins[2].path` is looked up as `plugins.path`) is spelled in `format`.

@@ -23,8 +23,8 @@ pub use find::{CONFIG_NAMES, find_config, find_config_in};
 pub use ini::Environment;
 pub use secret::Secret;
 pub use settings::{
-    ConfigFormat, DaemonSettings, DispatchMode, EmailSettings, LogFormat, LogMode, LogSettings,
-    PluginFilters, PluginPathSettings, ProcessMode, Settings, SiteSettings,
+    ClusterConfig, ConfigFormat, DaemonSettings, DispatchMode, EmailSettings, LogFormat, LogMode,
+    LogSettings, PluginFilters, PluginPathSettings, ProcessMode, Settings, SiteSettings,
 };
 pub use validate::{CONTROL_SOCKET_NAME, STATE_DB_NAME};
 

@@ -24,6 +24,9 @@ pub struct RawConfig {
     /// Email alerts for ERROR and CRITICAL records; leave the table out to send none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emails: Option<RawEmails>,
+    /// Cluster mode on NATS JetStream; leave the table out to run one node alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<RawCluster>,
 }
 
 /// `[daemon]`.
@@ -225,4 +228,23 @@ pub struct RawEmails {
     /// Default 5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_window: Option<i64>,
+}
+
+/// `[cluster]`: the node joins a cluster of sgevents daemons on NATS JetStream (docs/cluster.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// NATS servers, comma-separated (`nats://host:4222,nats://other:4222`). Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_url: Option<String>,
+    /// Names the stream, buckets and consumers, so clusters can share a NATS. Default `sgevents`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// This node's name, unique in the cluster. Default: the host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Seconds the poller's lease lasts without renewal; another node polls within twice this
+    /// after the poller dies. At least 2. Default 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<i64>,
 }

@@ -30,6 +30,8 @@ pub struct Settings {
     pub plugins: Vec<PluginPathSettings>,
     /// Email alerts, or `None` when disabled or incomplete (upstream then sends no mail).
     pub emails: Option<EmailSettings>,
+    /// Cluster mode, or `None` to run one node alone (no `[cluster]` section).
+    pub cluster: Option<ClusterConfig>,
     /// Things that are allowed but probably not what the user meant; the daemon logs them.
     pub warnings: Vec<String>,
 }
@@ -229,4 +231,28 @@ pub struct EmailSettings {
     pub digest_window: Duration,
     /// Mails sent per logger and window; the rest go into one digest at the window's end.
     pub max_per_window: u32,
+}
+
+/// The `[cluster]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// NATS servers to try, in order.
+    pub nats_urls: Vec<String>,
+    /// Names the stream, buckets and consumers.
+    pub name: String,
+    /// This node's name; `None`: the host name.
+    pub node: Option<String>,
+    /// How long the poller's lease lasts without renewal.
+    pub lease: Duration,
+}
+
+impl ClusterConfig {
+    /// Splits a comma-separated `nats_url` into its servers.
+    pub fn split_urls(text: &str) -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }

@@ -9,7 +9,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::error::{ConfigProblem, Locations};
 use crate::keys::KEYS;
-use crate::raw::{RawConfig, RawDaemon, RawEmails, RawPluginPath, RawSite};
+use crate::raw::{RawCluster, RawConfig, RawDaemon, RawEmails, RawPluginPath, RawSite};
 
 /// The outcome of reading a TOML file.
 pub(crate) struct TomlRead {
@@ -60,9 +60,11 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
                     }
                     "site" => raw.site = ctx.section::<RawSite>(value, "site").unwrap_or_default(),
                     "emails" => raw.emails = ctx.section::<RawEmails>(value, "emails"),
+                    "cluster" => raw.cluster = ctx.section::<RawCluster>(value, "cluster"),
                     "plugins" => raw.plugins = ctx.plugins(value),
                     _ => {
-                        const TABLES: [&str; 4] = ["daemon", "site", "plugins", "emails"];
+                        const TABLES: [&str; 5] =
+                            ["daemon", "site", "plugins", "emails", "cluster"];
                         let meant = crate::keys::suggest(&name, TABLES);
                         let fix = match (name.as_str(), meant) {
                             ("shotgun", _) => "the site connection is the [site] table in TOML".to_owned(),
@@ -72,7 +74,7 @@ pub(crate) fn read(text: &str, source: &Path) -> TomlRead {
                                 }
                                 format!("did you mean `{meant}`?")
                             }
-                            _ => "remove it; the tables are [daemon], [site], [[plugins]] and [emails]".to_owned(),
+                            _ => "remove it; the tables are [daemon], [site], [[plugins]], [emails] and [cluster]".to_owned(),
                         };
                         ctx.push(
                             key.span(),

@@ -7,10 +7,10 @@ use std::time::Duration;
 use crate::error::{ConfigProblem, Locations};
 use crate::ini::Environment;
 use crate::keys::display_name;
-use crate::raw::{RawConfig, RawDaemon, RawEmails, RawPluginPath, RawSite};
+use crate::raw::{RawCluster, RawConfig, RawDaemon, RawEmails, RawPluginPath, RawSite};
 use crate::{
-    ConfigFormat, DaemonSettings, DispatchMode, EmailSettings, LogFormat, LogMode, LogSettings,
-    PluginFilters, PluginPathSettings, ProcessMode, Secret, Settings, SiteSettings,
+    ClusterConfig, ConfigFormat, DaemonSettings, DispatchMode, EmailSettings, LogFormat, LogMode,
+    LogSettings, PluginFilters, PluginPathSettings, ProcessMode, Secret, Settings, SiteSettings,
 };
 
 /// File name of the state store next to `event_id_file`.
@@ -42,18 +42,20 @@ pub(crate) fn validate(
     let site = v.site(&raw.site);
     let plugins = v.plugins(&raw.plugins);
     let emails = v.emails(raw.emails.as_ref());
+    let cluster = v.cluster(raw.cluster.as_ref());
     if !v.problems.is_empty() {
         return Err(v.problems);
     }
     warnings.append(&mut v.warnings);
-    match (daemon, site, plugins, emails) {
-        (Some(daemon), Some(site), Some(plugins), Some(emails)) => Ok(Settings {
+    match (daemon, site, plugins, emails, cluster) {
+        (Some(daemon), Some(site), Some(plugins), Some(emails), Some(cluster)) => Ok(Settings {
             source: ctx.source.to_owned(),
             format: ctx.format,
             daemon,
             site,
             plugins,
             emails,
+            cluster,
             warnings,
         }),
         // Every `None` above comes with a problem here or, for a misspelt key, from reading
@@ -623,6 +625,40 @@ impl Validator<'_> {
             password: password.filter(|p| !p.expose().is_empty()),
             digest_window,
             max_per_window: u32::try_from(max_per_window).ok()?,
+        }))
+    }
+
+    fn cluster(&mut self, raw: Option<&RawCluster>) -> Option<Option<ClusterConfig>> {
+        let Some(raw) = raw else {
+            return Some(None);
+        };
+        let urls = ClusterConfig::split_urls(raw.nats_url.as_deref().unwrap_or(""));
+        if urls.is_empty() {
+            self.missing("cluster.nats_url");
+        }
+        let lease = self.ours_secs("cluster.lease_secs", raw.lease_secs, 10, 2);
+        let name = raw
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .unwrap_or("sgevents")
+            .to_owned();
+        let node = raw
+            .node
+            .as_deref()
+            .map(str::trim)
+            .filter(|node| !node.is_empty())
+            .map(str::to_owned);
+        let lease = lease?;
+        if urls.is_empty() {
+            return None;
+        }
+        Some(Some(ClusterConfig {
+            nats_urls: urls,
+            name,
+            node,
+            lease,
         }))
     }
 }

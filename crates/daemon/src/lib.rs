@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod clock;
+pub mod cluster;
 mod committer;
 pub mod control;
 pub mod control_socket;
@@ -208,6 +209,11 @@ pub enum DaemonError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// Cluster mode cannot reach NATS or open its stream and buckets.
+    #[error(
+        "cluster: {0}. Check [cluster] nats_url and that the NATS servers (2.10 or newer, JetStream on) run."
+    )]
+    Cluster(String),
     /// A long-lived task of the daemon (the status server, the alerts) ended.
     #[error("the daemon's {task} stopped: {reason}")]
     Task {

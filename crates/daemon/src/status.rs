@@ -54,6 +54,18 @@ pub struct StatusSnapshot {
     /// Why, one sentence per plugin (empty when not degraded).
     #[serde(default)]
     pub degraded_reasons: Vec<String>,
+    /// Cluster mode: who polls and which nodes are live (absent on a single node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// The cluster as one node sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// The node that holds the poller's lease, if any.
+    pub leader: Option<String>,
+    /// The live nodes, sorted.
+    pub nodes: Vec<String>,
 }
 
 /// The daemon process.
@@ -233,6 +245,9 @@ pub struct PluginStatus {
     /// The event it is running now; `None` when idle.
     #[serde(default)]
     pub running: Option<RunningStatus>,
+    /// Cluster mode: the node running it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// The event a plugin is running now.
@@ -262,6 +277,7 @@ impl PluginStatus {
             callbacks: Vec::new(),
             counts: PluginCounts::default(),
             running: None,
+            node: None,
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct Telemetry {
     api_duration: Histograms<MethodLabel>,
     operator_actions: Family<ActionLabel, Counter>,
     degraded: Gauge,
+    /// Cluster mode: live nodes, and 1 on the node that polls.
+    cluster_nodes: Gauge,
+    cluster_leader: Gauge,
     /// All api3 errors, for the status page's chart (a family cannot be summed).
     api_errors_total: AtomicU64,
 }
@@ -131,6 +134,8 @@ impl Telemetry {
             api_duration: Family::new_with_constructor(api_histogram as fn() -> _),
             operator_actions: Family::default(),
             degraded: Gauge::default(),
+            cluster_nodes: Gauge::default(),
+            cluster_leader: Gauge::default(),
             api_errors_total: AtomicU64::new(0),
             registry: Registry::default(),
         };
@@ -218,6 +223,16 @@ impl Telemetry {
             "1 while any plugin is failed, paused, hung or lagging beyond lag_alert_secs, else 0",
             self.degraded.clone(),
         );
+        r.register(
+            "cluster_nodes",
+            "Cluster mode: the live nodes this node sees (0 on a single node)",
+            self.cluster_nodes.clone(),
+        );
+        r.register(
+            "cluster_leader",
+            "Cluster mode: 1 on the node that polls the site, else 0",
+            self.cluster_leader.clone(),
+        );
         self.registry = registry;
         self
     }
@@ -237,6 +252,13 @@ impl Telemetry {
     /// api3 requests that failed since start, over every method.
     pub fn api_errors_total(&self) -> u64 {
         self.api_errors_total.load(Ordering::Relaxed)
+    }
+
+    /// Cluster mode: how many nodes are live and whether this one polls.
+    pub fn set_cluster(&self, nodes: usize, leader: bool) {
+        self.cluster_nodes
+            .set(i64::try_from(nodes).unwrap_or(i64::MAX));
+        self.cluster_leader.set(i64::from(leader));
     }
 
     /// Whether the daemon is degraded (see the `degraded` metric's help).

@@ -41,6 +41,8 @@ pub struct SiteView {
     pub heartbeat: Option<Timestamp>,
     /// A plugin lagging more than this on the site's clock makes the daemon degraded.
     pub degraded_lag: Option<Duration>,
+    /// Cluster mode: the leader and the live nodes.
+    pub cluster: Option<crate::status::ClusterStatus>,
 }
 
 /// The event a plugin is running now.
@@ -75,6 +77,8 @@ pub struct SlotView {
     pub failures: u64,
     /// Plugin process restarts (crashes, timeouts).
     pub restarts: u64,
+    /// Cluster mode: the node running it.
+    pub node: Option<String>,
 }
 
 impl SlotView {
@@ -89,6 +93,7 @@ impl SlotView {
             dispatched: 0,
             failures: 0,
             restarts: 0,
+            node: None,
         }
     }
 }

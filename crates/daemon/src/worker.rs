@@ -493,7 +493,11 @@ enum Handled {
 }
 
 /// Runs the plugin, turning a panic in a native plugin into a failure of its first callback.
-async fn run_plugin(plugin: &mut dyn Plugin, event: &Arc<Event>, matching: &[usize]) -> Outcome {
+pub(crate) async fn run_plugin(
+    plugin: &mut dyn Plugin,
+    event: &Arc<Event>,
+    matching: &[usize],
+) -> Outcome {
     use futures_util::FutureExt;
 
     let first = plugin

@@ -53,6 +53,14 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Pause(args) => (Action::Pause, args),
         Command::Unpause(args) => (Action::Unpause, args),
     };
+    if args.socket.is_none()
+        && args.db.is_none()
+        && let Ok(path) = sgevents_config::find_config(args.config.as_deref())
+        && let Ok(settings) = sgevents_config::load_without_secrets(&path)
+        && let Some(cluster) = &settings.cluster
+    {
+        return cluster_action(action, &args, &settings, cluster);
+    }
     let (socket, db) = locate(&args)?;
     let (collection, name) = split_spec(&args.plugin)?;
     let request = WireRequest {
@@ -249,4 +257,48 @@ pub(crate) fn skip_event(cursor: &Cursor, event: i64) -> anyhow::Result<(Cursor,
             Ok((updated, "the cursor was just before it".to_owned()))
         }
     }
+}
+
+/// An operator action in cluster mode: written into the plugin's shared record, which every
+/// node reads.
+fn cluster_action(
+    action: Action,
+    args: &Args,
+    settings: &sgevents_config::Settings,
+    cluster: &sgevents_config::ClusterConfig,
+) -> anyhow::Result<ExitCode> {
+    use sgevents_daemon::cluster;
+    if action != Action::Resume {
+        bail!(
+            "in cluster mode only `sgevents plugin resume` works so far; to skip, use `sgevents state set PLUGIN ID` (see docs/cluster.md)"
+        );
+    }
+    let keys = cluster::plugin_keys(settings);
+    let (collection, name) = split_spec(&args.plugin)?;
+    let key = keys
+        .iter()
+        .find(|key| key.plugin == name && collection.is_none_or(|c| key.collection == c))
+        .cloned()
+        .with_context(|| format!("no plugin `{}` in the configured folders", args.plugin))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let stopped = runtime.block_on(async {
+        let connect = cluster::admin::Admin::connect(cluster::settings(cluster));
+        let admin = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "no NATS server answered at {} within 10 s",
+                    cluster.nats_urls.join(",")
+                )
+            })??;
+        anyhow::Ok(admin.resume(&key).await?)
+    })?;
+    match stopped {
+        Some(id) => println!("{key}: resumed at event {id} in cluster {}", cluster.name),
+        None => println!("{key} was not stopped"),
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -35,6 +35,13 @@ pub(crate) struct Args {
     /// Removed when the daemon exits (written by `sgevents start`).
     #[arg(long, hide = true)]
     pub(crate) pid_file: Option<PathBuf>,
+    /// Cluster mode: this node's name (overrides `[cluster] node`; default the host name).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) node: Option<String>,
+    /// Cluster mode: NATS servers, comma-separated (overrides `[cluster] nats_url`; without a
+    /// `[cluster]` section, joins cluster `sgevents` with a 10 s lease).
+    #[arg(long, value_name = "NATS_URL")]
+    pub(crate) cluster: Option<String>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -42,6 +49,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut settings = sgevents_config::load(&path)?;
     if args.http.is_some() {
         settings.daemon.http = args.http;
+    }
+    if let Some(urls) = &args.cluster {
+        let cluster = settings
+            .cluster
+            .get_or_insert_with(|| sgevents_config::ClusterConfig {
+                nats_urls: Vec::new(),
+                name: "sgevents".to_owned(),
+                node: None,
+                lease: std::time::Duration::from_secs(10),
+            });
+        cluster.nats_urls = sgevents_config::ClusterConfig::split_urls(urls);
+        if cluster.nats_urls.is_empty() {
+            anyhow::bail!("--cluster `{urls}` names no NATS server; give nats://host:port[,...]");
+        }
+    }
+    if let (Some(node), Some(cluster)) = (&args.node, settings.cluster.as_mut()) {
+        cluster.node = Some(node.clone());
     }
     let options = RunOptions {
         start_at: args.start_at,
@@ -237,7 +261,13 @@ pub(crate) async fn serve(
     };
     let mut run_options = setup::options(settings, start_at);
     run_options.imported_from = state.imported_from.clone();
-    let result = sgevents_daemon::run(run_options, deps, shutdown.clone()).await;
+    let result = match &settings.cluster {
+        Some(cluster) => {
+            let settings = sgevents_daemon::cluster::settings(cluster);
+            sgevents_daemon::cluster::run(run_options, deps, settings, shutdown.clone()).await
+        }
+        None => sgevents_daemon::run(run_options, deps, shutdown.clone()).await,
+    };
     // The socket file goes with the daemon; STOPPING=1 goes out on the signal, after an
     // error now.
     shutdown.cancel();

@@ -68,6 +68,13 @@ impl Command {
 }
 
 pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
+    if command.db().db.is_none()
+        && let Ok(config) = sgevents_config::find_config(command.db().config.as_deref())
+        && let Ok(settings) = sgevents_config::load_without_secrets(&config)
+        && let Some(cluster) = &settings.cluster
+    {
+        return cluster_state(command, &settings, cluster);
+    }
     let db_path = command.db().resolve()?;
     run_with_db(command, &db_path)
 }
@@ -246,4 +253,84 @@ fn show_json(cursors: &BTreeMap<PluginKey, Cursor>) -> serde_json::Value {
 
 fn fmt_last_id(last_id: Option<i64>) -> String {
     last_id.map_or_else(|| "none".to_owned(), |id| id.to_string())
+}
+
+/// `state show|set` against the cluster's shared state (a config with `[cluster]`).
+fn cluster_state(
+    command: Command,
+    settings: &sgevents_config::Settings,
+    cluster: &sgevents_config::ClusterConfig,
+) -> anyhow::Result<ExitCode> {
+    use sgevents_daemon::cluster;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let keys = cluster::plugin_keys(settings);
+    runtime.block_on(async {
+        let connect = cluster::admin::Admin::connect(cluster::settings(cluster));
+        let admin = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "no NATS server answered at {} within 10 s",
+                    cluster.nats_urls.join(",")
+                )
+            })??;
+        match command {
+            Command::Show { json, .. } => {
+                let standing = admin.show(&keys).await?;
+                let poller = standing.poller.as_ref().and_then(|cursor| cursor.last_id);
+                if json {
+                    let plugins: Vec<serde_json::Value> = standing
+                        .plugins
+                        .iter()
+                        .map(|(key, plugin)| {
+                            serde_json::json!({
+                                "collection": key.collection, "plugin": key.plugin,
+                                "last_id": plugin.last_id, "node": plugin.node,
+                                "stopped_at": plugin.stopped_at,
+                            })
+                        })
+                        .collect();
+                    let value = serde_json::json!({
+                        "cluster": {"leader": standing.leader, "poller_last_id": poller},
+                        "plugins": plugins,
+                    });
+                    println!("{}", serde_json::to_string_pretty(&value)?);
+                } else {
+                    println!(
+                        "cluster {}: leader {}, poller after event {}",
+                        cluster.name,
+                        standing.leader.as_deref().unwrap_or("(none)"),
+                        fmt_last_id(poller)
+                    );
+                    for (key, plugin) in &standing.plugins {
+                        let stopped = plugin
+                            .stopped_at
+                            .map(|id| format!(" (stopped at {id})"))
+                            .unwrap_or_default();
+                        println!(
+                            "{key}  last {}  on {}{stopped}",
+                            fmt_last_id(plugin.last_id),
+                            plugin.node.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+            }
+            Command::Set { plugin, id, .. } => {
+                if id < 0 {
+                    bail!("the event id must be 0 or more, not {id}");
+                }
+                let key = resolve(&keys, &plugin)?;
+                let old = admin.set(&key, id).await?;
+                println!(
+                    "{key}: last event {} -> {id} in cluster {}",
+                    fmt_last_id(old),
+                    cluster.name
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -48,3 +48,44 @@ fn ini_to_toml_round_trip_keeps_every_setting() {
     assert!(from_ini.plugins[1].run_ahead);
     assert!(toml_text.contains("run_ahead = true"), "{toml_text}");
 }
+
+#[test]
+fn a_cluster_section_reads_the_same_from_ini_and_toml_and_rejects_a_short_lease() {
+    let fx = Fixture::new();
+    let ini_text = format!(
+        "{UPSTREAM_INI}\n[cluster]\nnats_url: nats://a:4222, nats://b:4222\nname: studio\nnode: render-07\nlease_secs: 2\n"
+    );
+    let ini = fx.write("shotgunEventDaemon.conf", &ini_text);
+    let env = site_env();
+    let from_ini = load_with_env(&ini, &env).unwrap();
+    let cluster = from_ini.cluster.clone().unwrap();
+    assert_eq!(cluster.nats_urls, ["nats://a:4222", "nats://b:4222"]);
+    assert_eq!(
+        (cluster.name.as_str(), cluster.node.as_deref()),
+        ("studio", Some("render-07"))
+    );
+    assert_eq!(cluster.lease, std::time::Duration::from_secs(2));
+
+    let toml_text = to_toml(&read_ini(&ini, &env).unwrap()).unwrap();
+    let toml_path = fx.write("converted.toml", &toml_text);
+    assert_eq!(
+        load_with_env(&toml_path, &env).unwrap().cluster,
+        Some(cluster)
+    );
+
+    let short = fx.write(
+        "short.conf",
+        &format!("{UPSTREAM_INI}\n[cluster]\nnats_url: nats://a:4222\nlease_secs: 1\n"),
+    );
+    let err = load_with_env(&short, &env).unwrap_err().to_string();
+    assert!(err.contains("lease_secs"), "{err}");
+
+    let without = load_with_env(&fx.write("plain.conf", UPSTREAM_INI), &env).unwrap();
+    assert_eq!(without.cluster, None);
+    let no_url = fx.write(
+        "nourl.conf",
+        &format!("{UPSTREAM_INI}\n[cluster]\nname: x\n"),
+    );
+    let err = load_with_env(&no_url, &env).unwrap_err().to_string();
+    assert!(err.contains("nats_url"), "{err}");
+}

@@ -135,6 +135,7 @@ impl StatusSource for StatusBoard {
             plugins: inner.plugins.clone(),
             degraded: false,
             degraded_reasons: Vec::new(),
+            cluster: None,
         };
         snapshot.mark_degraded(Some(super::DEFAULT_LAG_ALERT));
         snapshot

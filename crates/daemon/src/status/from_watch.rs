@@ -111,6 +111,7 @@ impl StatusSource for WatchStatus {
                         event_type: running.event_type,
                         since: running.since,
                     }),
+                    node: slot.node,
                 }
             })
             .collect();
@@ -121,6 +122,7 @@ impl StatusSource for WatchStatus {
             plugins,
             degraded: false,
             degraded_reasons: Vec::new(),
+            cluster: view.cluster.clone(),
         };
         snapshot.mark_degraded(view.degraded_lag);
         snapshot
