@@ -43,18 +43,13 @@ impl Lease {
     /// [`ClusterError::JetStream`] when the bucket cannot be created or opened.
     pub async fn open(cluster: &Cluster, replicas: usize) -> Result<Lease, ClusterError> {
         let store = cluster
-            .jetstream()
-            .create_or_update_key_value(kv::Config {
-                bucket: cluster.names().lease_bucket(),
-                description: "sgevents: which node polls the site".to_owned(),
-                history: 1,
-                max_age: cluster.settings().lease,
-                storage: async_nats::jetstream::stream::StorageType::File,
-                num_replicas: replicas.max(1),
-                ..Default::default()
-            })
-            .await
-            .map_err(|err| ClusterError::js("open the lease bucket", err))?;
+            .bucket(
+                cluster.names().lease_bucket(),
+                "which node polls the site",
+                Some(cluster.settings().lease),
+                replicas,
+            )
+            .await?;
         Ok(Lease {
             store,
             node: cluster.settings().node.clone(),

@@ -135,4 +135,31 @@ impl Cluster {
     pub(crate) fn jetstream(&self) -> &async_nats::jetstream::Context {
         &self.jetstream
     }
+
+    /// Opens (creating when needed) a key-value bucket that keeps only each key's latest
+    /// value, on disk, with `replicas` copies; with `max_age`, entries not rewritten within it
+    /// expire on the server's clock.
+    pub(crate) async fn bucket(
+        &self,
+        bucket: String,
+        what: &str,
+        max_age: Option<Duration>,
+        replicas: usize,
+    ) -> Result<async_nats::jetstream::kv::Store, ClusterError> {
+        self.jetstream
+            .create_or_update_key_value(async_nats::jetstream::kv::Config {
+                bucket: bucket.clone(),
+                description: format!("sgevents: {what}"),
+                history: 1,
+                max_age: max_age.unwrap_or_default(),
+                storage: async_nats::jetstream::stream::StorageType::File,
+                num_replicas: replicas.max(1),
+                ..Default::default()
+            })
+            .await
+            .map_err(|err| ClusterError::JetStream {
+                what: "open a key-value bucket",
+                detail: format!("{bucket} ({what}): {err}"),
+            })
+    }
 }

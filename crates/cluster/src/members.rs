@@ -21,18 +21,13 @@ impl Members {
     /// [`ClusterError::JetStream`] when the bucket cannot be created or opened.
     pub async fn open(cluster: &Cluster, replicas: usize) -> Result<Members, ClusterError> {
         let store = cluster
-            .jetstream()
-            .create_or_update_key_value(kv::Config {
-                bucket: cluster.names().members_bucket(),
-                description: "sgevents: the live nodes".to_owned(),
-                history: 1,
-                max_age: cluster.settings().lease,
-                storage: async_nats::jetstream::stream::StorageType::File,
-                num_replicas: replicas.max(1),
-                ..Default::default()
-            })
-            .await
-            .map_err(|err| ClusterError::js("open the member bucket", err))?;
+            .bucket(
+                cluster.names().members_bucket(),
+                "the live nodes",
+                Some(cluster.settings().lease),
+                replicas,
+            )
+            .await?;
         Ok(Members {
             store,
             key: crate::names::kv_key(&cluster.settings().node),

@@ -41,17 +41,13 @@ impl Shared {
     /// [`ClusterError::JetStream`] when the bucket cannot be created or opened.
     pub async fn open(cluster: &Cluster, replicas: usize) -> Result<Shared, ClusterError> {
         let store = cluster
-            .jetstream()
-            .create_or_update_key_value(kv::Config {
-                bucket: cluster.names().state_bucket(),
-                description: "sgevents: positions and plugin state".to_owned(),
-                history: 1,
-                storage: async_nats::jetstream::stream::StorageType::File,
-                num_replicas: replicas.max(1),
-                ..Default::default()
-            })
-            .await
-            .map_err(|err| ClusterError::js("open the state bucket", err))?;
+            .bucket(
+                cluster.names().state_bucket(),
+                "positions and plugin state",
+                None,
+                replicas,
+            )
+            .await?;
         Ok(Shared { store })
     }
 
