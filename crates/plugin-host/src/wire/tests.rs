@@ -116,6 +116,9 @@ fn the_shared_encoding_gives_each_plugin_the_bytes_of_its_own_entry() {
         let mut expected = b"{\"type\":\"events\",\"slot\":1,\"events\":[".to_vec();
         expected.extend(serde_json::to_vec(&Entry::new(&event, callbacks)).unwrap());
         expected.extend_from_slice(b"]}\n");
-        assert_eq!(String::from_utf8(line).unwrap(), String::from_utf8(expected).unwrap());
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
     }
 }
