@@ -20,7 +20,10 @@ impl PluginFilters {
     /// Whether the plugin should see `event` at all.
     pub fn accepts(&self, event: &Event) -> bool {
         let settings = &self.settings;
-        let project = event.project_id();
+        // Most plugins limit no projects: then the event's project is never looked up.
+        let by_project =
+            !settings.limit_to_projects.is_empty() || !settings.ignore_projects.is_empty();
+        let project = if by_project { event.project_id() } else { None };
         if !settings.limit_to_projects.is_empty()
             && !project.is_some_and(|id| settings.limit_to_projects.contains(&id))
         {

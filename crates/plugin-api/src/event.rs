@@ -31,6 +31,26 @@ pub struct Event {
     pub created_at: Timestamp,
     /// The row as the site sent it: the JSON object a plugin receives.
     pub raw: Map<String, Value>,
+    /// The plugin host's wire encoding of the row, made by the first host that sends the event
+    /// and shared by every other one (the same `Arc<Event>` goes to every plugin).
+    wire: Encoded,
+}
+
+/// Bytes derived from an event once, on first use. Not part of the event's value: two events
+/// compare equal whatever their caches hold.
+#[derive(Default, Clone)]
+struct Encoded(std::sync::OnceLock<Box<[u8]>>);
+
+impl PartialEq for Encoded {
+    fn eq(&self, _other: &Encoded) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
 }
 
 /// Why a row from the site could not be read as an event.
@@ -82,7 +102,15 @@ impl Event {
             attribute_name,
             created_at,
             raw,
+            wire: Encoded::default(),
         })
+    }
+
+    /// The plugin host's wire encoding of this event: `encode` runs on the first call only,
+    /// later calls (from other plugins' hosts) share its bytes. Only the plugin host calls
+    /// this, always with the same `encode`.
+    pub fn wire_bytes(&self, encode: impl FnOnce(&Event) -> Vec<u8>) -> &[u8] {
+        self.wire.0.get_or_init(|| encode(self).into_boxed_slice())
     }
 
     /// The id of the event's project, if it has one.

@@ -4,6 +4,8 @@
 //! The walk over every value happens here, once, in Rust; the runner's work per event is
 //! `json.loads` (C code) and one conversion per listed path.
 
+use std::io::Write;
+
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
 use serde_json::{Map, Value};
@@ -36,10 +38,20 @@ impl EventsMessage {
             self.buf.push(b',');
         }
         self.count += 1;
-        let entry = Entry::new(event, callbacks);
+        // The same bytes as serialising `Entry::new(event, callbacks)`, but only the id and
+        // the callbacks are written per plugin: the rest (the row and its paths, the walk
+        // over every value) is encoded once per event and shared by every plugin's host.
+        let rest = event.wire_bytes(encode_rest);
         // Serialising plain JSON values into a Vec cannot fail; should it ever, the entry is
         // written as `null`, which the runner reports as an unreadable entry.
-        if serde_json::to_writer(&mut self.buf, &entry).is_err() {
+        let mut head = Vec::with_capacity(32);
+        let written = write!(head, "{{\"id\":{},\"callbacks\":", event.id).is_ok()
+            && serde_json::to_writer(&mut head, callbacks).is_ok();
+        if written && !rest.is_empty() {
+            self.buf.extend_from_slice(&head);
+            self.buf.push(b',');
+            self.buf.extend_from_slice(rest);
+        } else {
             self.buf.extend_from_slice(b"null");
         }
     }
@@ -59,6 +71,41 @@ impl EventsMessage {
         self.buf.extend_from_slice(b"]}\n");
         self.buf
     }
+}
+
+/// An entry without its per-plugin head: `"row":{...},"dates":[...],...}` (the serialised
+/// entry after `{"id":N,"callbacks":[...],`), or nothing when it cannot be encoded.
+fn encode_rest(event: &Event) -> Vec<u8> {
+    let entry = Entry::new(event, &[]);
+    let rest = Rest {
+        row: entry.row,
+        dates: entry.dates,
+        maybe_dates: entry.maybe_dates,
+        unescape: entry.unescape,
+        local_links: entry.local_links,
+    };
+    match serde_json::to_vec(&rest) {
+        // Drop the opening brace: the head before it is written per plugin.
+        Ok(mut bytes) if bytes.first() == Some(&b'{') => {
+            bytes.remove(0);
+            bytes
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// [`Entry`] after its per-plugin fields, serialised the same way.
+#[derive(Serialize)]
+struct Rest<'a> {
+    row: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dates: Vec<(Path<'a>, i64)>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    maybe_dates: Vec<Path<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    unescape: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    local_links: Vec<&'a str>,
 }
 
 /// One step of a path into the row: a key or a list index.

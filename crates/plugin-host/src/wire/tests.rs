@@ -100,3 +100,25 @@ fn a_plain_event_carries_only_its_row_and_created_at() {
     let keys: Vec<&String> = entry.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["id", "callbacks", "row", "dates"]);
 }
+
+#[test]
+fn the_shared_encoding_gives_each_plugin_the_bytes_of_its_own_entry() {
+    let raw = json!({"type": "EventLogEntry", "id": 7, "event_type": "Shotgun_Shot_Change",
+                     "attribute_name": "a &lt; b", "meta": {"at": "2026-03-01T10:20:30Z"},
+                     "entity": {"type": "Shot", "id": 1, "link_type": "local"},
+                     "created_at": "2026-03-01T10:20:31Z"});
+    let event = Event::from_json(raw).unwrap();
+    // Two plugins with different callbacks: the second reuses the first one's encoding.
+    for callbacks in [&[0usize][..], &[1, 3][..]] {
+        let mut message = EventsMessage::new(1, Vec::new());
+        message.push(&event, callbacks);
+        let line = message.finish();
+        let mut expected = b"{\"type\":\"events\",\"slot\":1,\"events\":[".to_vec();
+        expected.extend(serde_json::to_vec(&Entry::new(&event, callbacks)).unwrap());
+        expected.extend_from_slice(b"]}\n");
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
+}
