@@ -93,6 +93,9 @@ pub(crate) async fn put_plugin(
                     if stored.value.sequence > record.sequence {
                         record.sequence = stored.value.sequence;
                     }
+                    // The node that owned the plugin before may have finished events since
+                    // this node read the record: positions only move forward.
+                    record.last_id = record.last_id.max(stored.value.last_id);
                     *revision = Some(stored.revision);
                 } else {
                     *revision = None;
