@@ -285,15 +285,7 @@ fn cluster_action(
         .build()
         .context("starting the async runtime")?;
     let stopped = runtime.block_on(async {
-        let connect = cluster::admin::Admin::connect(cluster::settings(cluster));
-        let admin = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "no NATS server answered at {} within 10 s",
-                    cluster.nats_urls.join(",")
-                )
-            })??;
+        let admin = super::state::cluster_admin(cluster).await?;
         anyhow::Ok(admin.resume(&key).await?)
     })?;
     match stopped {

@@ -268,15 +268,7 @@ fn cluster_state(
         .context("starting the async runtime")?;
     let keys = cluster::plugin_keys(settings);
     runtime.block_on(async {
-        let connect = cluster::admin::Admin::connect(cluster::settings(cluster));
-        let admin = tokio::time::timeout(std::time::Duration::from_secs(10), connect)
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "no NATS server answered at {} within 10 s",
-                    cluster.nats_urls.join(",")
-                )
-            })??;
+        let admin = cluster_admin(cluster).await?;
         match command {
             Command::Show { json, .. } => {
                 let standing = admin.show(&keys).await?;
@@ -333,4 +325,22 @@ fn cluster_state(
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Connects to the cluster for an operator command, giving up after 10 s without NATS.
+pub(crate) async fn cluster_admin(
+    cluster: &sgevents_config::ClusterConfig,
+) -> anyhow::Result<sgevents_daemon::cluster::admin::Admin> {
+    use sgevents_daemon::cluster;
+    let connect = cluster::admin::Admin::connect(cluster::settings(cluster));
+    Ok(
+        tokio::time::timeout(std::time::Duration::from_secs(10), connect)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "no NATS server answered at {} within 10 s",
+                    cluster.nats_urls.join(",")
+                )
+            })??,
+    )
 }
