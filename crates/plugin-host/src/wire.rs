@@ -38,7 +38,7 @@ impl EventsMessage {
             self.buf.push(b',');
         }
         self.count += 1;
-        // The same bytes as serialising `Entry::new(event, callbacks)`, but only the id and
+        // `{"id":N,"callbacks":[...],` then the entry's shared fields: only the id and
         // the callbacks are written per plugin: the rest (the row and its paths, the walk
         // over every value) is encoded once per event and shared by every plugin's host.
         let rest = event.wire_bytes(encode_rest);
@@ -76,15 +76,7 @@ impl EventsMessage {
 /// An entry without its per-plugin head: `"row":{...},"dates":[...],...}` (the serialised
 /// entry after `{"id":N,"callbacks":[...],`), or nothing when it cannot be encoded.
 fn encode_rest(event: &Event) -> Vec<u8> {
-    let entry = Entry::new(event, &[]);
-    let rest = Rest {
-        row: entry.row,
-        dates: entry.dates,
-        maybe_dates: entry.maybe_dates,
-        unescape: entry.unescape,
-        local_links: entry.local_links,
-    };
-    match serde_json::to_vec(&rest) {
+    match serde_json::to_vec(&Entry::new(event)) {
         // Drop the opening brace: the head before it is written per plugin.
         Ok(mut bytes) if bytes.first() == Some(&b'{') => {
             bytes.remove(0);
@@ -92,20 +84,6 @@ fn encode_rest(event: &Event) -> Vec<u8> {
         }
         _ => Vec::new(),
     }
-}
-
-/// [`Entry`] after its per-plugin fields, serialised the same way.
-#[derive(Serialize)]
-struct Rest<'a> {
-    row: &'a Map<String, Value>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    dates: Vec<(Path<'a>, i64)>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    maybe_dates: Vec<Path<'a>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    unescape: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    local_links: Vec<&'a str>,
 }
 
 /// One step of a path into the row: a key or a list index.
@@ -136,11 +114,9 @@ impl Serialize for Path<'_> {
     }
 }
 
-/// One event on the wire.
+/// One event on the wire, after its per-plugin `id` and `callbacks`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Entry<'a> {
-    id: i64,
-    callbacks: &'a [usize],
     /// The row exactly as the site sent it, keys in the site's order.
     row: &'a Map<String, Value>,
     /// Datetime strings and their Unix time: the runner puts the local-zone datetime there.
@@ -159,10 +135,8 @@ pub(crate) struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    pub(crate) fn new(event: &'a Event, callbacks: &'a [usize]) -> Entry<'a> {
+    pub(crate) fn new(event: &'a Event) -> Entry<'a> {
         let mut entry = Entry {
-            id: event.id,
-            callbacks,
             row: &event.raw,
             dates: Vec::new(),
             maybe_dates: Vec::new(),

@@ -2,6 +2,23 @@ use serde_json::{Value, json};
 
 use super::*;
 
+/// A whole entry as one value, the way the runner reads it.
+#[derive(Serialize)]
+struct Whole<'a> {
+    id: i64,
+    callbacks: &'a [usize],
+    #[serde(flatten)]
+    entry: Entry<'a>,
+}
+
+fn whole<'a>(event: &'a Event, callbacks: &'a [usize]) -> Whole<'a> {
+    Whole {
+        id: event.id,
+        callbacks,
+        entry: Entry::new(event),
+    }
+}
+
 #[test]
 fn canonical_datetimes_are_dates_at_their_unix_time() {
     assert_eq!(classify("1970-01-01T00:00:00Z"), DateKind::Date(0));
@@ -96,7 +113,7 @@ fn a_plain_event_carries_only_its_row_and_created_at() {
     let raw = json!({"type": "EventLogEntry", "id": 9, "event_type": "Shotgun_Shot_New",
                      "attribute_name": null, "meta": {}, "created_at": "2026-03-01T10:20:31Z"});
     let event = Event::from_json(raw).unwrap();
-    let entry = serde_json::to_value(Entry::new(&event, &[0])).unwrap();
+    let entry = serde_json::to_value(whole(&event, &[0])).unwrap();
     let keys: Vec<&String> = entry.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["id", "callbacks", "row", "dates"]);
 }
@@ -114,7 +131,7 @@ fn the_shared_encoding_gives_each_plugin_the_bytes_of_its_own_entry() {
         message.push(&event, callbacks);
         let line = message.finish();
         let mut expected = b"{\"type\":\"events\",\"slot\":1,\"events\":[".to_vec();
-        expected.extend(serde_json::to_vec(&Entry::new(&event, callbacks)).unwrap());
+        expected.extend(serde_json::to_vec(&whole(&event, callbacks)).unwrap());
         expected.extend_from_slice(b"]}\n");
         assert_eq!(
             String::from_utf8(line).unwrap(),
