@@ -82,28 +82,14 @@ async fn a_stopped_plugin_resumes_at_its_failed_event_when_its_file_changes() {
 
     let ledger = Ledger::default();
     let watch = Arc::new(Watch::default());
-    let store = sgevents_store::Store::open(&dir.path().join("state.db")).unwrap();
-    let deps = Deps {
-        client: client(&sim),
-        saved: store.load().unwrap(),
-        store: Box::new(store),
-        plugin_dirs: vec![PluginDir {
-            path: plugins.clone(),
-            collection: plugins.display().to_string(),
-            loader: Arc::new(RecipeLoader {
-                ledger: ledger.clone(),
-            }),
-            filters: PluginFilters::default(),
-        }],
-        native_plugins: Vec::new(),
-        reload: Arc::new(Notify::new()),
-        watch: watch.clone(),
-        telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
-        control: sgevents_daemon::control::channel().1,
-        status: None,
-        tasks: Vec::new(),
-        clock: Arc::new(sgevents_daemon::clock::SystemClock),
-    };
+    let deps = recipe_deps(
+        &sim,
+        dir.path(),
+        &plugins,
+        &ledger,
+        &watch,
+        Arc::new(sgevents_daemon::clock::SystemClock),
+    );
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(sgevents_daemon::run(options(), deps, shutdown.clone()));
 
@@ -161,28 +147,7 @@ async fn a_hung_load_stalls_only_its_plugin_and_is_retried_when_its_file_changes
     let watch = Arc::new(Watch::default());
     let t1: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
     let clock = Arc::new(sgevents_daemon::clock::ManualClock::new(t1));
-    let store = sgevents_store::Store::open(&dir.path().join("state.db")).unwrap();
-    let deps = Deps {
-        client: client(&sim),
-        saved: store.load().unwrap(),
-        store: Box::new(store),
-        plugin_dirs: vec![PluginDir {
-            path: plugins.clone(),
-            collection: plugins.display().to_string(),
-            loader: Arc::new(RecipeLoader {
-                ledger: ledger.clone(),
-            }),
-            filters: PluginFilters::default(),
-        }],
-        native_plugins: Vec::new(),
-        reload: Arc::new(Notify::new()),
-        watch: watch.clone(),
-        telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
-        control: sgevents_daemon::control::channel().1,
-        status: None,
-        tasks: Vec::new(),
-        clock: clock.clone(),
-    };
+    let deps = recipe_deps(&sim, dir.path(), &plugins, &ledger, &watch, clock.clone());
     let mut options = options();
     options.load_timeout = Duration::from_millis(300);
     let shutdown = CancellationToken::new();
@@ -218,4 +183,37 @@ async fn a_hung_load_stalls_only_its_plugin_and_is_retried_when_its_file_changes
     assert_eq!(state_of(&watch, "hanger"), Some(PluginState::Active));
     shutdown.cancel();
     task.await.unwrap().unwrap();
+}
+
+/// The daemon's dependencies for one folder of recipe plugins, with the state in `dir`.
+fn recipe_deps(
+    sim: &sgevents_sim::Sim,
+    dir: &std::path::Path,
+    plugins: &std::path::Path,
+    ledger: &Ledger,
+    watch: &Arc<Watch>,
+    clock: Arc<dyn sgevents_daemon::clock::Clock>,
+) -> Deps {
+    let store = sgevents_store::Store::open(&dir.join("state.db")).unwrap();
+    Deps {
+        client: client(sim),
+        saved: store.load().unwrap(),
+        store: Box::new(store),
+        plugin_dirs: vec![PluginDir {
+            path: plugins.to_path_buf(),
+            collection: plugins.display().to_string(),
+            loader: Arc::new(RecipeLoader {
+                ledger: ledger.clone(),
+            }),
+            filters: PluginFilters::default(),
+        }],
+        native_plugins: Vec::new(),
+        reload: Arc::new(Notify::new()),
+        watch: watch.clone(),
+        telemetry: Arc::new(sgevents_daemon::telemetry::Telemetry::new()),
+        control: sgevents_daemon::control::channel().1,
+        status: None,
+        tasks: Vec::new(),
+        clock,
+    }
 }
