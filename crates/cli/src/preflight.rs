@@ -13,12 +13,25 @@ use nix::unistd::{AccessFlags, access};
 use sgevents_config::{ConfigFormat, ConfigProblem, Settings};
 use sgevents_daemon::setup;
 
+/// What the checks found: the problems, and each interpreter that started with its Python
+/// version (so `run` need not start it again to say which Python plugins run with).
+pub(crate) struct Checked {
+    pub(crate) problems: Vec<ConfigProblem>,
+    pub(crate) pythons: Vec<(PathBuf, String)>,
+}
+
 /// Everything wrong with starting `run` on `settings` with `default_python` for folders
 /// that set no interpreter.
 pub(crate) async fn check(settings: &Settings, default_python: &Path) -> Vec<ConfigProblem> {
+    check_all(settings, default_python).await.problems
+}
+
+/// [`check`], with the interpreters' versions.
+pub(crate) async fn check_all(settings: &Settings, default_python: &Path) -> Checked {
     let mut out = Problems {
         settings,
         list: Vec::new(),
+        pythons: Vec::new(),
     };
     match setup::client(settings) {
         Ok(_) => {}
@@ -59,12 +72,16 @@ pub(crate) async fn check(settings: &Settings, default_python: &Path) -> Vec<Con
         }
     }
     interpreters(&mut out, default_python).await;
-    out.list
+    Checked {
+        problems: out.list,
+        pythons: out.pythons,
+    }
 }
 
 struct Problems<'a> {
     settings: &'a Settings,
     list: Vec<ConfigProblem>,
+    pythons: Vec<(PathBuf, String)>,
 }
 
 impl Problems<'_> {
@@ -223,7 +240,11 @@ async fn interpreters(out: &mut Problems<'_>, default_python: &Path) {
             continue;
         }
         seen.push(python.clone());
-        if let Err(err) = sgevents_plugin_host::check_interpreter(&python).await {
+        let checked = sgevents_plugin_host::check_interpreter(&python).await;
+        if let Ok(version) = &checked {
+            out.pythons.push((python.clone(), version.clone()));
+        }
+        if let Err(err) = checked {
             let (toml, ini) = match dir.python {
                 Some(_) => (format!("plugins[{index}].python"), "plugins.python"),
                 None => ("--python".to_owned(), "--python"),

@@ -131,6 +131,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         ],
         pid_file: None,
         http_from_flag: true,
+        checked_pythons: None,
     };
     runtime.block_on(async {
         let result = serve(&settings, &options, &alerts).await;

@@ -37,6 +37,7 @@ pub(crate) fn foreground(args: Args) -> anyhow::Result<ExitCode> {
             extra_env: Vec::new(),
             pid_file: None,
             http_from_flag: false,
+            checked_pythons: None,
         },
     )
 }

@@ -73,6 +73,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         extra_env: Vec::new(),
         pid_file: args.pid_file,
         http_from_flag: args.http.is_some(),
+        checked_pythons: None,
     };
     run_settings(settings, options)
 }
@@ -86,6 +87,9 @@ pub(crate) struct RunOptions {
     pub(crate) pid_file: Option<PathBuf>,
     /// The status address came from `--http`, not the config (for the port-clash message).
     pub(crate) http_from_flag: bool,
+    /// The interpreters the preflight started, with their versions; `None` when no preflight
+    /// ran, and `serve` starts each once to check it.
+    pub(crate) checked_pythons: Option<Vec<(PathBuf, String)>>,
 }
 
 /// Runs the daemon with `settings` until SIGTERM or SIGINT; SIGHUP reloads every plugin.
@@ -93,10 +97,15 @@ pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::R
     let runtime = runtime()?;
     let _enter = runtime.enter();
     // The same checks as `sgevents config check`, before anything is created.
-    let problems = runtime.block_on(crate::preflight::check(&settings, &options.python));
-    if !problems.is_empty() {
+    let checked = runtime.block_on(crate::preflight::check_all(&settings, &options.python));
+    if !checked.problems.is_empty() {
+        let problems = checked.problems;
         return Err(sgevents_config::ConfigError::Invalid { problems }.into());
     }
+    let options = RunOptions {
+        checked_pythons: Some(checked.pythons),
+        ..options
+    };
     let (_log_guard, alerts) = init_logs(&settings)?;
     let result = runtime.block_on(serve(&settings, &options, &alerts));
     if let Some(pid_file) = &options.pid_file {
@@ -168,7 +177,14 @@ pub(crate) async fn serve(
     let start_at = options.start_at.or(state.start_at).unwrap_or_default();
     let client = setup::client(settings)?;
     let own_users = own_api_users(settings, &client).await;
-    check_interpreters(settings, &options.python).await;
+    match &options.checked_pythons {
+        Some(pythons) => {
+            for (python, version) in pythons {
+                log_python(python, version);
+            }
+        }
+        None => check_interpreters(settings, &options.python).await,
+    }
     let plugin_dirs = setup::plugin_dirs(
         settings,
         &options.python,
@@ -320,14 +336,18 @@ async fn check_interpreters(settings: &Settings, default_python: &Path) {
     pythons.dedup();
     for python in pythons {
         match sgevents_plugin_host::check_interpreter(&python).await {
-            Ok(version) => tracing::info!(
-                logger = "engine",
-                "Plugins run with {} (Python {version})",
-                python.display()
-            ),
+            Ok(version) => log_python(&python, &version),
             Err(err) => tracing::error!(logger = "engine", "{err}"),
         }
     }
+}
+
+fn log_python(python: &Path, version: &str) {
+    tracing::info!(
+        logger = "engine",
+        "Plugins run with {} (Python {version})",
+        python.display()
+    );
 }
 
 fn spawn_signal_handlers(shutdown: CancellationToken, reload: Arc<Notify>) -> anyhow::Result<()> {

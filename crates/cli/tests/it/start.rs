@@ -42,9 +42,14 @@ impl Setup {
             std::fs::write(plugins.join(format!("{name}.py")), LEDGER_PLUGIN).unwrap();
         }
         let config = dir.path().join("sgevents.toml");
+        let interval = if extra_daemon.contains("fetch_interval_secs") {
+            ""
+        } else {
+            "fetch_interval_secs = 1\n"
+        };
         let text = format!(
             "[daemon]\nstate_db = {state:?}\nlog_path = {logs:?}\nlog_file = \"sgevents.log\"\n\
-             fetch_interval_secs = 1\nshutdown_grace_secs = 5\nmax_conn_retries = 2\nconn_retry_sleep_secs = 1\n{extra_daemon}\n\
+             {interval}shutdown_grace_secs = 5\nmax_conn_retries = 2\nconn_retry_sleep_secs = 1\n{extra_daemon}\n\
              [site]\nserver = {site:?}\nscript_name = {name:?}\nscript_key = {key:?}\n\n\
              [[plugins]]\npath = {plugins:?}\n",
             state = dir.path().join("state.sqlite3").display().to_string(),
@@ -104,6 +109,28 @@ impl Setup {
         let Setup { runtime, sim, .. } = self;
         runtime.block_on(sim.shutdown());
     }
+}
+
+#[test]
+fn a_plugin_behind_the_site_gets_its_events_as_soon_as_it_is_loaded() {
+    // The start-up reads (latest id, first probe) must not make a freshly loaded plugin wait a
+    // whole fetch interval for events that are already on the site.
+    let setup = Setup::new(30, &["ledger_a"], "fetch_interval_secs = 300\n", SCRIPT.1);
+    let latest = setup.latest();
+    let mut daemon = setup.run(&["--start-at", "2"]);
+    daemon.wait_until(
+        "the plugin caught up, well inside one fetch interval",
+        60,
+        |_| ledger(&setup.ledgers, "ledger_a").last() == Some(&latest),
+    );
+    assert!(daemon.terminate(30).success(), "{}", daemon.output());
+    let seen = ledger(&setup.ledgers, "ledger_a");
+    assert_eq!(
+        seen,
+        (2..=latest).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    setup.shutdown();
 }
 
 fn all_requests_fail() -> FaultRule {

@@ -327,6 +327,11 @@ impl Poller {
                     slot.key.plugin
                 );
                 slot.install(plugin);
+                // Events it wants may already be on the site: read them now rather than
+                // after the fetch interval the start-up probe set (one read per load).
+                if slot.sent_upto < self.site.high_water {
+                    self.site.behind = true;
+                }
             }
             LoadResult::Done(Err(err)) => {
                 log_load_error(&logger, &path, &err);
