@@ -95,7 +95,7 @@ impl PluginTask {
         held.view.state = PluginState::Active;
         self.show(&held.view);
         while !release.is_cancelled() {
-            if self.stays_stopped(&mut held, &release).await {
+            if self.held_back(&mut held, &release).await {
                 continue;
             }
             let next = tokio::select! {
@@ -195,12 +195,13 @@ impl PluginTask {
         }
     }
 
-    /// True while a stopOnError stop holds (its file unchanged): the plugin pulls nothing.
-    async fn stays_stopped(&self, held: &mut Held, release: &CancellationToken) -> bool {
-        let Some(stopped) = held.record.stopped.clone() else {
-            return false;
-        };
-        if stopped.file != self.file {
+    /// True while a stopOnError stop (its file unchanged) or an operator's pause holds: the
+    /// plugin pulls nothing, and its shared record is read again every second for a resume,
+    /// skip or unpause from any node.
+    async fn held_back(&self, held: &mut Held, release: &CancellationToken) -> bool {
+        if let Some(stopped) = held.record.stopped.clone()
+            && stopped.file != self.file
+        {
             tracing::info!(
                 logger = "engine",
                 "Plugin {} file changed: it resumes at event {}",
@@ -218,27 +219,39 @@ impl PluginTask {
             {
                 tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
             }
-            return false;
         }
-        held.view.state = PluginState::Failed;
-        self.show(&held.view);
+        let state = if held.record.stopped.is_some() {
+            PluginState::Failed
+        } else if held.record.paused {
+            PluginState::Paused
+        } else {
+            if held.view.state != PluginState::Active {
+                tracing::info!(
+                    logger = "engine",
+                    "Plugin {} takes events again on this node",
+                    self.key
+                );
+                held.view.state = PluginState::Active;
+                self.show(&held.view);
+            }
+            return false;
+        };
+        if held.view.state != state {
+            if state == PluginState::Paused {
+                tracing::info!(
+                    logger = "engine",
+                    "Plugin {} is paused by an operator: it takes no events until unpaused",
+                    self.key
+                );
+            }
+            held.view.state = state;
+            self.show(&held.view);
+        }
         tokio::select! {
             () = release.cancelled() => {}
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        // An operator may have resumed it.
-        if let Ok(Some(read)) = self
-            .shared
-            .read::<PluginRecord>(&plugin_key(&self.key))
-            .await
-        {
-            held.record.stopped = read.value.stopped;
-            held.revision = Some(read.revision);
-            if held.record.stopped.is_none() {
-                held.view.state = PluginState::Active;
-                self.show(&held.view);
-            }
-        }
+        self.refresh(held).await;
         true
     }
 
@@ -328,6 +341,7 @@ impl PluginTask {
             self.telemetry.record_deactivation(&self.key.plugin);
             held.record.stopped = Some(Stopped {
                 event_id: event.id,
+                sequence: delivery.sequence,
                 file: self.file.clone(),
                 error: failure.message.clone(),
             });
@@ -387,7 +401,8 @@ impl PluginTask {
         held.seed = Cursor::from(held.record.seed.clone());
     }
 
-    /// While idle, takes in an operator's change of the seed or the stop.
+    /// While idle, takes in an operator's change of the seed, the stop or the pause (a skip
+    /// raises the recorded sequence past the failed event).
     async fn refresh(&self, held: &mut Held) {
         if let Ok(Some(read)) = self
             .shared
@@ -397,6 +412,7 @@ impl PluginTask {
         {
             held.record.seed = read.value.seed;
             held.record.stopped = read.value.stopped;
+            held.record.paused = read.value.paused;
             held.record.sequence = held.record.sequence.max(read.value.sequence);
             held.record.last_id = held.record.last_id.max(read.value.last_id);
             held.revision = Some(read.revision);
