@@ -106,7 +106,14 @@ impl Feed {
             .messages()
             .await
             .map_err(|err| ClusterError::js("ask for a plugin's next event", err))?;
-        let Some(message) = batch.next().await else {
+        // A pull lost with the connection is never answered: give up on it and pull again.
+        let Ok(next) = tokio::time::timeout(wait + crate::ANSWER_WITHIN, batch.next()).await else {
+            return Err(ClusterError::js(
+                "ask for a plugin's next event",
+                "no answer from NATS",
+            ));
+        };
+        let Some(message) = next else {
             return Ok(None);
         };
         let message = message.map_err(|err| ClusterError::js("receive a plugin's event", err))?;

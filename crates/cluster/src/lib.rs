@@ -31,6 +31,10 @@ pub struct ClusterSettings {
     pub lease: Duration,
 }
 
+/// How long a node waits for NATS to answer a listing or a pull before it gives up and asks
+/// again (a request lost with the connection is otherwise never answered).
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
 /// The shortest lease a cluster accepts.
 pub const MIN_LEASE: Duration = Duration::from_secs(2);
 
