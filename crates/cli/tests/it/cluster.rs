@@ -681,6 +681,24 @@ fn a_pause_asked_of_one_node_holds_where_the_plugin_runs_and_after_it_moves() {
     });
     let owner = owner.unwrap();
     let other = 1 - owner;
+    // The text status of either node names the plugin's node in a NODE column.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgevents"))
+        .args(["status", "--url"])
+        .arg(format!("http://127.0.0.1:{}", nodes[other].port))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines.iter().position(|line| line.starts_with("PLUGIN"));
+    let column = header.and_then(|header| lines[header].find("NODE"));
+    let (Some(header), Some(column)) = (header, column) else {
+        panic!("no NODE column in `sgevents status`:\n{text}");
+    };
+    assert!(
+        lines[header + 1][column..].starts_with(&nodes[owner].name),
+        "{text}"
+    );
+    assert!(text.contains("cluster: leader "), "{text}");
 
     // Paused through the socket of the node that does not run it.
     let paused = plugin_via_socket("pause", "ledger_a", &nodes[other].config);
