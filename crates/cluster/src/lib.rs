@@ -29,6 +29,8 @@ pub struct ClusterSettings {
     pub node: String,
     /// How long a lease lasts without renewal; a new leader polls within twice this.
     pub lease: Duration,
+    /// How long an event stays in the stream; older ones are dropped by the server.
+    pub stream_max_age: Duration,
 }
 
 /// How long a node waits for NATS to answer a listing or a pull before it gives up and asks

@@ -282,6 +282,7 @@ pub fn settings(config: &sgevents_config::ClusterConfig) -> ClusterSettings {
         name: config.name.clone(),
         node,
         lease: config.lease,
+        stream_max_age: config.stream_max_age,
     }
 }
 

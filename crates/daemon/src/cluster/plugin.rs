@@ -4,6 +4,8 @@
 //! long callback keeps its event with `working()`. Released (the plugin moved), it finishes
 //! the event in flight and stops pulling.
 
+mod aged;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,6 +58,11 @@ struct Held {
     seed: Cursor,
     skipped: u32,
     view: SlotView,
+    /// A lower bound (seconds since 1970) of when the messages after `record.sequence` were
+    /// stored; `None`: not known on this node yet.
+    floor: Option<i64>,
+    /// When an idle plugin's record is next moved up to the stream's end.
+    next_mark: tokio::time::Instant,
 }
 
 impl PluginTask {
@@ -110,6 +117,7 @@ impl PluginTask {
                 Ok(None) => {
                     self.flush(&mut held).await;
                     self.refresh(&mut held).await;
+                    self.mark_idle(&feed, &mut held).await;
                 }
                 Err(err) => {
                     tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
@@ -180,6 +188,8 @@ impl PluginTask {
                                 seed,
                                 skipped: 0,
                                 view,
+                                floor: None,
+                                next_mark: tokio::time::Instant::now() + aged::MARK_EVERY,
                             });
                         }
                         Err(err) => tracing::warn!(logger = "engine", plugin = %self.key, "{err}"),
@@ -267,6 +277,7 @@ impl PluginTask {
             self.ack(delivery).await;
             return;
         }
+        self.check_aged(held, &delivery).await;
         let event = serde_json::from_slice::<serde_json::Value>(&delivery.row)
             .map_err(|err| err.to_string())
             .and_then(|value| Event::from_json(value).map_err(|err| err.to_string()));
