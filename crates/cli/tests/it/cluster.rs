@@ -4,6 +4,7 @@
 //! visible event reaches every plugin, at most one repeat per plugin per killed node, in order
 //! apart from late arrivals.
 
+mod aged;
 mod cut;
 #[path = "../../../cluster/tests/it/nats.rs"]
 #[allow(dead_code)]

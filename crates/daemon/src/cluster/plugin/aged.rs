@@ -53,7 +53,7 @@ impl PluginTask {
         tracing::error!(
             logger = "engine",
             plugin = %self.key,
-            "Plugin {} missed events: stream messages {} to {} were dropped (older than stream_max_age_days, {} d) before it ran them. It had finished event {last}; the first id it missed is the first of its events after {last}, and it goes on with event {}. Run the missed ones with `sgevents replay` if they matter.",
+            "Plugin {} missed events: stream messages {} to {} were dropped from the stream (stream_max_age_days is {}) before it ran them. It had finished event {last}; the first id it missed is the first of its events after {last}, and it goes on with event {}. Run the missed ones with `sgevents replay` if they matter.",
             self.key,
             after + 1,
             extent.first - 1,
