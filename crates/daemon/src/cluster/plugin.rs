@@ -18,7 +18,7 @@ use sgevents_plugin_api::{CallbackSpec, Event, MatchEvents, Plugin, matching_cal
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::records::{PluginRecord, Stopped, plugin_key, poller_key, put_plugin};
+use super::records::{PluginRecord, Stopped, claim_plugin, plugin_key, poller_key, put_plugin};
 use crate::cursor::{Admission, CursorRules};
 use crate::filters::PluginFilters;
 use crate::telemetry::Telemetry;
@@ -174,7 +174,7 @@ impl PluginTask {
             match attempt.await {
                 Ok(Some((mut record, mut revision))) => {
                     record.node = Some(self.node.clone());
-                    match put_plugin(&self.shared, &self.key, &mut record, &mut revision).await {
+                    match claim_plugin(&self.shared, &self.key, &mut record, &mut revision).await {
                         Ok(()) => {
                             let seed = Cursor::from(record.seed.clone());
                             let mut view = view;
@@ -413,7 +413,8 @@ impl PluginTask {
     }
 
     /// While idle, takes in an operator's change of the seed, the stop or the pause (a skip
-    /// raises the recorded sequence past the failed event).
+    /// raises the recorded sequence past the failed event), and writes this node's name back
+    /// when another node's is there.
     async fn refresh(&self, held: &mut Held) {
         if let Ok(Some(read)) = self
             .shared
@@ -428,6 +429,18 @@ impl PluginTask {
             held.record.last_id = held.record.last_id.max(read.value.last_id);
             held.revision = Some(read.revision);
             held.seed = Cursor::from(held.record.seed.clone());
+            // The node it moved from wrote last, finishing its event: say who runs it now.
+            if read.value.node.as_deref() != Some(self.node.as_str())
+                && let Err(err) = claim_plugin(
+                    &self.shared,
+                    &self.key,
+                    &mut held.record,
+                    &mut held.revision,
+                )
+                .await
+            {
+                tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
+            }
         }
     }
 

@@ -80,13 +80,35 @@ impl PluginRecord {
 }
 
 /// Writes the running plugin's `record` over whatever is stored: on a conflict (an operator's
-/// write) the stored seed, stop and pause are kept and ours written again (a stop this node
-/// has just recorded, while the store has none, is kept too). Returns the new revision.
+/// write, or the node that took the plugin over) the stored seed, stop, pause and node are
+/// kept and ours written again (a stop this node has just recorded, while the store has none,
+/// is kept too). Updates `revision`.
 pub(crate) async fn put_plugin(
     shared: &Shared,
     key: &PluginKey,
     record: &mut PluginRecord,
     revision: &mut Option<u64>,
+) -> Result<(), WriteError> {
+    write_plugin(shared, key, record, revision, false).await
+}
+
+/// [`put_plugin`] for the node taking the plugin on: its own node name is written even on a
+/// conflict, so a previous owner finishing its last event cannot claim the plugin back.
+pub(crate) async fn claim_plugin(
+    shared: &Shared,
+    key: &PluginKey,
+    record: &mut PluginRecord,
+    revision: &mut Option<u64>,
+) -> Result<(), WriteError> {
+    write_plugin(shared, key, record, revision, true).await
+}
+
+async fn write_plugin(
+    shared: &Shared,
+    key: &PluginKey,
+    record: &mut PluginRecord,
+    revision: &mut Option<u64>,
+    claim: bool,
 ) -> Result<(), WriteError> {
     let name = plugin_key(key);
     loop {
@@ -103,6 +125,9 @@ pub(crate) async fn put_plugin(
                         record.stopped = stored.value.stopped;
                     }
                     record.paused = stored.value.paused;
+                    if !claim {
+                        record.node = stored.value.node;
+                    }
                     if stored.value.sequence > record.sequence {
                         record.sequence = stored.value.sequence;
                     }
