@@ -38,6 +38,8 @@ pub struct Delivery {
     pub delivered: i64,
     /// The message's sequence in the stream: rises in the order the feed hands events out.
     pub sequence: u64,
+    /// When the server stored it, in seconds since 1970 (its clock).
+    pub published: i64,
     message: async_nats::jetstream::Message,
 }
 
@@ -106,7 +108,14 @@ impl Feed {
             .messages()
             .await
             .map_err(|err| ClusterError::js("ask for a plugin's next event", err))?;
-        let Some(message) = batch.next().await else {
+        // A pull lost with the connection is never answered: give up on it and pull again.
+        let Ok(next) = tokio::time::timeout(wait + crate::ANSWER_WITHIN, batch.next()).await else {
+            return Err(ClusterError::js(
+                "ask for a plugin's next event",
+                "no answer from NATS",
+            ));
+        };
+        let Some(message) = next else {
             return Ok(None);
         };
         let message = message.map_err(|err| ClusterError::js("receive a plugin's event", err))?;
@@ -124,17 +133,40 @@ impl Feed {
                     ),
                 )
             })?;
-        let (delivered, sequence) = message
+        let (delivered, sequence, published) = message
             .info()
-            .map(|info| (info.delivered, info.stream_sequence))
-            .unwrap_or((1, 0));
+            .map(|info| {
+                (
+                    info.delivered,
+                    info.stream_sequence,
+                    info.published.unix_timestamp(),
+                )
+            })
+            .unwrap_or((1, 0, 0));
         Ok(Some(Delivery {
             id,
             row: message.payload.clone(),
             delivered,
             sequence,
+            published,
             message,
         }))
+    }
+}
+
+impl Feed {
+    /// True when the server has nothing for this feed: no event waiting for it and none in
+    /// flight. Every message stored before the call was then handled or is not for it.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when NATS cannot be asked.
+    pub async fn drained(&self) -> Result<bool, ClusterError> {
+        let info = self
+            .consumer
+            .get_info()
+            .await
+            .map_err(|err| ClusterError::js("read a plugin's consumer", err))?;
+        Ok(info.num_pending == 0 && info.num_ack_pending == 0)
     }
 }
 

@@ -29,7 +29,13 @@ pub struct ClusterSettings {
     pub node: String,
     /// How long a lease lasts without renewal; a new leader polls within twice this.
     pub lease: Duration,
+    /// How long an event stays in the stream; older ones are dropped by the server.
+    pub stream_max_age: Duration,
 }
+
+/// How long a node waits for NATS to answer a listing or a pull before it gives up and asks
+/// again (a request lost with the connection is otherwise never answered).
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 /// The shortest lease a cluster accepts.
 pub const MIN_LEASE: Duration = Duration::from_secs(2);

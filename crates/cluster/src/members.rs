@@ -86,15 +86,21 @@ impl Members {
     /// # Errors
     /// [`ClusterError::JetStream`] when NATS cannot be asked.
     pub async fn live(&self) -> Result<Vec<String>, ClusterError> {
-        let keys = self
-            .store
-            .keys()
+        // The listing is a consumer of the bucket: one cut off mid-way by a lost connection
+        // never ends by itself.
+        let listing = async {
+            let keys = self
+                .store
+                .keys()
+                .await
+                .map_err(|err| ClusterError::js("list the live nodes", err))?;
+            keys.try_collect::<Vec<String>>()
+                .await
+                .map_err(|err| ClusterError::js("list the live nodes", err))
+        };
+        let mut nodes = tokio::time::timeout(crate::ANSWER_WITHIN, listing)
             .await
-            .map_err(|err| ClusterError::js("list the live nodes", err))?;
-        let mut nodes: Vec<String> = keys
-            .try_collect()
-            .await
-            .map_err(|err| ClusterError::js("list the live nodes", err))?;
+            .map_err(|_| ClusterError::js("list the live nodes", "no answer from NATS"))??;
         nodes.sort();
         Ok(nodes)
     }

@@ -1,6 +1,7 @@
 //! The cluster's event stream: every EventLogEntry row once, under a subject that carries its
 //! event type, with the event id as the message id so that the server drops a second publish
-//! of the same event (by an old and a new leader) within the duplicate window.
+//! of the same event (by an old and a new leader) within the duplicate window. Events older
+//! than the settings' `stream_max_age` are dropped by the server.
 
 use std::time::Duration;
 
@@ -25,6 +26,17 @@ pub struct Published {
     pub duplicate: bool,
 }
 
+/// What the stream holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    /// How long the server keeps an event.
+    pub max_age: Duration,
+    /// The sequence of the oldest message kept.
+    pub first: u64,
+    /// The sequence of the newest message.
+    pub last: u64,
+}
+
 /// A node's handle on the event stream.
 #[derive(Clone)]
 pub struct EventStream {
@@ -33,13 +45,15 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    /// Opens (creating when needed) the stream with `replicas` copies.
+    /// Opens (creating when needed) the stream with `replicas` copies; an existing stream
+    /// whose age limit differs from the settings' `stream_max_age` is updated to it.
     ///
     /// # Errors
-    /// [`ClusterError::JetStream`] when it cannot be created or opened.
+    /// [`ClusterError::JetStream`] when it cannot be created, opened or updated.
     pub async fn open(cluster: &Cluster, replicas: usize) -> Result<EventStream, ClusterError> {
         let names = cluster.names();
-        let stream = cluster
+        let max_age = cluster.settings().stream_max_age;
+        let mut stream = cluster
             .jetstream()
             .get_or_create_stream(stream::Config {
                 name: names.stream(),
@@ -47,12 +61,41 @@ impl EventStream {
                 subjects: vec![names.all_events()],
                 storage: stream::StorageType::File,
                 num_replicas: replicas.max(1),
-                duplicate_window: DUPLICATE_WINDOW,
+                // The server refuses a window longer than the age limit.
+                duplicate_window: DUPLICATE_WINDOW.min(max_age),
                 retention: stream::RetentionPolicy::Limits,
+                max_age,
                 ..Default::default()
             })
             .await
             .map_err(|err| ClusterError::js("open the event stream", err))?;
+        let config = stream
+            .info()
+            .await
+            .map_err(|err| ClusterError::js("read the stream's info", err))?
+            .config
+            .clone();
+        if config.max_age != max_age {
+            tracing::info!(
+                "The event stream keeps events {:?} now (was {:?})",
+                max_age,
+                config.max_age
+            );
+            cluster
+                .jetstream()
+                .update_stream(stream::Config {
+                    max_age,
+                    duplicate_window: DUPLICATE_WINDOW.min(max_age),
+                    ..config
+                })
+                .await
+                .map_err(|err| ClusterError::js("set the event stream's age limit", err))?;
+            stream = cluster
+                .jetstream()
+                .get_stream(names.stream())
+                .await
+                .map_err(|err| ClusterError::js("open the event stream", err))?;
+        }
         Ok(EventStream {
             cluster: cluster.clone(),
             stream,
@@ -99,6 +142,24 @@ impl EventStream {
 
     pub(crate) fn handle(&self) -> &stream::Stream {
         &self.stream
+    }
+
+    /// The stream's age limit and the sequences of its first and last messages (the first is
+    /// above 1 once old events were dropped).
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when the server cannot be asked.
+    pub async fn extent(&self) -> Result<Extent, ClusterError> {
+        let info = self
+            .stream
+            .get_info()
+            .await
+            .map_err(|err| ClusterError::js("read the stream's info", err))?;
+        Ok(Extent {
+            max_age: info.config.max_age,
+            first: info.state.first_sequence,
+            last: info.state.last_sequence,
+        })
     }
 
     /// How many events the stream holds.

@@ -185,6 +185,12 @@ pub(crate) const KEYS: &[Key] = &[
     key("cluster.name", "cluster", "name", Kind::Str),
     key("cluster.node", "cluster", "node", Kind::Str),
     key("cluster.lease_secs", "cluster", "lease_secs", Kind::Int),
+    key(
+        "cluster.stream_max_age_days",
+        "cluster",
+        "stream_max_age_days",
+        Kind::Int,
+    ),
 ];
 
 /// How `toml_path` (`plugins[2].path` is looked up as `plugins.path`) is spelled in `format`.

@@ -26,7 +26,7 @@ pub use settings::{
     ClusterConfig, ConfigFormat, DaemonSettings, DispatchMode, EmailSettings, LogFormat, LogMode,
     LogSettings, PluginFilters, PluginPathSettings, ProcessMode, Settings, SiteSettings,
 };
-pub use validate::{CONTROL_SOCKET_NAME, STATE_DB_NAME};
+pub use validate::{CONTROL_SOCKET_NAME, DEFAULT_STREAM_MAX_AGE_DAYS, STATE_DB_NAME};
 
 /// Reads and validates the configuration at `path`, choosing INI or TOML by content and name
 /// (see [`detect_format`]), with the process environment for `%(NAME)s` and `*_env` secrets.

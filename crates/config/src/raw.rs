@@ -247,4 +247,8 @@ pub struct RawCluster {
     /// after the poller dies. At least 2. Default 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_secs: Option<i64>,
+    /// Days an event stays in the cluster's stream; older ones are dropped. 1 to 3650.
+    /// Default 7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_max_age_days: Option<i64>,
 }

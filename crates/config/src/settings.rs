@@ -244,6 +244,8 @@ pub struct ClusterConfig {
     pub node: Option<String>,
     /// How long the poller's lease lasts without renewal.
     pub lease: Duration,
+    /// How long an event stays in the cluster's stream (`stream_max_age_days`).
+    pub stream_max_age: Duration,
 }
 
 impl ClusterConfig {

@@ -19,6 +19,11 @@ pub const STATE_DB_NAME: &str = "sgevents-state.sqlite3";
 /// The control socket's file name when `control_socket` is not set: next to `state_db`.
 pub const CONTROL_SOCKET_NAME: &str = "sgevents-control.sock";
 
+/// Days an event stays in the cluster's stream when `stream_max_age_days` is not set.
+pub const DEFAULT_STREAM_MAX_AGE_DAYS: i64 = 7;
+/// The longest `stream_max_age_days` accepted (ten years).
+const MAX_STREAM_MAX_AGE_DAYS: i64 = 3650;
+
 /// Everything validation needs besides the raw config.
 pub(crate) struct Context<'a> {
     pub(crate) source: &'a Path,
@@ -637,6 +642,15 @@ impl Validator<'_> {
             self.missing("cluster.nats_url");
         }
         let lease = self.ours_secs("cluster.lease_secs", raw.lease_secs, 10, 2);
+        let max_age_days = self.range(
+            "cluster.stream_max_age_days",
+            Some(
+                raw.stream_max_age_days
+                    .unwrap_or(DEFAULT_STREAM_MAX_AGE_DAYS),
+            ),
+            1,
+            MAX_STREAM_MAX_AGE_DAYS,
+        );
         let name = raw
             .name
             .as_deref()
@@ -651,6 +665,7 @@ impl Validator<'_> {
             .filter(|node| !node.is_empty())
             .map(str::to_owned);
         let lease = lease?;
+        let stream_max_age = Duration::from_secs(max_age_days?.unsigned_abs() * 86_400);
         if urls.is_empty() {
             return None;
         }
@@ -659,6 +674,7 @@ impl Validator<'_> {
             name,
             node,
             lease,
+            stream_max_age,
         }))
     }
 }

@@ -61,8 +61,10 @@ pub async fn run(
         watch,
         telemetry,
         status,
+        control,
         ..
     } = deps;
+    let mut control = control.0;
     let fail = |err: sgevents_cluster::ClusterError| DaemonError::Cluster(err.to_string());
     let node = settings.node.clone();
     let lease_time = settings.lease;
@@ -128,6 +130,10 @@ pub async fn run(
             Some(report) = views_rx.recv() => {
                 views.insert(report.key.clone(), PluginEntry { key: report.key, path: Some(report.path), view: report.view });
                 watch.set_plugins(views.values().cloned().collect());
+                continue;
+            }
+            Some(request) = control.recv() => {
+                tokio::spawn(operator(shared.clone(), scan(&plugin_dirs), request));
                 continue;
             }
             _ = tick.tick() => {}
@@ -276,6 +282,7 @@ pub fn settings(config: &sgevents_config::ClusterConfig) -> ClusterSettings {
         name: config.name.clone(),
         node,
         lease: config.lease,
+        stream_max_age: config.stream_max_age,
     }
 }
 
@@ -312,6 +319,44 @@ async fn open_all(
     }
 }
 
+/// An operator's request from this node's control socket (or status page): recorded in the
+/// plugin's shared record, so it holds on every node, then answered.
+async fn operator(shared: Arc<Shared>, found: Vec<Found>, request: crate::control::Request) {
+    let crate::control::Request {
+        plugin,
+        collection,
+        action,
+        uid,
+        reply,
+    } = request;
+    let matches: Vec<&Found> = found
+        .iter()
+        .filter(|found| {
+            found.key.plugin == plugin
+                && collection
+                    .as_deref()
+                    .is_none_or(|wanted| found.key.collection == wanted)
+        })
+        .collect();
+    let answer = match matches.as_slice() {
+        [] => Err(crate::control::Refusal::UnknownPlugin(plugin)),
+        [one] => match admin::act(&shared, &one.key, action).await {
+            Ok(answer) => {
+                if let Ok(done) = &answer {
+                    tracing::info!(logger = "engine", "Operator (uid {uid}): {done}");
+                }
+                answer
+            }
+            Err(err) => Err(crate::control::Refusal::Cannot(format!(
+                "{err}; nothing was changed, try again"
+            ))),
+        },
+        _ => Err(crate::control::Refusal::Ambiguous(plugin)),
+    };
+    // The requester may have gone; the action stands either way.
+    let _ = reply.send(answer);
+}
+
 /// How a plugin run by another node (or by nobody yet) stands, from its shared record.
 async fn elsewhere(shared: &Shared, found: &Found) -> PluginEntry {
     let mut view = crate::watch::SlotView::new(crate::Cursor::default());
@@ -327,6 +372,7 @@ async fn elsewhere(shared: &Shared, found: &Found) -> PluginEntry {
                     view.last_error = Some((jiff::Timestamp::now(), stopped.error));
                     crate::watch::PluginState::Failed
                 }
+                None if read.value.paused => crate::watch::PluginState::Paused,
                 None => crate::watch::PluginState::Active,
             };
         }

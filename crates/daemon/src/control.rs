@@ -66,6 +66,9 @@ pub enum Refusal {
         /// The action's verb.
         verb: String,
     },
+    /// The action cannot be done this way; the text says what to do instead.
+    #[error("{0}")]
+    Cannot(String),
 }
 
 /// The loop's end of the channel.

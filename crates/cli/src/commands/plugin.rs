@@ -260,7 +260,7 @@ pub(crate) fn skip_event(cursor: &Cursor, event: i64) -> anyhow::Result<(Cursor,
 }
 
 /// An operator action in cluster mode: written into the plugin's shared record, which every
-/// node reads.
+/// node reads, so it holds whichever node runs the plugin.
 fn cluster_action(
     action: Action,
     args: &Args,
@@ -268,29 +268,39 @@ fn cluster_action(
     cluster: &sgevents_config::ClusterConfig,
 ) -> anyhow::Result<ExitCode> {
     use sgevents_daemon::cluster;
-    if action != Action::Resume {
-        bail!(
-            "in cluster mode only `sgevents plugin resume` works so far; to skip, use `sgevents state set PLUGIN ID` (see docs/cluster.md)"
-        );
-    }
     let keys = cluster::plugin_keys(settings);
     let (collection, name) = split_spec(&args.plugin)?;
-    let key = keys
+    let matching: Vec<&PluginKey> = keys
         .iter()
-        .find(|key| key.plugin == name && collection.is_none_or(|c| key.collection == c))
-        .cloned()
-        .with_context(|| format!("no plugin `{}` in the configured folders", args.plugin))?;
+        .filter(|key| key.plugin == name && collection.is_none_or(|c| key.collection == c))
+        .collect();
+    let key = match matching.as_slice() {
+        [one] => (*one).clone(),
+        [] => bail!("no plugin `{}` in the configured folders", args.plugin),
+        many => {
+            let names: Vec<String> = many.iter().map(ToString::to_string).collect();
+            bail!(
+                "`{name}` is in several folders; give one of: {}",
+                names.join(", ")
+            )
+        }
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let stopped = runtime.block_on(async {
+    let answer = runtime.block_on(async {
         let admin = super::state::cluster_admin(cluster).await?;
-        anyhow::Ok(admin.resume(&key).await?)
+        anyhow::Ok(admin.act(&key, action).await?)
     })?;
-    match stopped {
-        Some(id) => println!("{key}: resumed at event {id} in cluster {}", cluster.name),
-        None => println!("{key} was not stopped"),
+    match answer {
+        Ok(done) => {
+            println!("{done} (cluster {})", cluster.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(refusal) => {
+            eprintln!("sgevents: the cluster refused: {refusal}");
+            Ok(ExitCode::FAILURE)
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }

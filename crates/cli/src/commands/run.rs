@@ -58,6 +58,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 name: "sgevents".to_owned(),
                 node: None,
                 lease: std::time::Duration::from_secs(10),
+                stream_max_age: std::time::Duration::from_secs(
+                    sgevents_config::DEFAULT_STREAM_MAX_AGE_DAYS.unsigned_abs() * 86_400,
+                ),
             });
         cluster.nats_urls = sgevents_config::ClusterConfig::split_urls(urls);
         if cluster.nats_urls.is_empty() {

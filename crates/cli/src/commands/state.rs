@@ -281,7 +281,7 @@ fn cluster_state(
                             serde_json::json!({
                                 "collection": key.collection, "plugin": key.plugin,
                                 "last_id": plugin.last_id, "node": plugin.node,
-                                "stopped_at": plugin.stopped_at,
+                                "stopped_at": plugin.stopped_at, "paused": plugin.paused,
                             })
                         })
                         .collect();
@@ -302,8 +302,9 @@ fn cluster_state(
                             .stopped_at
                             .map(|id| format!(" (stopped at {id})"))
                             .unwrap_or_default();
+                        let paused = if plugin.paused { " (paused)" } else { "" };
                         println!(
-                            "{key}  last {}  on {}{stopped}",
+                            "{key}  last {}  on {}{stopped}{paused}",
                             fmt_last_id(plugin.last_id),
                             plugin.node.as_deref().unwrap_or("-")
                         );

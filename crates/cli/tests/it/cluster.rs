@@ -4,6 +4,8 @@
 //! visible event reaches every plugin, at most one repeat per plugin per killed node, in order
 //! apart from late arrivals.
 
+mod aged;
+mod cut;
 #[path = "../../../cluster/tests/it/nats.rs"]
 #[allow(dead_code)]
 mod nats;
@@ -466,10 +468,13 @@ import os
 
 LEDGER = os.path.join(os.environ["LEDGER_DIR"], "picky")
 FLAG = os.path.join(os.environ["LEDGER_DIR"], "fail")
+FLAG_30 = os.path.join(os.environ["LEDGER_DIR"], "fail-30")
 
 def record(sg, logger, event, args):
     if event["id"] == 25 and os.path.exists(FLAG):
         raise RuntimeError("refusing event 25")
+    if event["id"] == 30 and os.path.exists(FLAG_30):
+        raise RuntimeError("refusing event 30")
     fd = os.open(LEDGER, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, ("%d\n" % event["id"]).encode())
@@ -513,6 +518,7 @@ fn a_stop_on_error_holds_on_every_node_until_resume_and_state_shows_the_cluster(
     std::fs::create_dir_all(&ledgers).unwrap();
     std::fs::write(plugins.join("picky.py"), PICKY_PLUGIN).unwrap();
     std::fs::write(ledgers.join("fail"), "").unwrap();
+    std::fs::write(ledgers.join("fail-30"), "").unwrap();
     let site = sim.url();
     let expected = visible_ids(&runtime, &site);
     let nodes: Vec<Node> = ["s1", "s2"]
@@ -572,14 +578,214 @@ fn a_stop_on_error_holds_on_every_node_until_resume_and_state_shows_the_cluster(
         resumed.to_string().contains("resumed at event 25"),
         "{resumed}"
     );
+    // It runs 25 now and stops again at 30; a skip through the node's control socket passes
+    // over exactly that event.
     wait_nodes(
-        "the plugin caught up after resume",
+        "the plugin stops at event 30",
+        60,
+        &running[other..=other],
+        || {
+            running[other]
+                .output()
+                .contains("Plugin stopped at event 30")
+        },
+    );
+    wait_nodes(
+        "state show says it stopped at 30",
+        30,
+        &running[other..=other],
+        || {
+            state = sgevents(&["state", "show", "--json"], &nodes[other].config);
+            state["plugins"][0]["stopped_at"] == 30
+        },
+    );
+    let skipped = plugin_via_socket("skip", "picky", &nodes[other].config);
+    assert!(skipped.contains("skipped event 30"), "{skipped}");
+    let expected: Vec<i64> = expected.into_iter().filter(|id| *id != 30).collect();
+    wait_nodes(
+        "the plugin caught up after resume and skip",
         60,
         &running[other..=other],
         || ledger(&ledgers, "picky").len() >= expected.len(),
     );
     assert_eq!(
         ledger(&ledgers, "picky"),
+        expected,
+        "lost or repeated events, or ran the skipped one"
+    );
+    assert!(running[other].terminate(30).success());
+    runtime.block_on(sim.shutdown());
+}
+
+/// `sgevents status --json` of the node on `port` (`Null` while it does not answer).
+fn status_json(port: u16) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgevents"))
+        .args(["status", "--json", "--url"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+/// `sgevents plugin ACTION PLUGIN` through the control socket beside `config`: its stdout.
+fn plugin_via_socket(action: &str, plugin: &str, config: &Path) -> String {
+    let socket = config.with_file_name("sgevents-control.sock");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgevents"))
+        .args(["plugin", action, plugin, "--socket"])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sgevents plugin {action} {plugin} via {}: {}",
+        socket.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_pause_asked_of_one_node_holds_where_the_plugin_runs_and_after_it_moves() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(sgevents_sim::spawn(SimConfig {
+            scripts: vec![(SCRIPT.0.to_owned(), SCRIPT.1.to_owned())],
+            prefill: 40,
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let server = nats::Server::single().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (plugins, ledgers) = (dir.path().join("plugins"), dir.path().join("ledgers"));
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::create_dir_all(&ledgers).unwrap();
+    std::fs::write(plugins.join("ledger_a.py"), LEDGER_PLUGIN).unwrap();
+    let site = sim.url();
+    let nodes: Vec<Node> = ["p1", "p2"]
+        .iter()
+        .map(|name| node(dir.path(), name, &site, &plugins, &server.url()))
+        .collect();
+    let mut running: Vec<Running> = nodes.iter().map(|node| start(node, &ledgers)).collect();
+    let expected = visible_ids(&runtime, &site);
+    wait_nodes("the plugin caught up", 60, &running, || {
+        ledger(&ledgers, "ledger_a").len() >= expected.len()
+    });
+    // Both nodes agree where it runs.
+    let mut owner = None;
+    wait_nodes("both nodes show the plugin's node", 30, &running, || {
+        let seen: Vec<serde_json::Value> = nodes
+            .iter()
+            .map(|node| status_json(node.port)["plugins"][0]["node"].clone())
+            .collect();
+        owner = nodes.iter().position(|node| seen[0] == node.name.as_str());
+        owner.is_some() && seen[0] == seen[1]
+    });
+    let owner = owner.unwrap();
+    let other = 1 - owner;
+    // The text status of either node names the plugin's node in a NODE column.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sgevents"))
+        .args(["status", "--url"])
+        .arg(format!("http://127.0.0.1:{}", nodes[other].port))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let header = lines.iter().position(|line| line.starts_with("PLUGIN"));
+    let column = header.and_then(|header| lines[header].find("NODE"));
+    let (Some(header), Some(column)) = (header, column) else {
+        panic!("no NODE column in `sgevents status`:\n{text}");
+    };
+    assert!(
+        lines[header + 1][column..].starts_with(&nodes[owner].name),
+        "{text}"
+    );
+    assert!(text.contains("cluster: leader "), "{text}");
+
+    // Paused through the socket of the node that does not run it.
+    let paused = plugin_via_socket("pause", "ledger_a", &nodes[other].config);
+    assert!(paused.contains("paused"), "{paused}");
+    wait_nodes("the owner shows it paused", 30, &running, || {
+        status_json(nodes[owner].port)["plugins"][0]["state"] == "paused"
+    });
+    let before = ledger(&ledgers, "ledger_a");
+    let create = |from: usize, n: usize| {
+        for i in from..from + n {
+            sim.create(
+                SCRIPT.0,
+                "Shot",
+                serde_json::json!({"code": format!("p{i:05}"), "sg_status_list": "wtg"}),
+            )
+            .unwrap();
+        }
+    };
+    create(0, 10);
+    let expected = visible_ids(&runtime, &site);
+    let newest = expected.last().copied().unwrap_or_default();
+    let mut state = serde_json::Value::Null;
+    wait_nodes("the poller published the new events", 30, &running, || {
+        state = sgevents(&["state", "show", "--json"], &nodes[other].config);
+        state["cluster"]["poller_last_id"]
+            .as_i64()
+            .is_some_and(|id| id >= newest)
+    });
+    assert_eq!(state["plugins"][0]["paused"], true, "{state}");
+    // An unpaused plugin runs a published event within a second; give it three.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        ledger(&ledgers, "ledger_a"),
+        before,
+        "a paused plugin ran events"
+    );
+
+    // The owner dies: the other node takes the plugin over and keeps it paused.
+    running[owner].child.kill().unwrap();
+    running[owner].child.wait().unwrap();
+    wait_nodes(
+        "the other node holds the plugin, paused",
+        30,
+        &running[other..=other],
+        || {
+            let json = status_json(nodes[other].port);
+            let plugin = &json["plugins"][0];
+            plugin["node"] == nodes[other].name.as_str() && plugin["state"] == "paused"
+        },
+    );
+    assert!(
+        running[other].output().contains("is paused by an operator"),
+        "{}",
+        running[other].output()
+    );
+    create(10, 10);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        ledger(&ledgers, "ledger_a"),
+        before,
+        "a paused plugin ran events after it moved"
+    );
+
+    // A second pause is refused; unpause through the cluster's shared state (no socket).
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_sgevents"))
+        .args(["plugin", "pause", "ledger_a", "--config"])
+        .arg(&nodes[owner].config)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "a second pause was accepted");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("is paused"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let unpaused = sgevents(&["plugin", "unpause", "ledger_a"], &nodes[owner].config);
+    assert!(unpaused.to_string().contains("unpaused"), "{unpaused}");
+    let expected = visible_ids(&runtime, &site);
+    wait_nodes(
+        "the plugin caught up after unpause",
+        60,
+        &running[other..=other],
+        || ledger(&ledgers, "ledger_a").len() >= expected.len(),
+    );
+    assert_eq!(
+        ledger(&ledgers, "ledger_a"),
         expected,
         "lost or repeated events"
     );

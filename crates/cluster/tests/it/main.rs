@@ -22,6 +22,7 @@ fn settings(urls: &[String], node: &str, lease: Duration) -> ClusterSettings {
         name: "test".to_owned(),
         node: node.to_owned(),
         lease,
+        stream_max_age: Duration::from_secs(7 * 86_400),
     }
 }
 
@@ -175,6 +176,48 @@ async fn an_event_published_by_two_leaders_is_stored_once() -> TestResult {
         "an event type with odd characters still gets a subject"
     );
     assert_eq!(stream_old.stored().await?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_stream_carries_the_age_limit_and_a_node_with_another_one_updates_it() -> TestResult {
+    let server = nats::Server::single()?;
+    let urls = [server.url()];
+    let mut three_days = settings(&urls, "a", Duration::from_secs(10));
+    three_days.stream_max_age = Duration::from_secs(3 * 86_400);
+    let first = Cluster::connect(three_days).await?;
+    let stream = eventually("open the stream", || EventStream::open(&first, 1)).await?;
+    assert_eq!(
+        stream.extent().await?.max_age,
+        Duration::from_secs(3 * 86_400)
+    );
+    // A node started with another limit applies it to the existing stream.
+    let mut short = settings(&urls, "b", Duration::from_secs(10));
+    short.stream_max_age = Duration::from_secs(2);
+    let second = Cluster::connect(short).await?;
+    let stream = eventually("open the stream", || EventStream::open(&second, 1)).await?;
+    assert_eq!(stream.extent().await?.max_age, Duration::from_secs(2));
+    for id in 1..=3 {
+        stream
+            .publish(id, "Shotgun_Shot_Change", Bytes::from_static(b"{}"))
+            .await?;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stream
+        .publish(4, "Shotgun_Shot_Change", Bytes::from_static(b"{}"))
+        .await?;
+    // The server drops the three old events on its own timer.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut extent = stream.extent().await?;
+    while extent.first != 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the old events were never dropped: {extent:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        extent = stream.extent().await?;
+    }
+    assert_eq!(extent.last, 4);
     Ok(())
 }
 

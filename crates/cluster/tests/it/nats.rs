@@ -58,6 +58,24 @@ impl Server {
         }
     }
 
+    /// The client port.
+    #[allow(
+        dead_code,
+        reason = "used by the CLI's cluster tests, which include this file"
+    )]
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The running server's process id (0 when it is not running).
+    #[allow(
+        dead_code,
+        reason = "used by the CLI's cluster tests, which include this file"
+    )]
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// `nats://127.0.0.1:<port>`.
     pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)

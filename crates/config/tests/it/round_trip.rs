@@ -53,7 +53,7 @@ fn ini_to_toml_round_trip_keeps_every_setting() {
 fn a_cluster_section_reads_the_same_from_ini_and_toml_and_rejects_a_short_lease() {
     let fx = Fixture::new();
     let ini_text = format!(
-        "{UPSTREAM_INI}\n[cluster]\nnats_url: nats://a:4222, nats://b:4222\nname: studio\nnode: render-07\nlease_secs: 2\n"
+        "{UPSTREAM_INI}\n[cluster]\nnats_url: nats://a:4222, nats://b:4222\nname: studio\nnode: render-07\nlease_secs: 2\nstream_max_age_days: 30\n"
     );
     let ini = fx.write("shotgunEventDaemon.conf", &ini_text);
     let env = site_env();
@@ -65,6 +65,10 @@ fn a_cluster_section_reads_the_same_from_ini_and_toml_and_rejects_a_short_lease(
         ("studio", Some("render-07"))
     );
     assert_eq!(cluster.lease, std::time::Duration::from_secs(2));
+    assert_eq!(
+        cluster.stream_max_age,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
 
     let toml_text = to_toml(&read_ini(&ini, &env).unwrap()).unwrap();
     let toml_path = fx.write("converted.toml", &toml_text);
@@ -79,6 +83,30 @@ fn a_cluster_section_reads_the_same_from_ini_and_toml_and_rejects_a_short_lease(
     );
     let err = load_with_env(&short, &env).unwrap_err().to_string();
     assert!(err.contains("lease_secs"), "{err}");
+    // The stream keeps a week by default; a limit of 0 days (or more than ten years) is
+    // refused, naming the setting and the range.
+    let default = fx.write(
+        "default.conf",
+        &format!("{UPSTREAM_INI}\n[cluster]\nnats_url: nats://a:4222\n"),
+    );
+    let cluster = load_with_env(&default, &env).unwrap().cluster.unwrap();
+    assert_eq!(
+        cluster.stream_max_age,
+        std::time::Duration::from_secs(7 * 86_400)
+    );
+    for days in ["0", "3651", "-1"] {
+        let bad = fx.write(
+            "age.conf",
+            &format!(
+                "{UPSTREAM_INI}\n[cluster]\nnats_url: nats://a:4222\nstream_max_age_days: {days}\n"
+            ),
+        );
+        let err = load_with_env(&bad, &env).unwrap_err().to_string();
+        assert!(
+            err.contains("stream_max_age_days") && err.contains("from 1 to 3650"),
+            "{err}"
+        );
+    }
 
     let without = load_with_env(&fx.write("plain.conf", UPSTREAM_INI), &env).unwrap();
     assert_eq!(without.cluster, None);

@@ -1,5 +1,7 @@
-//! What `sgevents state` and `sgevents plugin resume` do against a cluster: read and change
-//! the plugin records and the poller's position in the shared state.
+//! What `sgevents state` and `sgevents plugin resume|skip|pause|unpause` do against a cluster:
+//! read and change the plugin records and the poller's position in the shared state. The same
+//! [`act`] answers the control socket of every node, so an action is cluster-wide whichever
+//! node is asked, and the node that owns the plugin (now or after a move) obeys it.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +9,8 @@ use sgevents_cluster::lease::Lease;
 use sgevents_cluster::state::Shared;
 use sgevents_cluster::{Cluster, ClusterSettings};
 
-use super::records::{PluginRecord, PollerRecord, plugin_key, poller_key, put_plugin};
+use super::records::{PluginRecord, PollerRecord, change_plugin, plugin_key, poller_key};
+use crate::control::{Action, Refusal, Reply};
 use crate::cursor::CursorRules;
 use crate::{Cursor, DaemonError, PluginKey};
 
@@ -20,6 +23,8 @@ pub struct PluginStanding {
     pub node: Option<String>,
     /// The event a stopOnError failure stopped it at.
     pub stopped_at: Option<i64>,
+    /// An operator paused it.
+    pub paused: bool,
 }
 
 /// The cluster's state as `sgevents state show` prints it.
@@ -83,6 +88,7 @@ impl Admin {
                         last_id: read.value.last_id,
                         node: read.value.node,
                         stopped_at: read.value.stopped.map(|stopped| stopped.event_id),
+                        paused: read.value.paused,
                     },
                 );
             }
@@ -100,56 +106,135 @@ impl Admin {
     /// # Errors
     /// [`DaemonError::Cluster`] when NATS fails or `id` is behind the plugin.
     pub async fn set(&self, key: &PluginKey, id: i64) -> Result<Option<i64>, DaemonError> {
-        let read = self
-            .shared
-            .read::<PluginRecord>(&plugin_key(key))
-            .await
-            .map_err(fail)?;
-        let (mut record, mut revision) = match read {
-            Some(read) => (read.value, Some(read.revision)),
-            None => (PluginRecord::seeded(&Cursor::at(id)), None),
-        };
-        let old = record.last_id;
-        if old.is_some_and(|last| id < last) {
-            return Err(DaemonError::Cluster(format!(
-                "plugin {key} is at event {} in the cluster; in cluster mode a position only moves forward (its earlier events are acknowledged in NATS)",
-                old.unwrap_or_default()
-            )));
-        }
-        let mut seed = Cursor::from(record.seed.clone());
-        if id > seed.position() {
-            seed = Cursor::at(id);
-        }
-        record.seed = (&seed).into();
-        record.last_id = Some(id);
-        record.stopped = None;
-        put_plugin(&self.shared, key, &mut record, &mut revision)
-            .await
-            .map_err(fail)?;
-        Ok(old)
+        change_plugin(&self.shared, key, |read| {
+            let mut record = read.unwrap_or_else(|| PluginRecord::seeded(&Cursor::at(id)));
+            let old = record.last_id;
+            if let Some(last) = old.filter(|last| id < *last) {
+                return Err(DaemonError::Cluster(format!(
+                    "plugin {key} is at event {last} in the cluster; in cluster mode a position only moves forward (its earlier events are acknowledged in NATS)"
+                )));
+            }
+            let mut seed = Cursor::from(record.seed.clone());
+            if id > seed.position() {
+                seed = Cursor::at(id);
+            }
+            record.seed = (&seed).into();
+            record.last_id = Some(id);
+            record.stopped = None;
+            Ok((Some(record), old))
+        })
+        .await
     }
 
-    /// Lifts a stopOnError stop: the owner runs the failed event again. Returns the event it
-    /// stopped at, or `None` when it was not stopped.
+    /// Resumes, skips, pauses or unpauses a plugin in the cluster (see [`act`]).
     ///
     /// # Errors
     /// [`DaemonError::Cluster`] when NATS fails.
-    pub async fn resume(&self, key: &PluginKey) -> Result<Option<i64>, DaemonError> {
-        let Some(read) = self
-            .shared
-            .read::<PluginRecord>(&plugin_key(key))
-            .await
-            .map_err(fail)?
-        else {
-            return Ok(None);
+    pub async fn act(&self, key: &PluginKey, action: Action) -> Result<Reply, DaemonError> {
+        act(&self.shared, key, action).await
+    }
+}
+
+/// Why an operator's change was not written.
+enum NotDone {
+    Refused(Refusal),
+    Failed(DaemonError),
+}
+
+impl From<sgevents_cluster::state::WriteError> for NotDone {
+    fn from(err: sgevents_cluster::state::WriteError) -> NotDone {
+        NotDone::Failed(fail(err))
+    }
+}
+
+impl From<sgevents_cluster::state::WriteError> for DaemonError {
+    fn from(err: sgevents_cluster::state::WriteError) -> DaemonError {
+        fail(err)
+    }
+}
+
+/// Records an operator's `action` in the plugin's shared record by compare-and-set: `resume`
+/// and `skip` lift a stopOnError stop (skip also passes over the failed event), `pause` and
+/// `unpause` set and clear the pause. Whichever node owns the plugin, now or later, obeys it.
+/// The answer is the one-line account, or why nothing was done (the plugin's state does not
+/// allow it).
+///
+/// # Errors
+/// [`DaemonError::Cluster`] when NATS fails.
+pub(crate) async fn act(
+    shared: &Shared,
+    key: &PluginKey,
+    action: Action,
+) -> Result<Reply, DaemonError> {
+    let refuse = |state: &str| {
+        NotDone::Refused(Refusal::NotApplicable {
+            plugin: key.plugin.clone(),
+            state: state.to_owned(),
+            verb: action.verb().to_owned(),
+        })
+    };
+    let changed = change_plugin(shared, key, |read| {
+        // A plugin with no record has not run anywhere yet.
+        let Some(mut record) = read else {
+            return Err(refuse("inactive"));
         };
-        let (mut record, mut revision) = (read.value, Some(read.revision));
-        let Some(stopped) = record.stopped.take() else {
-            return Ok(None);
+        let state = if record.stopped.is_some() {
+            "failed"
+        } else if record.paused {
+            "paused"
+        } else {
+            "active"
         };
-        put_plugin(&self.shared, key, &mut record, &mut revision)
-            .await
-            .map_err(fail)?;
-        Ok(Some(stopped.event_id))
+        let done = match action {
+            Action::Resume => {
+                let Some(stopped) = record.stopped.take() else {
+                    return Err(refuse(state));
+                };
+                format!(
+                    "{key}: resumed at event {} on every node (it retries the event)",
+                    stopped.event_id
+                )
+            }
+            Action::Skip => {
+                let Some(stopped) = record.stopped.take() else {
+                    return Err(refuse(state));
+                };
+                if stopped.sequence == 0 {
+                    return Err(NotDone::Refused(Refusal::Cannot(format!(
+                        "the stop of {key} at event {} was recorded by an older sgevents that did not keep its place in the stream; move it past the event with `sgevents state set {} {}`",
+                        stopped.event_id, key.plugin, stopped.event_id
+                    ))));
+                }
+                // Every message before the failed one was finished (one in flight at a
+                // time), so recording its sequence passes over exactly this event.
+                record.sequence = record.sequence.max(stopped.sequence);
+                record.last_id = record.last_id.max(Some(stopped.event_id));
+                format!(
+                    "skipped event {} of {key}; it runs again",
+                    stopped.event_id
+                )
+            }
+            Action::Pause => {
+                if state != "active" {
+                    return Err(refuse(state));
+                }
+                record.paused = true;
+                format!("paused {key} on every node; its position stays")
+            }
+            Action::Unpause => {
+                if !record.paused {
+                    return Err(refuse(state));
+                }
+                record.paused = false;
+                format!("unpaused {key} on every node")
+            }
+        };
+        Ok((Some(record), done))
+    })
+    .await;
+    match changed {
+        Ok(done) => Ok(Ok(done)),
+        Err(NotDone::Refused(refusal)) => Ok(Err(refusal)),
+        Err(NotDone::Failed(err)) => Err(err),
     }
 }

@@ -83,7 +83,7 @@ impl Leader {
             }
             if let Some(current) = tenure.as_mut()
                 && Instant::now() >= current.next_poll
-                && let Err(Stop::Deposed) = self.poll(current).await
+                && let Err(Stop::Deposed) = self.poll(current, next_renew).await
             {
                 tracing::warn!(
                     logger = "engine",
@@ -229,8 +229,10 @@ impl Leader {
     }
 
     /// One read of new events (and of missing ids, once per `fetch_interval`), published in
-    /// order; then the position is written.
-    async fn poll(&self, tenure: &mut Tenure) -> Result<(), Stop> {
+    /// order; then the position is written. Publishing stops at `renew_by` (after one event at
+    /// least; the rest is read again right after the renewal): a long batch must not let the
+    /// lease lapse, or two nodes take it in turns, each deposed before it finishes a batch.
+    async fn poll(&self, tenure: &mut Tenure, renew_by: Instant) -> Result<(), Stop> {
         let limit = self.options.max_event_batch_size.max(1);
         let started = std::time::Instant::now();
         let read = self
@@ -274,10 +276,18 @@ impl Leader {
         self.telemetry
             .record_events_fetched((events.len() + late.len()) as u64);
         let mut published_all = true;
+        let mut cut_short = false;
+        let mut published = 0usize;
         for event in late.iter().chain(&events) {
             if tenure.cursor.admit(event.id) == Admission::Old {
                 continue;
             }
+            // At least one event per read, so a slow site read still makes progress.
+            if published > 0 && Instant::now() >= renew_by {
+                cut_short = true;
+                break;
+            }
+            published += 1;
             if let Err(err) = self.publish(event).await {
                 tracing::warn!(
                     logger = "engine",
@@ -328,7 +338,7 @@ impl Leader {
                 );
             }
         }
-        tenure.next_poll = if full && published_all {
+        tenure.next_poll = if cut_short || (full && published_all) {
             Instant::now()
         } else {
             Instant::now() + self.options.fetch_interval

@@ -4,6 +4,8 @@
 //! long callback keeps its event with `working()`. Released (the plugin moved), it finishes
 //! the event in flight and stops pulling.
 
+mod aged;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use sgevents_plugin_api::{CallbackSpec, Event, MatchEvents, Plugin, matching_cal
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::records::{PluginRecord, Stopped, plugin_key, poller_key, put_plugin};
+use super::records::{PluginRecord, Stopped, claim_plugin, plugin_key, poller_key, put_plugin};
 use crate::cursor::{Admission, CursorRules};
 use crate::filters::PluginFilters;
 use crate::telemetry::Telemetry;
@@ -56,6 +58,11 @@ struct Held {
     seed: Cursor,
     skipped: u32,
     view: SlotView,
+    /// A lower bound (seconds since 1970) of when the messages after `record.sequence` were
+    /// stored; `None`: not known on this node yet.
+    floor: Option<i64>,
+    /// When an idle plugin's record is next moved up to the stream's end.
+    next_mark: tokio::time::Instant,
 }
 
 impl PluginTask {
@@ -95,7 +102,7 @@ impl PluginTask {
         held.view.state = PluginState::Active;
         self.show(&held.view);
         while !release.is_cancelled() {
-            if self.stays_stopped(&mut held, &release).await {
+            if self.held_back(&mut held, &release).await {
                 continue;
             }
             let next = tokio::select! {
@@ -110,6 +117,7 @@ impl PluginTask {
                 Ok(None) => {
                     self.flush(&mut held).await;
                     self.refresh(&mut held).await;
+                    self.mark_idle(&feed, &mut held).await;
                 }
                 Err(err) => {
                     tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
@@ -166,7 +174,7 @@ impl PluginTask {
             match attempt.await {
                 Ok(Some((mut record, mut revision))) => {
                     record.node = Some(self.node.clone());
-                    match put_plugin(&self.shared, &self.key, &mut record, &mut revision).await {
+                    match claim_plugin(&self.shared, &self.key, &mut record, &mut revision).await {
                         Ok(()) => {
                             let seed = Cursor::from(record.seed.clone());
                             let mut view = view;
@@ -180,6 +188,8 @@ impl PluginTask {
                                 seed,
                                 skipped: 0,
                                 view,
+                                floor: None,
+                                next_mark: tokio::time::Instant::now() + aged::MARK_EVERY,
                             });
                         }
                         Err(err) => tracing::warn!(logger = "engine", plugin = %self.key, "{err}"),
@@ -195,12 +205,13 @@ impl PluginTask {
         }
     }
 
-    /// True while a stopOnError stop holds (its file unchanged): the plugin pulls nothing.
-    async fn stays_stopped(&self, held: &mut Held, release: &CancellationToken) -> bool {
-        let Some(stopped) = held.record.stopped.clone() else {
-            return false;
-        };
-        if stopped.file != self.file {
+    /// True while a stopOnError stop (its file unchanged) or an operator's pause holds: the
+    /// plugin pulls nothing, and its shared record is read again every second for a resume,
+    /// skip or unpause from any node.
+    async fn held_back(&self, held: &mut Held, release: &CancellationToken) -> bool {
+        if let Some(stopped) = held.record.stopped.clone()
+            && stopped.file != self.file
+        {
             tracing::info!(
                 logger = "engine",
                 "Plugin {} file changed: it resumes at event {}",
@@ -218,27 +229,39 @@ impl PluginTask {
             {
                 tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
             }
-            return false;
         }
-        held.view.state = PluginState::Failed;
-        self.show(&held.view);
+        let state = if held.record.stopped.is_some() {
+            PluginState::Failed
+        } else if held.record.paused {
+            PluginState::Paused
+        } else {
+            if held.view.state != PluginState::Active {
+                tracing::info!(
+                    logger = "engine",
+                    "Plugin {} takes events again on this node",
+                    self.key
+                );
+                held.view.state = PluginState::Active;
+                self.show(&held.view);
+            }
+            return false;
+        };
+        if held.view.state != state {
+            if state == PluginState::Paused {
+                tracing::info!(
+                    logger = "engine",
+                    "Plugin {} is paused by an operator: it takes no events until unpaused",
+                    self.key
+                );
+            }
+            held.view.state = state;
+            self.show(&held.view);
+        }
         tokio::select! {
             () = release.cancelled() => {}
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        // An operator may have resumed it.
-        if let Ok(Some(read)) = self
-            .shared
-            .read::<PluginRecord>(&plugin_key(&self.key))
-            .await
-        {
-            held.record.stopped = read.value.stopped;
-            held.revision = Some(read.revision);
-            if held.record.stopped.is_none() {
-                held.view.state = PluginState::Active;
-                self.show(&held.view);
-            }
-        }
+        self.refresh(held).await;
         true
     }
 
@@ -254,6 +277,7 @@ impl PluginTask {
             self.ack(delivery).await;
             return;
         }
+        self.check_aged(held, &delivery).await;
         let event = serde_json::from_slice::<serde_json::Value>(&delivery.row)
             .map_err(|err| err.to_string())
             .and_then(|value| Event::from_json(value).map_err(|err| err.to_string()));
@@ -328,6 +352,7 @@ impl PluginTask {
             self.telemetry.record_deactivation(&self.key.plugin);
             held.record.stopped = Some(Stopped {
                 event_id: event.id,
+                sequence: delivery.sequence,
                 file: self.file.clone(),
                 error: failure.message.clone(),
             });
@@ -387,7 +412,9 @@ impl PluginTask {
         held.seed = Cursor::from(held.record.seed.clone());
     }
 
-    /// While idle, takes in an operator's change of the seed or the stop.
+    /// While idle, takes in an operator's change of the seed, the stop or the pause (a skip
+    /// raises the recorded sequence past the failed event), and writes this node's name back
+    /// when another node's is there.
     async fn refresh(&self, held: &mut Held) {
         if let Ok(Some(read)) = self
             .shared
@@ -397,10 +424,23 @@ impl PluginTask {
         {
             held.record.seed = read.value.seed;
             held.record.stopped = read.value.stopped;
+            held.record.paused = read.value.paused;
             held.record.sequence = held.record.sequence.max(read.value.sequence);
             held.record.last_id = held.record.last_id.max(read.value.last_id);
             held.revision = Some(read.revision);
             held.seed = Cursor::from(held.record.seed.clone());
+            // The node it moved from wrote last, finishing its event: say who runs it now.
+            if read.value.node.as_deref() != Some(self.node.as_str())
+                && let Err(err) = claim_plugin(
+                    &self.shared,
+                    &self.key,
+                    &mut held.record,
+                    &mut held.revision,
+                )
+                .await
+            {
+                tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
+            }
         }
     }
 

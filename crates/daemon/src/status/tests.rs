@@ -8,8 +8,8 @@ use sgevents_plugin_api::{CallbackSpec, MatchEvents};
 
 use super::text::{ago, render_table};
 use super::{
-    ApiHealth, CallbackStatus, DaemonInfo, ErrorInfo, HealthPolicy, PluginState, PluginStatus,
-    StatusBoard, StatusSnapshot, StatusSource, match_events_text, render_html,
+    ApiHealth, CallbackStatus, ClusterStatus, DaemonInfo, ErrorInfo, HealthPolicy, PluginState,
+    PluginStatus, StatusBoard, StatusSnapshot, StatusSource, match_events_text, render_html,
 };
 
 fn t(seconds: i64) -> Timestamp {
@@ -239,6 +239,49 @@ fn the_table_lists_every_plugin() {
     let column = lines[header].find("STATE").unwrap();
     assert_eq!(&shots[column..column + 6], "active");
     assert_eq!(&evil[column..column + 6], "failed");
+}
+
+#[test]
+fn in_cluster_mode_the_table_has_a_node_column_and_the_cluster_line() {
+    let board = board_started_at(t(0));
+    board.poll_succeeded_at(t(90), 4, Some(1300));
+    let mut here = PluginStatus::new("shots", "/plugins");
+    here.state = PluginState::Active;
+    here.node = Some("render-node-02".into());
+    let mut nowhere = failing_plugin();
+    nowhere.node = None;
+    board.set_plugins(vec![here, nowhere]);
+    let mut snapshot = at(board.snapshot(), t(100));
+    // A single node: no NODE column, no cluster line.
+    let single = render_table(&snapshot);
+    assert!(
+        !single.contains("NODE") && !single.contains("cluster:"),
+        "{single}"
+    );
+    snapshot.cluster = Some(ClusterStatus {
+        leader: Some("render-node-01".into()),
+        nodes: vec!["render-node-01".into(), "render-node-02".into()],
+    });
+    let table = render_table(&snapshot);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines
+            .contains(&"cluster: leader render-node-01, live nodes render-node-01, render-node-02"),
+        "{table}"
+    );
+    let header = lines
+        .iter()
+        .position(|line| line.starts_with("PLUGIN"))
+        .unwrap();
+    let column = lines[header].find("NODE").unwrap();
+    assert!(lines[header].find("STATE").unwrap() < column, "{table}");
+    assert!(column < lines[header].find("NOW").unwrap(), "{table}");
+    assert_eq!(
+        &lines[header + 1][column..column + "render-node-02".len()],
+        "render-node-02",
+        "{table}"
+    );
+    assert_eq!(&lines[header + 2][column..=column], "-", "{table}");
 }
 
 #[test]

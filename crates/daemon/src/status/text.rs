@@ -74,17 +74,39 @@ pub fn render_table(snapshot: &StatusSnapshot) -> String {
             first_line(&error.message, 100)
         ));
     }
+    if let Some(cluster) = &snapshot.cluster {
+        out.push_str(&format!(
+            "\ncluster: leader {}, live nodes {}",
+            cluster.leader.as_deref().unwrap_or("(none)"),
+            if cluster.nodes.is_empty() {
+                "(none)".to_owned()
+            } else {
+                cluster.nodes.join(", ")
+            }
+        ));
+    }
     out.push_str("\n\n");
-    out.push_str(&render_plugins(&snapshot.plugins, now));
+    out.push_str(&plugin_table(
+        &snapshot.plugins,
+        now,
+        snapshot.cluster.is_some(),
+    ));
     out
 }
 
-/// The plugin table alone (also used from the state store when the daemon is down).
+/// The plugin table alone (also used from the state store when the daemon is down); with a
+/// NODE column when some plugin has a node (cluster mode).
 pub fn render_plugins(plugins: &[PluginStatus], now: Timestamp) -> String {
+    let nodes = plugins.iter().any(|plugin| plugin.node.is_some());
+    plugin_table(plugins, now, nodes)
+}
+
+/// The plugin table; `nodes`: with the NODE column, after STATE.
+fn plugin_table(plugins: &[PluginStatus], now: Timestamp, nodes: bool) -> String {
     if plugins.is_empty() {
         return "no plugins\n".to_owned();
     }
-    let header = [
+    let mut header = vec![
         "PLUGIN",
         "STATE",
         "NOW",
@@ -95,10 +117,13 @@ pub fn render_plugins(plugins: &[PluginStatus], now: Timestamp) -> String {
         "FAILURES",
         "LAST ERROR",
     ];
-    let rows: Vec<[String; 9]> = plugins
+    if nodes {
+        header.insert(2, "NODE");
+    }
+    let rows: Vec<Vec<String>> = plugins
         .iter()
         .map(|plugin| {
-            [
+            let mut row = vec![
                 plugin.name.clone(),
                 plugin.state.as_str().to_owned(),
                 now_text(plugin, now),
@@ -111,10 +136,14 @@ pub fn render_plugins(plugins: &[PluginStatus], now: Timestamp) -> String {
                     || "-".to_owned(),
                     |error| format!("{}: {}", ago(now, error.at), first_line(&error.message, 60)),
                 ),
-            ]
+            ];
+            if nodes {
+                row.insert(2, plugin.node.clone().unwrap_or_else(|| "-".to_owned()));
+            }
+            row
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|name| name.len()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
