@@ -11,9 +11,10 @@ use tracing_subscriber::layer::{Context, Layer};
 use super::AlertSender;
 use super::message::{Alert, AlertLevel, Location};
 
-/// Targets whose events never become alerts: the mail task's own complaints (a failing SMTP
-/// server must not mail about itself) and the SMTP library.
-const IGNORED_TARGETS: [&str; 2] = ["sgevents_daemon::alerts::worker", "lettre"];
+/// Targets whose ERRORs are logged but never mailed: the mail task's own (a mail about mail
+/// failing cannot arrive), and the NATS client's, which repeats one per reconnect attempt while
+/// a cluster node is cut off (the daemon's own records say what that means for polling).
+const IGNORED_TARGETS: [&str; 3] = ["sgevents_daemon::alerts::worker", "lettre", "async_nats"];
 
 /// Who gets a plugin's alerts, as its `setEmails` call chose.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
