@@ -118,3 +118,36 @@ def test_preparing_children_leaves_nothing_a_plugin_sees():
         "root_handlers": 0,
         "debug_enabled": True,
     }
+
+
+WARNED = textwrap.dedent(
+    """
+    import importlib.util, io, sys, warnings
+    spec = importlib.util.spec_from_file_location("runner_under_test", sys.argv[1])
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+
+    def client_warns(*args, **kwargs):
+        warnings.warn("a client warning")
+        return {}
+
+    # As if a future shotgun_api3 warned while building a request.
+    runner.shotgun_api3.Shotgun._build_payload = client_warns
+    sys.stderr = io.StringIO()
+    runner.prepare_children()
+    during = sys.stderr.getvalue()
+    sys.stderr = io.StringIO()
+    client_warns()
+    after = sys.stderr.getvalue()
+    sys.stderr = sys.__stderr__
+    print(repr(during), "a client warning" in after)
+    """
+)
+
+
+def test_a_warning_of_the_rehearsal_is_still_given_to_the_child():
+    done = subprocess.run(
+        [sys.executable, "-c", WARNED, str(RUNNER)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["''", "True"]

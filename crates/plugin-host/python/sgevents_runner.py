@@ -28,6 +28,7 @@ import socket
 import sys
 import threading
 import traceback
+import warnings
 
 PROTOCOL_VERSION = 2
 # Longest log message we forward; the daemon refuses longer lines.
@@ -762,7 +763,10 @@ def prepare_children():
     except Exception:
         pass
     try:
-        _rehearse_request()
+        # A warning the client gives here must still be given in the child, the first time.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _rehearse_request()
     except Exception:
         pass
     try:
