@@ -156,6 +156,8 @@ class Sgevents(Daemon):
                    sim_url, SCRIPT, KEY, plugins, python))
             if os.environ.get("SGEVENTS_BENCH_RUN_AHEAD") == "1":  # the opt-in mode, measured apart
                 fh.write("run_ahead = true\n")
+            if os.environ.get("SGEVENTS_BENCH_PER_PATH") == "1":  # one process for the folder
+                fh.write('process = "per_path"\n')
         start = "latest" if first_id is None else str(first_id)
         return [BIN, "run", "--config", config, "--start-at", start, "--python", python]
 
