@@ -165,10 +165,7 @@ impl Lease {
     /// # Errors
     /// [`ClusterError::JetStream`] when NATS cannot be asked.
     pub async fn holder(&self) -> Result<Option<String>, ClusterError> {
-        Ok(self
-            .current()
-            .await?
-            .map(|entry| holder_name(&entry.value)))
+        Ok(self.current().await?.map(|entry| holder_name(&entry.value)))
     }
 
     /// The lease entry as it stands, when one is held.
