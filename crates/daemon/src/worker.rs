@@ -158,25 +158,25 @@ impl Worker {
                         self.reports.flush();
                     }
                     tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => break,
-                    order = control.recv() => match order {
-                        Some(order) => {
-                            self.handle_control(&mut running, order).await;
-                            continue;
-                        }
-                        None => break,
-                    },
-                    delivery = deliveries.recv() => match delivery {
-                        None => break,
-                        Some(delivery) => {
-                            // Through the look-ahead, so the plugin hears of it first.
-                            ahead.push_back(delivery);
-                            self.hint_ahead(&mut running, &mut ahead, &mut deliveries, 1)
-                                .await;
-                            continue;
-                        }
-                    },
+                        biased;
+                        () = shutdown.cancelled() => break,
+                        order = control.recv() => match order {
+                            Some(order) => {
+                                self.handle_control(&mut running, order).await;
+                                continue;
+                            }
+                            None => break,
+                        },
+                        delivery = deliveries.recv() => match delivery {
+                            None => break,
+                            Some(delivery) => {
+                                // Through the look-ahead, so the plugin hears of it first.
+                                ahead.push_back(delivery);
+                                self.hint_ahead(&mut running, &mut ahead, &mut deliveries, 1)
+                                    .await;
+                                continue;
+                            }
+                        },
                     }
                 }
             };
