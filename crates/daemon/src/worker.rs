@@ -1,6 +1,7 @@
 //! One task per plugin: takes events from its bounded queue in order, applies the filters,
 //! runs the plugin, commits the plugin's cursor before it takes the next event, and reports
-//! each step to the loop by message. It shares no mutable state with the loop.
+//! its steps to the loop by message (finished events folded, see `reports`). It shares no
+//! mutable state with the loop.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -19,11 +20,17 @@ use crate::logging::{TimingRecord, timing_record};
 use crate::telemetry::Telemetry;
 
 mod batch;
+mod reports;
 
 use batch::Lookahead;
+use reports::Done;
+pub(crate) use reports::Reports;
 
 /// Commit progress over filtered-out events at least this often during catch-up.
 const SKIPPED_COMMIT_EVERY: u32 = 1_000;
+/// A plugin still busy with an event after this long is reported as running it; faster
+/// events are only reported done.
+const STARTED_AFTER: Duration = Duration::from_millis(20);
 
 /// The loop's name for one worker (unique for the run, never reused).
 pub(crate) type SlotId = u64;
@@ -65,12 +72,13 @@ pub(crate) struct Report {
 pub(crate) enum Progress {
     /// The plugin started on this event.
     Started { event_id: i64, event_type: String },
-    /// An event delivery is done with (run, filtered out, too old or dropped).
+    /// Event deliveries are done with (run, filtered out, too old or dropped): one or more,
+    /// folded; `cursor` is the last one's.
     Done {
         cursor: Cursor,
         last_event_at: Option<Timestamp>,
-        /// The plugin ran (callbacks matched).
-        ran: bool,
+        /// How many of them the plugin ran (callbacks matched).
+        ran: u64,
         failures: u64,
         restarts: u64,
         last_error: Option<String>,
@@ -89,7 +97,6 @@ pub(crate) enum Progress {
 
 /// Everything a worker owns.
 pub(crate) struct Worker {
-    pub(crate) id: SlotId,
     pub(crate) key: PluginKey,
     pub(crate) cursor: Cursor,
     pub(crate) filters: PluginFilters,
@@ -97,7 +104,7 @@ pub(crate) struct Worker {
     pub(crate) backlog_timeout: Duration,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) timing_log: bool,
-    pub(crate) reports: mpsc::UnboundedSender<Report>,
+    pub(crate) reports: Reports,
 }
 
 /// A worker's changing state while it runs.
@@ -145,27 +152,33 @@ impl Worker {
                     }
                     delivery
                 }
-                None => tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => break,
-                    order = control.recv() => match order {
-                        Some(order) => {
-                            self.handle_control(&mut running, order).await;
-                            continue;
-                        }
-                        None => break,
-                    },
-                    delivery = deliveries.recv() => match delivery {
-                        None => break,
-                        Some(delivery) => {
-                            // Through the look-ahead, so the plugin hears of it first.
-                            ahead.push_back(delivery);
-                            self.hint_ahead(&mut running, &mut ahead, &mut deliveries, 1)
-                                .await;
-                            continue;
-                        }
-                    },
-                },
+                None => {
+                    if deliveries.is_empty() {
+                        // About to wait: the loop hears of everything done so far.
+                        self.reports.flush();
+                    }
+                    tokio::select! {
+                        biased;
+                        () = shutdown.cancelled() => break,
+                        order = control.recv() => match order {
+                            Some(order) => {
+                                self.handle_control(&mut running, order).await;
+                                continue;
+                            }
+                            None => break,
+                        },
+                        delivery = deliveries.recv() => match delivery {
+                            None => break,
+                            Some(delivery) => {
+                                // Through the look-ahead, so the plugin hears of it first.
+                                ahead.push_back(delivery);
+                                self.hint_ahead(&mut running, &mut ahead, &mut deliveries, 1)
+                                    .await;
+                                continue;
+                            }
+                        },
+                    }
+                }
             };
             match delivery {
                 Delivery::Tick { site_now } => self.expire(&running, site_now),
@@ -182,6 +195,7 @@ impl Worker {
                 }
             }
         }
+        self.reports.flush();
         if running.skipped_uncommitted > 0 {
             commit_until_durable(&self.committer, &self.key, &self.cursor).await;
         }
@@ -219,16 +233,12 @@ impl Worker {
         }
     }
 
-    fn report(&self, epoch: u64, what: Progress) {
-        // The loop has gone only at shutdown; nothing is left to tell then.
-        let _ = self.reports.send(Report {
-            slot: self.id,
-            epoch,
-            what,
-        });
+    fn report(&mut self, epoch: u64, what: Progress) {
+        self.reports.send(epoch, what);
     }
 
     async fn handle_control(&mut self, running: &mut Running, order: Control) {
+        self.reports.flush();
         match order {
             Control::Replace { plugin, epoch } => {
                 if let Some(mut old) = running.plugin.take() {
@@ -294,15 +304,19 @@ impl Worker {
         }
         if handled != Handled::Stopped {
             let seen = handled != Handled::Dropped;
-            let (ran, failures, restarts, last_error) = match handled {
-                Handled::Processed(summary) => {
-                    (true, summary.failures, summary.restarts, summary.last_error)
-                }
-                _ => (false, 0, 0, None),
+            let (ran, failures, restarts, last_error, reported) = match handled {
+                Handled::Processed(summary) => (
+                    true,
+                    summary.failures,
+                    summary.restarts,
+                    summary.last_error,
+                    summary.reported,
+                ),
+                _ => (false, 0, 0, None, false),
             };
-            self.report(
+            self.reports.done(
                 epoch,
-                Progress::Done {
+                Done {
                     cursor: self.cursor.clone(),
                     last_event_at: seen.then_some(event.created_at),
                     ran,
@@ -311,6 +325,9 @@ impl Worker {
                     last_error,
                 },
             );
+            if reported {
+                self.reports.flush();
+            }
         }
     }
 
@@ -342,19 +359,33 @@ impl Worker {
             self.advance(logger, event, site_now, admission);
             return Handled::Skipped;
         }
-        let names: Vec<String> = matching
-            .iter()
-            .filter_map(|idx| plugin.callbacks().get(*idx).map(|spec| spec.name.clone()))
-            .collect();
-        self.report(
-            epoch,
-            Progress::Started {
-                event_id: event.id,
-                event_type: event.event_type.clone(),
-            },
-        );
+        let names: Vec<String> = if self.timing_log {
+            matching
+                .iter()
+                .filter_map(|idx| plugin.callbacks().get(*idx).map(|spec| spec.name.clone()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let (started, clock) = (Timestamp::now(), Instant::now());
-        let outcome = run_plugin(plugin, event, &matching).await;
+        let (outcome, reported) = {
+            let run = run_plugin(plugin, event, &matching);
+            tokio::pin!(run);
+            tokio::select! {
+                biased;
+                outcome = &mut run => (outcome, false),
+                () = tokio::time::sleep(STARTED_AFTER) => {
+                    self.report(
+                        epoch,
+                        Progress::Started {
+                            event_id: event.id,
+                            event_type: event.event_type.clone(),
+                        },
+                    );
+                    (run.await, true)
+                }
+            }
+        };
         let elapsed = clock.elapsed();
         let restarts = plugin.restarts();
         self.telemetry.record_dispatched(&self.key.plugin);
@@ -397,6 +428,7 @@ impl Worker {
             failures,
             restarts,
             last_error,
+            reported,
         })
     }
 
@@ -480,6 +512,8 @@ struct Summary {
     failures: u64,
     restarts: u64,
     last_error: Option<String>,
+    /// The loop was told the plugin is running this event, so its end goes out at once.
+    reported: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

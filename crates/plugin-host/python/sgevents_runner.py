@@ -45,6 +45,15 @@ except Exception as _err:  # any failure means plugins cannot run
     SG_IMPORT_ERROR = "%s: %s" % (type(_err).__name__, _err)
 
 
+# `{"type":"run","slot":S,"id":N,"callbacks":[...]}` as the daemon writes it: JSON integers
+# (no leading zeros), no spaces.
+_INT = rb"(?:0|[1-9][0-9]*)"
+_RUN_LINE = re.compile(
+    rb'\{"type":"run","slot":(' + _INT + rb'),"id":(-?' + _INT + rb'),"callbacks":\[('
+    + _INT + rb"(?:," + _INT + rb")*)?\]\}\n"
+)
+
+
 class Channel(object):
     """The line-oriented JSON channel to the daemon; safe to use from any thread."""
 
@@ -65,6 +74,18 @@ class Channel(object):
         line = self._rfile.readline()
         if not line:
             return None
+        if line.startswith(b'{"type":"run",'):
+            # Sent once per event: read without json.loads when it has exactly the form the
+            # daemon writes (the same values json.loads gives); anything else goes below.
+            match = _RUN_LINE.fullmatch(line)
+            if match is not None:
+                slot, event_id, callbacks = match.groups()
+                return {
+                    "type": "run",
+                    "slot": int(slot),
+                    "id": int(event_id),
+                    "callbacks": [int(c) for c in callbacks.split(b",")] if callbacks else [],
+                }
         return json.loads(line.decode("utf-8"))
 
 

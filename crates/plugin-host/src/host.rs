@@ -12,7 +12,9 @@ use tokio::time::Instant;
 use crate::error::LoadError;
 use crate::logs::{self, CRITICAL};
 use crate::plugin::{Emails, PythonPlugin};
-use crate::protocol::{CallbackInfo, ChildMessage, EmailsInfo, HostMessage, LoadFailureKind};
+use crate::protocol::{
+    CallbackInfo, ChildMessage, EmailsInfo, HostMessage, LoadFailureKind, short,
+};
 use crate::runner::{MAX_PARKED, ReplyError, Runner};
 use crate::wire::EventsMessage;
 use crate::{HostConfig, MAX_AHEAD_BYTES, MAX_AHEAD_EVENTS, ProcessMode};
@@ -113,6 +115,7 @@ struct Slot {
 /// One event the process holds for a slot.
 struct Ahead {
     id: i64,
+    /// The callbacks it was shipped with; kept only in run-ahead mode, which compares them.
     callbacks: Vec<usize>,
     bytes: usize,
 }
@@ -219,7 +222,12 @@ impl Shared {
             held += bytes;
             info.ahead.push_back(Ahead {
                 id: event.id,
-                callbacks: callbacks.clone(),
+                // Only run-ahead compares them (see `take_shipped`).
+                callbacks: if self.config.run_ahead {
+                    callbacks.clone()
+                } else {
+                    Vec::new()
+                },
                 bytes,
             });
         }
@@ -289,15 +297,7 @@ impl Shared {
                 out = message.finish();
             }
             if !run_ahead {
-                let run = HostMessage::Run {
-                    slot,
-                    id: event.id,
-                    callbacks: remaining,
-                };
-                // Writing plain data into a Vec cannot fail.
-                if serde_json::to_writer(&mut out, &run).is_ok() {
-                    out.push(b'\n');
-                }
+                short::write_run(&mut out, slot, event.id, remaining);
             }
             let sent = if out.is_empty() {
                 Ok(())

@@ -184,5 +184,7 @@ impl HostMessage<'_> {
     }
 }
 
+pub(crate) mod short;
+
 #[cfg(test)]
 mod tests;

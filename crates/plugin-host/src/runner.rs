@@ -17,7 +17,7 @@ use crate::error::LoadError;
 use crate::lines::{Line, read_line};
 use crate::logs::{self, INFO, WARNING};
 use crate::process::{describe_exit, kill_group, spawn_child};
-use crate::protocol::{ChildMessage, HostMessage, MAX_LINE_BYTES, PROTOCOL_VERSION};
+use crate::protocol::{ChildMessage, HostMessage, MAX_LINE_BYTES, PROTOCOL_VERSION, short};
 use crate::{HostConfig, forkserver};
 
 /// The Python side, embedded so that the binary needs no files next to it.
@@ -409,7 +409,9 @@ async fn read_messages(
                     "Dropped an over-long message from a plugin process"
                 );
             }
-            Line::Complete => match serde_json::from_slice::<ChildMessage>(&buf) {
+            Line::Complete => match short::read_ok_result(&buf)
+                .map_or_else(|| serde_json::from_slice::<ChildMessage>(&buf), Ok)
+            {
                 Ok(ChildMessage::Log {
                     logger,
                     level,

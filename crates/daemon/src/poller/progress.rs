@@ -48,8 +48,8 @@ impl Poller {
                     view.last_event_at = last_event_at;
                 }
                 view.running = None;
-                if ran {
-                    view.dispatched += 1;
+                if ran > 0 {
+                    view.dispatched += ran;
                     view.failures += failures;
                     if let Some(error) = last_error {
                         view.last_error = Some((now, error));

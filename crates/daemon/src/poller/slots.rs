@@ -17,7 +17,7 @@ use crate::cursor::{Cursor, CursorRules};
 use crate::discovery;
 use crate::filters::PluginFilters;
 use crate::watch::{PluginState, SlotView};
-use crate::worker::{Control, Delivery, SlotId, Worker};
+use crate::worker::{Control, Delivery, Reports, SlotId, Worker};
 use crate::{LoadError, PluginKey};
 
 /// Where a plugin came from.
@@ -234,7 +234,6 @@ impl Poller {
         let (tx, rx) = mpsc::channel(self.options.queue_size.max(1));
         let (control, control_rx) = mpsc::unbounded_channel();
         let worker = Worker {
-            id,
             key: key.clone(),
             cursor: cursor.clone(),
             filters,
@@ -242,7 +241,7 @@ impl Poller {
             backlog_timeout: self.options.backlog_timeout,
             telemetry: self.telemetry.clone(),
             timing_log: self.options.timing_log,
-            reports: self.reports_tx.clone(),
+            reports: Reports::new(id, self.reports_tx.clone(), self.options.queue_size.max(1)),
         };
         self.committer.commit_later(&key, &cursor);
         let shutdown = self.shutdown.clone();
