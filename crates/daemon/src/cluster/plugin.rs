@@ -85,7 +85,7 @@ impl PluginTask {
         };
         view.callbacks = Arc::new(plugin.callbacks().to_vec());
         let types = feed_types(plugin.callbacks());
-        let Some(feed) = self.open_feed(&types, &release).await else {
+        let Some(mut feed) = self.open_feed(&types, &release).await else {
             plugin.shutdown().await;
             return;
         };
@@ -103,6 +103,7 @@ impl PluginTask {
         self.show(&held.view);
         while !release.is_cancelled() {
             if self.held_back(&mut held, &release).await {
+                feed.close().await;
                 continue;
             }
             let next = tokio::select! {
@@ -111,7 +112,7 @@ impl PluginTask {
             };
             match next {
                 Ok(Some(delivery)) => {
-                    self.take(plugin.as_mut(), &logger, &mut held, delivery)
+                    self.take(plugin.as_mut(), &logger, &mut feed, &mut held, delivery)
                         .await;
                 }
                 Ok(None) => {
@@ -126,6 +127,7 @@ impl PluginTask {
             }
         }
         self.flush(&mut held).await;
+        feed.close().await;
         plugin.shutdown().await;
     }
 
@@ -269,6 +271,7 @@ impl PluginTask {
         &self,
         plugin: &mut dyn Plugin,
         logger: &str,
+        feed: &mut Feed,
         held: &mut Held,
         delivery: Delivery,
     ) {
@@ -357,6 +360,8 @@ impl PluginTask {
                 error: failure.message.clone(),
             });
             self.write(held).await;
+            // The open pull would get the event straight back.
+            feed.close().await;
             if let Err(err) = delivery.retry().await {
                 tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
             }
