@@ -1,6 +1,7 @@
-//! One plugin on the node that owns it: loads the plugin, pulls its feed one event at a time,
+//! One plugin on the node that owns it: loads the plugin, takes its feed one event at a time,
 //! applies the folder's filters and the callbacks' matchEvents (the feed's subject filter is
-//! only a first cut), runs it, records the finished stream sequence and only then acks. A
+//! only a first cut), runs it and acks it (its record, the finished stream sequence, is written
+//! first when due: every 200 events or every second). A
 //! long callback keeps its event with `working()`. Released (the plugin moved), it finishes
 //! the event in flight and stops pulling.
 
@@ -25,9 +26,17 @@ use crate::telemetry::Telemetry;
 use crate::watch::{PluginState, RunningEvent, SlotView};
 use crate::{Cursor, PluginKey, PluginLoader};
 
-/// Skipped events are recorded at least this often (a redelivery of a skipped one is only
-/// skipped again, so they need not be recorded one by one).
-const SKIPS_PER_WRITE: u32 = 200;
+/// A plugin's record is written after this many finished events at the latest. The ack is
+/// what keeps a finished event from being handed out again; the record's sequence only turns
+/// a redelivery after a lost ack into a skip, and on the node that finished the event its
+/// copy in memory does that. So events need not be recorded one by one: a node that dies
+/// with some unrecorded loses nothing but that record (the events were acked), and its event
+/// in flight runs again, as before.
+const EVENTS_PER_WRITE: u32 = 200;
+
+/// ... and at least this often while events finish (so the status, `state show` and an
+/// operator's pause, skip or `state set` lag by about this much).
+const WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// A plugin's view for the node's status page.
 pub(super) struct ViewReport {
@@ -56,7 +65,10 @@ struct Held {
     record: PluginRecord,
     revision: Option<u64>,
     seed: Cursor,
-    skipped: u32,
+    /// Events finished (run or skipped) since the record was last written.
+    unwritten: u32,
+    /// When the record was last written.
+    written_at: tokio::time::Instant,
     view: SlotView,
     /// A lower bound (seconds since 1970) of when the messages after `record.sequence` were
     /// stored; `None`: not known on this node yet.
@@ -188,7 +200,8 @@ impl PluginTask {
                                 record,
                                 revision,
                                 seed,
-                                skipped: 0,
+                                unwritten: 0,
+                                written_at: tokio::time::Instant::now(),
                                 view,
                                 floor: None,
                                 next_mark: tokio::time::Instant::now() + aged::MARK_EVERY,
@@ -372,34 +385,39 @@ impl PluginTask {
         held.record.sequence = delivery.sequence;
         held.record.last_id = held.record.last_id.max(Some(event.id));
         held.view.last_event_at = Some(event.created_at);
-        self.write(held).await;
-        self.ack(delivery).await;
+        self.finished(held, delivery).await;
         held.view.cursor.last_id = held.record.last_id;
         self.show(&held.view);
+    }
+
+    /// Acks a finished event, writing the record first when it is due.
+    async fn finished(&self, held: &mut Held, delivery: Delivery) {
+        held.unwritten += 1;
+        if held.unwritten >= EVENTS_PER_WRITE || held.written_at.elapsed() >= WRITE_EVERY {
+            self.flush(held).await;
+        }
+        self.ack(delivery).await;
     }
 
     async fn skip(&self, held: &mut Held, delivery: Delivery) {
         held.record.sequence = delivery.sequence;
         held.record.last_id = held.record.last_id.max(Some(delivery.id));
-        held.skipped += 1;
-        self.ack(delivery).await;
-        if held.skipped >= SKIPS_PER_WRITE {
-            self.flush(held).await;
-        }
+        self.finished(held, delivery).await;
     }
 
     async fn flush(&self, held: &mut Held) {
-        if held.skipped > 0 {
+        if held.unwritten > 0 {
             self.write(held).await;
             held.view.cursor.last_id = held.record.last_id;
             self.show(&held.view);
         }
     }
 
-    /// Records the plugin's standing, retrying until NATS takes it: acking without it could
-    /// repeat more than the one event in flight.
+    /// Records the plugin's standing, retrying until NATS takes it (a stop must be recorded
+    /// before its event is handed back, or another node would run it).
     async fn write(&self, held: &mut Held) {
-        held.skipped = 0;
+        held.unwritten = 0;
+        held.written_at = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(100);
         while let Err(err) = put_plugin(
             &self.shared,
