@@ -18,6 +18,9 @@ use crate::{ClusterError, names};
 /// at a time, each after the previous one's ack, until the pull expires.
 pub const PULL_BATCH: usize = 256;
 
+/// The shortest pull asked for.
+const MIN_PULL: Duration = Duration::from_millis(100);
+
 /// What a plugin's feed takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Types {
@@ -111,39 +114,45 @@ impl Feed {
     /// # Errors
     /// [`ClusterError::JetStream`] when NATS cannot be asked, or a message carries no event id.
     pub async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, ClusterError> {
-        let mut fresh = false;
+        let until = tokio::time::Instant::now() + wait;
         let message = loop {
             let (batch, expires) = match self.pull.as_mut() {
                 Some(open) => open,
                 None => {
+                    let expires_in = until
+                        .saturating_duration_since(tokio::time::Instant::now())
+                        .max(MIN_PULL);
                     let batch = self
                         .consumer
                         .fetch()
                         .max_messages(PULL_BATCH)
-                        .expires(wait)
+                        .expires(expires_in)
                         .messages()
                         .await
                         .map_err(|err| ClusterError::js("ask for a plugin's next event", err))?;
-                    fresh = true;
                     self.pull
-                        .insert((batch, tokio::time::Instant::now() + wait))
+                        .insert((batch, tokio::time::Instant::now() + expires_in))
                 }
             };
             // A pull lost with the connection is never answered: give up on it and pull again.
-            let deadline = (*expires).max(tokio::time::Instant::now()) + crate::ANSWER_WITHIN;
-            let Ok(next) = tokio::time::timeout_at(deadline, batch.next()).await else {
-                self.pull = None;
-                return Err(ClusterError::js(
-                    "ask for a plugin's next event",
-                    "no answer from NATS",
-                ));
+            let lost = *expires + crate::ANSWER_WITHIN;
+            let Ok(next) = tokio::time::timeout_at(until.min(lost), batch.next()).await else {
+                if lost <= until {
+                    self.pull = None;
+                    return Err(ClusterError::js(
+                        "ask for a plugin's next event",
+                        "no answer from NATS",
+                    ));
+                }
+                // Nothing within `wait`: the pull stays open for the next call.
+                return Ok(None);
             };
             match next {
                 Some(message) => break message,
-                // This pull is over (expired or used up).
+                // This pull is over (expired or used up): another, for what is left of `wait`.
                 None => {
                     self.pull = None;
-                    if fresh {
+                    if tokio::time::Instant::now() >= until {
                         return Ok(None);
                     }
                 }

@@ -1,9 +1,9 @@
 //! One plugin on the node that owns it: loads the plugin, takes its feed one event at a time,
 //! applies the folder's filters and the callbacks' matchEvents (the feed's subject filter is
-//! only a first cut), runs it and acks it (its record, the finished stream sequence, is written
-//! first when due: every 200 events or every second). A
-//! long callback keeps its event with `working()`. Released (the plugin moved), it finishes
-//! the event in flight and stops pulling.
+//! only a first cut), runs it and only then acks (its record, the finished stream sequence,
+//! is written first when due: every 200 events or every second). A long callback keeps its
+//! event with `working()`. Released (the plugin moved), it finishes the event in flight,
+//! hands back what its open pull still brings and stops pulling.
 
 mod aged;
 
