@@ -1,7 +1,7 @@
 //! One plugin on the node that owns it: loads the plugin, takes its feed one event at a time,
 //! applies the folder's filters and the callbacks' matchEvents (the feed's subject filter is
-//! only a first cut), runs it and only then acks (its record, the finished stream sequence,
-//! is written first when due: every 200 events or every second). A long callback keeps its
+//! only a first cut), runs it, records the finished stream sequence and only then acks
+//! (skipped events are recorded every 200 or every second). A long callback keeps its
 //! event with `working()`. Released (the plugin moved), it finishes the event in flight,
 //! hands back what its open pull still brings and stops pulling.
 
@@ -26,16 +26,13 @@ use crate::telemetry::Telemetry;
 use crate::watch::{PluginState, RunningEvent, SlotView};
 use crate::{Cursor, PluginKey, PluginLoader};
 
-/// A plugin's record is written after this many finished events at the latest. The ack is
-/// what keeps a finished event from being handed out again; the record's sequence only turns
-/// a redelivery after a lost ack into a skip, and on the node that finished the event its
-/// copy in memory does that. So events need not be recorded one by one: a node that dies
-/// with some unrecorded loses nothing but that record (the events were acked), and its event
-/// in flight runs again, as before.
-const EVENTS_PER_WRITE: u32 = 200;
+/// Skipped events are recorded after this many at the latest (a redelivery of a skipped one
+/// is only skipped again, so they need not be recorded one by one) ...
+const SKIPS_PER_WRITE: u32 = 200;
 
-/// ... and at least this often while events finish (so the status, `state show` and an
-/// operator's pause, skip or `state set` lag by about this much).
+/// ... and at least this often while events are skipped. An event that ran is recorded
+/// before its ack, every time: a NATS server killed hard can come back with its consumers'
+/// acks a little behind, and the recorded sequence makes those redeliveries skips.
 const WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// A plugin's view for the node's status page.
@@ -65,7 +62,7 @@ struct Held {
     record: PluginRecord,
     revision: Option<u64>,
     seed: Cursor,
-    /// Events finished (run or skipped) since the record was last written.
+    /// Events skipped since the record was last written.
     unwritten: u32,
     /// When the record was last written.
     written_at: tokio::time::Instant,
@@ -385,24 +382,20 @@ impl PluginTask {
         held.record.sequence = delivery.sequence;
         held.record.last_id = held.record.last_id.max(Some(event.id));
         held.view.last_event_at = Some(event.created_at);
-        self.finished(held, delivery).await;
+        self.write(held).await;
+        self.ack(delivery).await;
         held.view.cursor.last_id = held.record.last_id;
         self.show(&held.view);
-    }
-
-    /// Acks a finished event, writing the record first when it is due.
-    async fn finished(&self, held: &mut Held, delivery: Delivery) {
-        held.unwritten += 1;
-        if held.unwritten >= EVENTS_PER_WRITE || held.written_at.elapsed() >= WRITE_EVERY {
-            self.flush(held).await;
-        }
-        self.ack(delivery).await;
     }
 
     async fn skip(&self, held: &mut Held, delivery: Delivery) {
         held.record.sequence = delivery.sequence;
         held.record.last_id = held.record.last_id.max(Some(delivery.id));
-        self.finished(held, delivery).await;
+        held.unwritten += 1;
+        if held.unwritten >= SKIPS_PER_WRITE || held.written_at.elapsed() >= WRITE_EVERY {
+            self.flush(held).await;
+        }
+        self.ack(delivery).await;
     }
 
     async fn flush(&self, held: &mut Held) {
@@ -413,8 +406,8 @@ impl PluginTask {
         }
     }
 
-    /// Records the plugin's standing, retrying until NATS takes it (a stop must be recorded
-    /// before its event is handed back, or another node would run it).
+    /// Records the plugin's standing, retrying until NATS takes it: acking without it could
+    /// repeat more than the one event in flight.
     async fn write(&self, held: &mut Held) {
         held.unwritten = 0;
         held.written_at = tokio::time::Instant::now();
