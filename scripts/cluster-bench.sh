@@ -38,6 +38,14 @@ config() { # dir [cluster lines]
 }
 done_all() { for p in a b c; do [ "$(sort -u "$1/ledger_$p" 2>/dev/null | wc -l)" -ge "$latest" ] || return 1; done; }
 reads() { stat 'd["requests"].get("read", 0)'; }
+# CPU seconds (user + system) of the given processes and their children (the plugin processes).
+cpu() {
+  local ticks=0 p
+  for p in "$@" $(for q in "$@"; do pgrep -P "$q"; done); do
+    [ -r "/proc/$p/stat" ] && ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+  done
+  echo "scale=1; $ticks / $(getconf CLK_TCK)" | bc
+}
 
 # One node alone.
 config "$work/alone"; mkdir -p "$work/alone/ledgers"
@@ -45,13 +53,13 @@ r0=$(reads); t0=$(now)
 LEDGER_DIR="$work/alone/ledgers" "$BIN" run --config "$work/alone/sgevents.toml" --python "$PY" --start-at 1 >"$work/alone/out" 2>&1 &
 pids+=($!); alone=$!
 until done_all "$work/alone/ledgers"; do sleep 0.1; done
-t1=$(now); r1=$(reads); kill "$alone"; wait "$alone" || true
-echo "single node: catch-up of $latest events x 3 plugins in $(echo "$t1 - $t0" | bc) s, $((r1 - r0)) reads"
+t1=$(now); r1=$(reads); c1=$(cpu "$alone"); kill "$alone"; wait "$alone" || true
+echo "single node: catch-up of $latest events x 3 plugins in $(echo "$t1 - $t0" | bc) s, $((r1 - r0)) reads, CPU s: node and plugins $c1"
 
 # Three nodes on one nats-server.
 nats_port=$(port); mkdir -p "$work/nats"
 "$NATS" -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" >/dev/null 2>&1 &
-pids+=($!)
+pids+=($!); nats=$!
 sleep 1
 declare -A node_pid
 r0=$(reads); t0=$(now)
@@ -61,8 +69,8 @@ for n in n1 n2 n3; do
   pids+=($!); node_pid[$n]=$!
 done
 until done_all "$work/ledgers"; do sleep 0.1; done
-t1=$(now); r1=$(reads)
-echo "cluster of 3 (1 NATS): catch-up of $latest events x 3 plugins in $(echo "$t1 - $t0" | bc) s, $((r1 - r0)) reads"
+t1=$(now); r1=$(reads); c1=$(cpu "${node_pid[@]}"); c2=$(cpu "$nats")
+echo "cluster of 3 (1 NATS): catch-up of $latest events x 3 plugins in $(echo "$t1 - $t0" | bc) s, $((r1 - r0)) reads, CPU s: nodes and plugins $c1, nats-server $c2"
 leader=$(grep -l "polls the site now" "$work"/n?/out | head -1 | xargs dirname | xargs basename)
 t0=$(now); kill -9 "${node_pid[$leader]}"
 until grep -q "polls the site now" $(ls "$work"/n?/out | grep -v "/$leader/"); do sleep 0.05; done

@@ -1,7 +1,8 @@
 //! A plugin's feed: a durable pull consumer of the event stream with explicit acks and one
 //! message in flight, so the plugin sees its events in stream order and never two at once,
 //! whichever node pulls. The server filters by event type (subjects), so most events never
-//! leave NATS.
+//! leave NATS. One pull asks for up to [`PULL_BATCH`] events: the server hands out the next
+//! one on the same pull when the previous is acked, so an event costs one message each way.
 
 use std::time::Duration;
 
@@ -12,6 +13,13 @@ use futures_util::StreamExt;
 
 use crate::stream::{EVENT_ID_HEADER, EventStream};
 use crate::{ClusterError, names};
+
+/// How many events one pull asks for. With one message in flight the server sends them one
+/// at a time, each after the previous one's ack, until the pull expires.
+pub const PULL_BATCH: usize = 256;
+
+/// The shortest pull asked for.
+const MIN_PULL: Duration = Duration::from_millis(100);
 
 /// What a plugin's feed takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +33,8 @@ pub enum Types {
 /// One plugin's durable consumer.
 pub struct Feed {
     consumer: PullConsumer,
+    /// The pull still open on the server, and when it expires.
+    pull: Option<(pull::Batch, tokio::time::Instant)>,
 }
 
 /// One event handed to this node; it stays in flight (no other is handed to anybody) until
@@ -92,33 +102,66 @@ impl Feed {
                 .await
                 .map_err(|err| ClusterError::js("create a plugin's consumer", err))?,
         };
-        Ok(Feed { consumer })
+        Ok(Feed {
+            consumer,
+            pull: None,
+        })
     }
 
-    /// The next event, waiting at most `wait`; `None` when none came.
+    /// The next event, waiting at most `wait` for one (a pull opened earlier and still open
+    /// is read first); `None` when none came.
     ///
     /// # Errors
     /// [`ClusterError::JetStream`] when NATS cannot be asked, or a message carries no event id.
-    pub async fn next(&self, wait: Duration) -> Result<Option<Delivery>, ClusterError> {
-        let mut batch = self
-            .consumer
-            .fetch()
-            .max_messages(1)
-            .expires(wait)
-            .messages()
-            .await
-            .map_err(|err| ClusterError::js("ask for a plugin's next event", err))?;
-        // A pull lost with the connection is never answered: give up on it and pull again.
-        let Ok(next) = tokio::time::timeout(wait + crate::ANSWER_WITHIN, batch.next()).await else {
-            return Err(ClusterError::js(
-                "ask for a plugin's next event",
-                "no answer from NATS",
-            ));
+    pub async fn next(&mut self, wait: Duration) -> Result<Option<Delivery>, ClusterError> {
+        let until = tokio::time::Instant::now() + wait;
+        let message = loop {
+            let (batch, expires) = match self.pull.as_mut() {
+                Some(open) => open,
+                None => {
+                    let expires_in = until
+                        .saturating_duration_since(tokio::time::Instant::now())
+                        .max(MIN_PULL);
+                    let batch = self
+                        .consumer
+                        .fetch()
+                        .max_messages(PULL_BATCH)
+                        .expires(expires_in)
+                        .messages()
+                        .await
+                        .map_err(|err| ClusterError::js("ask for a plugin's next event", err))?;
+                    self.pull
+                        .insert((batch, tokio::time::Instant::now() + expires_in))
+                }
+            };
+            // A pull lost with the connection is never answered: give up on it and pull again.
+            let lost = *expires + crate::ANSWER_WITHIN;
+            let Ok(next) = tokio::time::timeout_at(until.min(lost), batch.next()).await else {
+                if lost <= until {
+                    self.pull = None;
+                    return Err(ClusterError::js(
+                        "ask for a plugin's next event",
+                        "no answer from NATS",
+                    ));
+                }
+                // Nothing within `wait`: the pull stays open for the next call.
+                return Ok(None);
+            };
+            match next {
+                Some(message) => break message,
+                // This pull is over (expired or used up): another, for what is left of `wait`.
+                None => {
+                    self.pull = None;
+                    if tokio::time::Instant::now() >= until {
+                        return Ok(None);
+                    }
+                }
+            }
         };
-        let Some(message) = next else {
-            return Ok(None);
-        };
-        let message = message.map_err(|err| ClusterError::js("receive a plugin's event", err))?;
+        let message = message.map_err(|err| {
+            self.pull = None;
+            ClusterError::js("receive a plugin's event", err)
+        })?;
         let id = message
             .headers
             .as_ref()
@@ -155,6 +198,27 @@ impl Feed {
 }
 
 impl Feed {
+    /// Closes the open pull, if any: waits until the server ends it (it expires within the
+    /// `wait` it was opened with), then hands back what it still brought (at most one event,
+    /// as one is in flight at a time), so that event goes to the next pull on any node at
+    /// once instead of after `ack_wait`. Call it before handing back an event (the open pull
+    /// would get it again) and when the plugin stops pulling here.
+    pub async fn close(&mut self) {
+        let Some((mut batch, expires)) = self.pull.take() else {
+            return;
+        };
+        let deadline = expires.max(tokio::time::Instant::now()) + crate::ANSWER_WITHIN;
+        let mut brought = Vec::new();
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, batch.next()).await {
+            brought.push(message);
+        }
+        for message in brought {
+            if let Err(err) = message.ack_with(AckKind::Nak(None)).await {
+                tracing::warn!("Could not hand an event back: {err}; it comes back after ack_wait");
+            }
+        }
+    }
+
     /// True when the server has nothing for this feed: no event waiting for it and none in
     /// flight. Every message stored before the call was then handled or is not for it.
     ///
@@ -194,15 +258,16 @@ impl Delivery {
             .map_err(|err| ClusterError::js("hand an event back", err))
     }
 
-    /// The plugin finished the event: acknowledged and confirmed by the server, so it is never
-    /// handed out again.
+    /// The plugin finished the event: the ack is sent without waiting for the server's
+    /// confirmation (the server's next message on the open pull is the confirmation). An ack
+    /// lost with the connection leaves the event in flight until `ack_wait`; it is then
+    /// handed out again, the one event a lost connection may repeat.
     ///
     /// # Errors
-    /// [`ClusterError::JetStream`] when the server did not confirm; the event may then run
-    /// again (once), elsewhere or here.
+    /// [`ClusterError::JetStream`] when the ack cannot be sent.
     pub async fn done(self) -> Result<(), ClusterError> {
         self.message
-            .double_ack()
+            .ack()
             .await
             .map_err(|err| ClusterError::js("acknowledge an event", err))
     }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use async_nats::jetstream::context::PublishAckFuture;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream;
 use bytes::Bytes;
@@ -24,6 +25,29 @@ pub struct Published {
     pub sequence: u64,
     /// True when the server already had this event id and stored nothing.
     pub duplicate: bool,
+}
+
+/// An event sent to the stream, its confirmation still to come.
+pub struct Sending {
+    ack: PublishAckFuture,
+}
+
+impl Sending {
+    /// Waits until the server has stored the event (or recognised it).
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when the server did not confirm; publishing the same event
+    /// again is always safe.
+    pub async fn confirmed(self) -> Result<Published, ClusterError> {
+        let ack = self
+            .ack
+            .await
+            .map_err(|err| ClusterError::js("confirm an event", err))?;
+        Ok(Published {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
 }
 
 /// What the stream holds now.
@@ -113,6 +137,21 @@ impl EventStream {
         event_type: &str,
         row: Bytes,
     ) -> Result<Published, ClusterError> {
+        self.send(id, event_type, row).await?.confirmed().await
+    }
+
+    /// Sends one event without waiting for the server: [`Sending::confirmed`] waits. Events
+    /// sent on one node are stored in the order they were sent.
+    ///
+    /// # Errors
+    /// [`ClusterError::JetStream`] when it cannot be sent; publishing the same event again is
+    /// always safe.
+    pub async fn send(
+        &self,
+        id: i64,
+        event_type: &str,
+        row: Bytes,
+    ) -> Result<Sending, ClusterError> {
         let id_text = id.to_string();
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(EVENT_ID_HEADER, id_text.as_str());
@@ -126,13 +165,8 @@ impl EventStream {
             .jetstream()
             .send_publish(self.cluster.names().event_subject(event_type), message)
             .await
-            .map_err(|err| ClusterError::js("publish an event", err))?
-            .await
-            .map_err(|err| ClusterError::js("confirm an event", err))?;
-        Ok(Published {
-            sequence: ack.sequence,
-            duplicate: ack.duplicate,
-        })
+            .map_err(|err| ClusterError::js("publish an event", err))?;
+        Ok(Sending { ack })
     }
 
     /// The cluster this stream belongs to.

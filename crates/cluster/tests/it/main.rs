@@ -298,7 +298,7 @@ const MIXED: &[(i64, &str)] = &[
 ];
 
 /// Takes `count` events, acknowledging each before asking for the next, as a worker does.
-async fn run_through(feed: &Feed, count: usize) -> Result<Vec<i64>, ClusterError> {
+async fn run_through(feed: &mut Feed, count: usize) -> Result<Vec<i64>, ClusterError> {
     let mut ids = Vec::new();
     while ids.len() < count {
         let Some(delivery) = feed.next(Duration::from_secs(5)).await? else {
@@ -311,7 +311,7 @@ async fn run_through(feed: &Feed, count: usize) -> Result<Vec<i64>, ClusterError
 }
 
 /// The next event, left in flight.
-async fn take_one(feed: &Feed) -> Result<Delivery, Box<dyn std::error::Error>> {
+async fn take_one(feed: &mut Feed) -> Result<Delivery, Box<dyn std::error::Error>> {
     Ok(feed
         .next(Duration::from_secs(5))
         .await?
@@ -327,14 +327,14 @@ async fn a_feed_gets_only_its_types_in_order_and_one_at_a_time() -> TestResult {
         "Shotgun_Version_New".to_owned(),
         "Shotgun_Task_Change".to_owned(),
     ]);
-    let feed = Feed::open(
+    let mut feed = Feed::open(
         &stream,
         "/plugins/versions",
         &types,
         Duration::from_secs(30),
     )
     .await?;
-    let first = take_one(&feed).await?;
+    let first = take_one(&mut feed).await?;
     assert_eq!(first.id, 2);
     // One in flight: nothing more until it is acknowledged.
     assert!(feed.next(Duration::from_millis(500)).await?.is_none());
@@ -355,16 +355,16 @@ async fn an_unacknowledged_event_goes_to_the_next_node_and_nothing_else_repeats(
     let urls = [server.url()];
     let stream = stream_with(&urls, "a", MIXED).await?;
     let ack_wait = Duration::from_secs(2);
-    let feed_a = Feed::open(&stream, "/plugins/all", &Types::All, ack_wait).await?;
-    assert_eq!(run_through(&feed_a, 3).await?, [1, 2, 3]);
+    let mut feed_a = Feed::open(&stream, "/plugins/all", &Types::All, ack_wait).await?;
+    assert_eq!(run_through(&mut feed_a, 3).await?, [1, 2, 3]);
     // Node a takes event 4 and dies before it acknowledges.
-    let in_flight = take_one(&feed_a).await?;
+    let in_flight = take_one(&mut feed_a).await?;
     assert_eq!(in_flight.id, 4);
     drop(in_flight);
     drop(feed_a);
     // Node b opens the same plugin's feed on another connection.
     let other = stream_with(&urls, "b", &[]).await?;
-    let feed_b = Feed::open(&other, "/plugins/all", &Types::All, ack_wait).await?;
+    let mut feed_b = Feed::open(&other, "/plugins/all", &Types::All, ack_wait).await?;
     let mut seen = Vec::new();
     let mut repeats = Vec::new();
     while let Some(delivery) = feed_b.next(Duration::from_secs(5)).await? {
@@ -384,20 +384,44 @@ async fn an_unacknowledged_event_goes_to_the_next_node_and_nothing_else_repeats(
 }
 
 #[tokio::test]
+async fn a_closed_feed_hands_back_what_its_open_pull_brought() -> TestResult {
+    let server = nats::Server::single()?;
+    let urls = [server.url()];
+    let stream = stream_with(&urls, "a", MIXED).await?;
+    // Long enough that only a hand-back lets node b have event 2 within its pull.
+    let ack_wait = Duration::from_secs(60);
+    let mut feed_a = Feed::open(&stream, "/plugins/all", &Types::All, ack_wait).await?;
+    let first = feed_a
+        .next(Duration::from_secs(1))
+        .await?
+        .ok_or("no event came")?;
+    assert_eq!(first.id, 1);
+    // The ack lets the server send event 2 on node a's pull, which is still open; give it
+    // the time to arrive.
+    first.done().await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    feed_a.close().await;
+    let other = stream_with(&urls, "b", &[]).await?;
+    let mut feed_b = Feed::open(&other, "/plugins/all", &Types::All, ack_wait).await?;
+    assert_eq!(run_through(&mut feed_b, 7).await?, [2, 3, 4, 5, 6, 7, 8]);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_feed_whose_types_change_keeps_its_position() -> TestResult {
     let server = nats::Server::single()?;
     let urls = [server.url()];
     let stream = stream_with(&urls, "a", MIXED).await?;
     let wait = Duration::from_secs(30);
     let versions = Types::Only(vec!["Shotgun_Version_New".to_owned()]);
-    let feed = Feed::open(&stream, "/plugins/p", &versions, wait).await?;
-    assert_eq!(run_through(&feed, 2).await?, [2, 4]);
+    let mut feed = Feed::open(&stream, "/plugins/p", &versions, wait).await?;
+    assert_eq!(run_through(&mut feed, 2).await?, [2, 4]);
     drop(feed);
     let shots = Types::Only(vec![
         "Shotgun_Version_New".to_owned(),
         "Shotgun_Shot_Change".to_owned(),
     ]);
-    let feed = Feed::open(&stream, "/plugins/p", &shots, wait).await?;
+    let mut feed = Feed::open(&stream, "/plugins/p", &shots, wait).await?;
     let mut seen = Vec::new();
     while let Some(delivery) = feed.next(Duration::from_secs(2)).await? {
         seen.push(delivery.id);

@@ -4,7 +4,7 @@
 //! the shared state, written by compare-and-set at the revision it last wrote, so a deposed
 //! leader's next write fails and it stops.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use sgevents_api::Client;
 use sgevents_cluster::lease::{Lease, Standing};
 use sgevents_cluster::state::{Shared, WriteError};
-use sgevents_cluster::stream::EventStream;
+use sgevents_cluster::stream::{EventStream, Sending};
 use sgevents_plugin_api::Event;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,9 @@ use crate::{Cursor, Options, PluginKey, StartAt};
 
 /// At most this many missing ids are re-queried per read (as the single node).
 const LATE_QUERY_MAX: usize = 500;
+
+/// How many events the poller sends before it waits for the first one's confirmation.
+const SEND_AHEAD: usize = 64;
 
 /// What the leader is built from.
 pub(super) struct Leader {
@@ -278,6 +281,9 @@ impl Leader {
         let mut published_all = true;
         let mut cut_short = false;
         let mut published = 0usize;
+        // Sent, confirmation still to come: the cursor moves past an event once it is confirmed
+        // (in order), so a failure publishes it and the ones after it again on the next read.
+        let mut sent: VecDeque<(&Event, Sending)> = VecDeque::new();
         for event in late.iter().chain(&events) {
             if tenure.cursor.admit(event.id) == Admission::Old {
                 continue;
@@ -288,21 +294,27 @@ impl Leader {
                 break;
             }
             published += 1;
-            if let Err(err) = self.publish(event).await {
-                tracing::warn!(
-                    logger = "engine",
-                    "{err}; publishing again on the next read"
-                );
+            match self.send(event).await {
+                Ok(sending) => sent.push_back((event, sending)),
+                Err(err) => {
+                    tracing::warn!(
+                        logger = "engine",
+                        "{err}; publishing again on the next read"
+                    );
+                    published_all = false;
+                    break;
+                }
+            }
+            if sent.len() >= SEND_AHEAD
+                && let Some((event, sending)) = sent.pop_front()
+                && !self.confirmed(tenure, event, sending).await
+            {
                 published_all = false;
                 break;
             }
-            if let Some(note) =
-                tenure
-                    .cursor
-                    .advance(event, tenure.site_now, self.options.backlog_timeout)
-            {
-                tracing::info!(logger = "engine", "Poller: {note:?}");
-            }
+        }
+        while published_all && let Some((event, sending)) = sent.pop_front() {
+            published_all = self.confirmed(tenure, event, sending).await;
         }
         for id in tenure.cursor.expire(tenure.site_now) {
             tracing::warn!(
@@ -377,12 +389,31 @@ impl Leader {
         }
     }
 
-    async fn publish(&self, event: &Event) -> Result<(), String> {
+    async fn send(&self, event: &Event) -> Result<Sending, String> {
         let row = serde_json::to_vec(&event.raw).map_err(|err| err.to_string())?;
         self.stream
-            .publish(event.id, &event.event_type, Bytes::from(row))
+            .send(event.id, &event.event_type, Bytes::from(row))
             .await
-            .map(drop)
             .map_err(|err| err.to_string())
+    }
+
+    /// Waits for an event's confirmation and moves the cursor past it; false when the server
+    /// did not confirm (it is published again on the next read).
+    async fn confirmed(&self, tenure: &mut Tenure, event: &Event, sending: Sending) -> bool {
+        if let Err(err) = sending.confirmed().await {
+            tracing::warn!(
+                logger = "engine",
+                "{err}; publishing again on the next read"
+            );
+            return false;
+        }
+        if let Some(note) =
+            tenure
+                .cursor
+                .advance(event, tenure.site_now, self.options.backlog_timeout)
+        {
+            tracing::info!(logger = "engine", "Poller: {note:?}");
+        }
+        true
     }
 }

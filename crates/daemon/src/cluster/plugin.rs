@@ -1,8 +1,9 @@
-//! One plugin on the node that owns it: loads the plugin, pulls its feed one event at a time,
+//! One plugin on the node that owns it: loads the plugin, takes its feed one event at a time,
 //! applies the folder's filters and the callbacks' matchEvents (the feed's subject filter is
-//! only a first cut), runs it, records the finished stream sequence and only then acks. A
-//! long callback keeps its event with `working()`. Released (the plugin moved), it finishes
-//! the event in flight and stops pulling.
+//! only a first cut), runs it, records the finished stream sequence and only then acks
+//! (skipped events are recorded every 200 or every second). A long callback keeps its
+//! event with `working()`. Released (the plugin moved), it finishes the event in flight,
+//! hands back what its open pull still brings and stops pulling.
 
 mod aged;
 
@@ -25,9 +26,14 @@ use crate::telemetry::Telemetry;
 use crate::watch::{PluginState, RunningEvent, SlotView};
 use crate::{Cursor, PluginKey, PluginLoader};
 
-/// Skipped events are recorded at least this often (a redelivery of a skipped one is only
-/// skipped again, so they need not be recorded one by one).
+/// Skipped events are recorded after this many at the latest (a redelivery of a skipped one
+/// is only skipped again, so they need not be recorded one by one) ...
 const SKIPS_PER_WRITE: u32 = 200;
+
+/// ... and at least this often while events are skipped. An event that ran is recorded
+/// before its ack, every time: a NATS server killed hard can come back with its consumers'
+/// acks a little behind, and the recorded sequence makes those redeliveries skips.
+const WRITE_EVERY: Duration = Duration::from_secs(1);
 
 /// A plugin's view for the node's status page.
 pub(super) struct ViewReport {
@@ -56,7 +62,10 @@ struct Held {
     record: PluginRecord,
     revision: Option<u64>,
     seed: Cursor,
-    skipped: u32,
+    /// Events skipped since the record was last written.
+    unwritten: u32,
+    /// When the record was last written.
+    written_at: tokio::time::Instant,
     view: SlotView,
     /// A lower bound (seconds since 1970) of when the messages after `record.sequence` were
     /// stored; `None`: not known on this node yet.
@@ -85,7 +94,7 @@ impl PluginTask {
         };
         view.callbacks = Arc::new(plugin.callbacks().to_vec());
         let types = feed_types(plugin.callbacks());
-        let Some(feed) = self.open_feed(&types, &release).await else {
+        let Some(mut feed) = self.open_feed(&types, &release).await else {
             plugin.shutdown().await;
             return;
         };
@@ -103,6 +112,7 @@ impl PluginTask {
         self.show(&held.view);
         while !release.is_cancelled() {
             if self.held_back(&mut held, &release).await {
+                feed.close().await;
                 continue;
             }
             let next = tokio::select! {
@@ -111,7 +121,7 @@ impl PluginTask {
             };
             match next {
                 Ok(Some(delivery)) => {
-                    self.take(plugin.as_mut(), &logger, &mut held, delivery)
+                    self.take(plugin.as_mut(), &logger, &mut feed, &mut held, delivery)
                         .await;
                 }
                 Ok(None) => {
@@ -126,6 +136,7 @@ impl PluginTask {
             }
         }
         self.flush(&mut held).await;
+        feed.close().await;
         plugin.shutdown().await;
     }
 
@@ -186,7 +197,8 @@ impl PluginTask {
                                 record,
                                 revision,
                                 seed,
-                                skipped: 0,
+                                unwritten: 0,
+                                written_at: tokio::time::Instant::now(),
                                 view,
                                 floor: None,
                                 next_mark: tokio::time::Instant::now() + aged::MARK_EVERY,
@@ -269,6 +281,7 @@ impl PluginTask {
         &self,
         plugin: &mut dyn Plugin,
         logger: &str,
+        feed: &mut Feed,
         held: &mut Held,
         delivery: Delivery,
     ) {
@@ -357,6 +370,8 @@ impl PluginTask {
                 error: failure.message.clone(),
             });
             self.write(held).await;
+            // The open pull would get the event straight back.
+            feed.close().await;
             if let Err(err) = delivery.retry().await {
                 tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
             }
@@ -376,15 +391,15 @@ impl PluginTask {
     async fn skip(&self, held: &mut Held, delivery: Delivery) {
         held.record.sequence = delivery.sequence;
         held.record.last_id = held.record.last_id.max(Some(delivery.id));
-        held.skipped += 1;
-        self.ack(delivery).await;
-        if held.skipped >= SKIPS_PER_WRITE {
+        held.unwritten += 1;
+        if held.unwritten >= SKIPS_PER_WRITE || held.written_at.elapsed() >= WRITE_EVERY {
             self.flush(held).await;
         }
+        self.ack(delivery).await;
     }
 
     async fn flush(&self, held: &mut Held) {
-        if held.skipped > 0 {
+        if held.unwritten > 0 {
             self.write(held).await;
             held.view.cursor.last_id = held.record.last_id;
             self.show(&held.view);
@@ -394,7 +409,8 @@ impl PluginTask {
     /// Records the plugin's standing, retrying until NATS takes it: acking without it could
     /// repeat more than the one event in flight.
     async fn write(&self, held: &mut Held) {
-        held.skipped = 0;
+        held.unwritten = 0;
+        held.written_at = tokio::time::Instant::now();
         let mut delay = Duration::from_millis(100);
         while let Err(err) = put_plugin(
             &self.shared,
