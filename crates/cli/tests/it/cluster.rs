@@ -501,21 +501,53 @@ fn sgevents(args: &[&str], config: &Path) -> serde_json::Value {
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&out.stdout).into()))
 }
 
+/// What most cluster tests start from: a sim with `prefill` events, one NATS server, and empty
+/// plugin and ledger folders in a temporary directory.
+struct Bed {
+    runtime: tokio::runtime::Runtime,
+    sim: sgevents_sim::Sim,
+    server: nats::Server,
+    dir: tempfile::TempDir,
+    plugins: PathBuf,
+    ledgers: PathBuf,
+}
+
+impl Bed {
+    fn new(prefill: u64) -> Bed {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let sim = runtime
+            .block_on(sgevents_sim::spawn(SimConfig {
+                scripts: vec![(SCRIPT.0.to_owned(), SCRIPT.1.to_owned())],
+                prefill,
+                ..SimConfig::default()
+            }))
+            .unwrap();
+        let server = nats::Server::single().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (plugins, ledgers) = (dir.path().join("plugins"), dir.path().join("ledgers"));
+        std::fs::create_dir_all(&plugins).unwrap();
+        std::fs::create_dir_all(&ledgers).unwrap();
+        Bed {
+            runtime,
+            sim,
+            server,
+            dir,
+            plugins,
+            ledgers,
+        }
+    }
+}
+
 #[test]
 fn a_stop_on_error_holds_on_every_node_until_resume_and_state_shows_the_cluster() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let sim = runtime
-        .block_on(sgevents_sim::spawn(SimConfig {
-            scripts: vec![(SCRIPT.0.to_owned(), SCRIPT.1.to_owned())],
-            prefill: 60,
-            ..SimConfig::default()
-        }))
-        .unwrap();
-    let server = nats::Server::single().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (plugins, ledgers) = (dir.path().join("plugins"), dir.path().join("ledgers"));
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::create_dir_all(&ledgers).unwrap();
+    let Bed {
+        runtime,
+        sim,
+        server,
+        dir,
+        plugins,
+        ledgers,
+    } = Bed::new(60);
     std::fs::write(plugins.join("picky.py"), PICKY_PLUGIN).unwrap();
     std::fs::write(ledgers.join("fail"), "").unwrap();
     std::fs::write(ledgers.join("fail-30"), "").unwrap();
@@ -646,19 +678,14 @@ fn plugin_via_socket(action: &str, plugin: &str, config: &Path) -> String {
 
 #[test]
 fn a_pause_asked_of_one_node_holds_where_the_plugin_runs_and_after_it_moves() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let sim = runtime
-        .block_on(sgevents_sim::spawn(SimConfig {
-            scripts: vec![(SCRIPT.0.to_owned(), SCRIPT.1.to_owned())],
-            prefill: 40,
-            ..SimConfig::default()
-        }))
-        .unwrap();
-    let server = nats::Server::single().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (plugins, ledgers) = (dir.path().join("plugins"), dir.path().join("ledgers"));
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::create_dir_all(&ledgers).unwrap();
+    let Bed {
+        runtime,
+        sim,
+        server,
+        dir,
+        plugins,
+        ledgers,
+    } = Bed::new(40);
     std::fs::write(plugins.join("ledger_a.py"), LEDGER_PLUGIN).unwrap();
     let site = sim.url();
     let nodes: Vec<Node> = ["p1", "p2"]

@@ -5,28 +5,22 @@ use std::time::{Duration, Instant};
 
 use sgevents_cluster::stream::EventStream;
 use sgevents_cluster::{Cluster, ClusterSettings};
-use sgevents_sim::SimConfig;
 
 use super::{
-    LEDGER_PLUGIN, SCRIPT, ledger, nats, node, plugin_via_socket, sgevents, start, status_json,
+    Bed, LEDGER_PLUGIN, SCRIPT, ledger, node, plugin_via_socket, sgevents, start, status_json,
     visible_ids, wait_nodes,
 };
 
 #[test]
 fn events_that_age_out_before_a_plugin_runs_them_are_named_in_an_error() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let sim = runtime
-        .block_on(sgevents_sim::spawn(SimConfig {
-            scripts: vec![(SCRIPT.0.to_owned(), SCRIPT.1.to_owned())],
-            prefill: 20,
-            ..SimConfig::default()
-        }))
-        .unwrap();
-    let server = nats::Server::single().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (plugins, ledgers) = (dir.path().join("plugins"), dir.path().join("ledgers"));
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::create_dir_all(&ledgers).unwrap();
+    let Bed {
+        runtime,
+        sim,
+        server,
+        dir,
+        plugins,
+        ledgers,
+    } = Bed::new(20);
     std::fs::write(plugins.join("ledger_a.py"), LEDGER_PLUGIN).unwrap();
     let site = sim.url();
     let one = node(dir.path(), "g1", &site, &plugins, &server.url());

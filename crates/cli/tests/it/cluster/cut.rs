@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sgevents_sim::SimConfig;
-
 use super::{
-    LEDGER_PLUGIN, Node, PLUGINS, Running, SCRIPT, caught_up, ledger, nats, node, start,
+    Bed, LEDGER_PLUGIN, Node, PLUGINS, Running, SCRIPT, caught_up, ledger, node, start,
     status_json, visible_ids, wait_nodes,
 };
 
@@ -124,20 +122,15 @@ fn signal(pid: u32, signal: &str) {
 
 #[test]
 fn a_node_cut_off_from_nats_and_a_frozen_server_lose_nothing() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let sim = runtime
-        .block_on(sgevents_sim::spawn(SimConfig {
-            scripts: vec![(SCRIPT.0.to_owned(), SCRIPT.1.to_owned())],
-            prefill: 200,
-            ..SimConfig::default()
-        }))
-        .unwrap();
-    let server = nats::Server::single().unwrap();
+    let Bed {
+        runtime,
+        sim,
+        server,
+        dir,
+        plugins,
+        ledgers,
+    } = Bed::new(200);
     let proxies = [Proxy::to(server.port()), Proxy::to(server.port())];
-    let dir = tempfile::tempdir().unwrap();
-    let (plugins, ledgers) = (dir.path().join("plugins"), dir.path().join("ledgers"));
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::create_dir_all(&ledgers).unwrap();
     for name in PLUGINS {
         std::fs::write(plugins.join(format!("{name}.py")), LEDGER_PLUGIN).unwrap();
     }
