@@ -47,6 +47,16 @@ fn node(root: &Path, name: &str, site: &str, plugins: &Path, nats: &str) -> Node
     }
 }
 
+/// Creates a shot waiting to start: one `Shotgun_Shot_New` (and its field changes) on the site.
+fn new_shot(sim: &sgevents_sim::Sim, code: &str) {
+    sim.create(
+        SCRIPT.0,
+        "Shot",
+        serde_json::json!({"code": code, "sg_status_list": "wtg"}),
+    )
+    .unwrap();
+}
+
 fn start(node: &Node, ledgers: &Path) -> Running {
     Running::start(&node.config, ledgers, &["--start-at", "1"])
 }
@@ -150,12 +160,7 @@ fn three_nodes_lose_nothing_through_kills_restarts_and_a_nats_restart() {
     let mut activity = |n: u64| {
         for _ in 0..n * 5 {
             shot += 1;
-            sim.create(
-                SCRIPT.0,
-                "Shot",
-                serde_json::json!({"code": format!("sh{shot:05}"), "sg_status_list": "wtg"}),
-            )
-            .unwrap();
+            new_shot(&sim, &format!("sh{shot:05}"));
             std::thread::sleep(Duration::from_millis(10));
         }
     };
@@ -428,12 +433,7 @@ fn a_nats_cluster_survives_a_dead_server_and_the_site_sees_one_daemons_reads() {
     .unwrap();
     let write = |from: usize, n: usize| {
         for i in from..from + n {
-            sim.create(
-                SCRIPT.0,
-                "Shot",
-                serde_json::json!({"code": format!("c{i:05}"), "sg_status_list": "wtg"}),
-            )
-            .unwrap();
+            new_shot(&sim, &format!("c{i:05}"));
             std::thread::sleep(Duration::from_millis(10));
         }
     };
@@ -737,12 +737,7 @@ fn a_pause_asked_of_one_node_holds_where_the_plugin_runs_and_after_it_moves() {
     let before = ledger(&ledgers, "ledger_a");
     let create = |from: usize, n: usize| {
         for i in from..from + n {
-            sim.create(
-                SCRIPT.0,
-                "Shot",
-                serde_json::json!({"code": format!("p{i:05}"), "sg_status_list": "wtg"}),
-            )
-            .unwrap();
+            new_shot(&sim, &format!("p{i:05}"));
         }
     };
     create(0, 10);

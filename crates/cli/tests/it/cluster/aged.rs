@@ -7,7 +7,7 @@ use sgevents_cluster::stream::EventStream;
 use sgevents_cluster::{Cluster, ClusterSettings};
 
 use super::{
-    Bed, LEDGER_PLUGIN, SCRIPT, ledger, node, plugin_via_socket, sgevents, start, status_json,
+    Bed, LEDGER_PLUGIN, ledger, new_shot, node, plugin_via_socket, sgevents, start, status_json,
     visible_ids, wait_nodes,
 };
 
@@ -37,12 +37,7 @@ fn events_that_age_out_before_a_plugin_runs_them_are_named_in_an_error() {
         status_json(one.port)["plugins"][0]["state"] == "paused"
     });
     let create = |code: &str| {
-        sim.create(
-            SCRIPT.0,
-            "Shot",
-            serde_json::json!({"code": code, "sg_status_list": "wtg"}),
-        )
-        .unwrap();
+        new_shot(&sim, code);
     };
     create("aged1");
     create("aged2");

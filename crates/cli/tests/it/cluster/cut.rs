@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{
-    Bed, LEDGER_PLUGIN, Node, PLUGINS, Running, SCRIPT, caught_up, ledger, node, start,
+    Bed, LEDGER_PLUGIN, Node, PLUGINS, Running, caught_up, ledger, new_shot, node, start,
     status_json, visible_ids, wait_nodes,
 };
 
@@ -150,12 +150,7 @@ fn a_node_cut_off_from_nats_and_a_frozen_server_lose_nothing() {
     let mut create = |n: usize| {
         for _ in 0..n {
             shot += 1;
-            sim.create(
-                SCRIPT.0,
-                "Shot",
-                serde_json::json!({"code": format!("cut{shot:05}"), "sg_status_list": "wtg"}),
-            )
-            .unwrap();
+            new_shot(&sim, &format!("cut{shot:05}"));
             std::thread::sleep(Duration::from_millis(20));
         }
     };
