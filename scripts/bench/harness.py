@@ -154,8 +154,8 @@ class Sgevents(Daemon):
                 '[[plugins]]\npath = "%s"\npython = "%s"\n'
                 % (os.path.join(self.run_dir, "state.sqlite3"), os.path.join(self.run_dir, "logs"),
                    sim_url, SCRIPT, KEY, plugins, python))
-            if os.environ.get("SGEVENTS_BENCH_RUN_AHEAD") == "1":  # the opt-in mode, measured apart
-                fh.write("run_ahead = true\n")
+            if os.environ.get("SGEVENTS_BENCH_IN_STEP") == "1":  # lock-step, measured apart
+                fh.write("run_ahead = false\n")
             if os.environ.get("SGEVENTS_BENCH_PER_PATH") == "1":  # one process for the folder
                 fh.write('process = "per_path"\n')
         start = "latest" if first_id is None else str(first_id)

@@ -61,8 +61,8 @@ def test_a_forked_child_imports_nothing_for_its_first_request(sim, tmp_path):
         assert forked["type"] == "forked"
         messages = channel.makefile("rb")
         assert json.loads(messages.readline())["type"] == "hello"
-        send(channel, {"type": "configure", "protocol": 2, "site_url": sim.url, "proxy": None,
-                       "use_session_uuid": False, "log_level": 20, "run_ahead": False})
+        send(channel, {"type": "configure", "protocol": 3, "site_url": sim.url, "proxy": None,
+                       "use_session_uuid": False, "log_level": 20})
         send(channel, {"type": "load", "slot": 0, "name": "first_request", "path": str(plugin)})
         seen = []
         while not seen or seen[-1]["type"] not in ("loaded", "load_failed"):

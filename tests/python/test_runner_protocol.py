@@ -1,4 +1,4 @@
-"""The Python runner replays the protocol's golden file (crates/plugin-host/tests/protocol/v2.jsonl):
+"""The Python runner replays the protocol's golden file (crates/plugin-host/tests/protocol/v3.jsonl):
 it accepts every host message, answers with the golden messages' shapes, and turns each
 shipped row into exactly what shotgun_api3's find() makes of it."""
 
@@ -11,7 +11,7 @@ import shotgun_api3
 
 from conftest import ROOT
 
-GOLDEN = ROOT / "crates" / "plugin-host" / "tests" / "protocol" / "v2.jsonl"
+GOLDEN = ROOT / "crates" / "plugin-host" / "tests" / "protocol" / "v3.jsonl"
 REAL_SHOTGUN = shotgun_api3.Shotgun
 RUNNER = ROOT / "crates" / "plugin-host" / "python" / "sgevents_runner.py"
 
@@ -103,8 +103,10 @@ def test_the_runner_replays_the_golden_host_messages(runner, tmp_path, run_ahead
             continue  # the main loop's exit; nothing to answer
         if kind == "load":
             message = dict(message, path=str(plugin_file))
-        if kind == "configure":
-            message = dict(message, run_ahead=run_ahead)
+        if kind == "page":
+            if not run_ahead:
+                continue  # without a page the runner waits for `run`
+            message = dict(message, path=str(tmp_path / "progress.page"))
         if kind == "events":
             rows.update((e["id"], e["row"]) for e in message["events"])
             raw = json.loads(json.dumps(message))  # what the runner gets is a fresh copy
@@ -114,6 +116,8 @@ def test_the_runner_replays_the_golden_host_messages(runner, tmp_path, run_ahead
         reply = module.handle(message, converter)
         if reply is not None:
             channel.send(reply)
+        if kind == "page":
+            assert channel.sent[-1] == {"type": "paged", "slot": 0, "ok": True, "error": None}
         if kind == "load":
             assert channel.sent[-1]["type"] == "loaded"
             assert channel.sent[-1]["emails"] == {"kind": "to", "addresses": ["pipeline@example.com"]}
@@ -130,6 +134,9 @@ def test_the_runner_replays_the_golden_host_messages(runner, tmp_path, run_ahead
         ), sent
     results = [(m["id"], m["callback"], m["ok"]) for m in channel.sent if m["type"] == "result"]
     assert results == [(42, 0, True), (42, 1, False), (43, 1, True)]
+    if run_ahead:
+        # Both events finished (42's failure does not stop the plugin): both are on the page.
+        assert (tmp_path / "progress.page").read_bytes() == b"42\n43\n"
     plugin = module.PLUGINS[0]
     seen = plugin.callbacks[0].function.__globals__["SEEN"]
     assert [(name, event["id"]) for name, event in seen] == [("mark_ready", 42), ("tally", 42), ("tally", 43)]

@@ -192,8 +192,8 @@ pub struct PluginPathSettings {
     pub callback_timeout: Duration,
     /// Event filters applied before any callback of this directory.
     pub filters: PluginFilters,
-    /// Plugin processes run shipped events without waiting (repeats after a crash are
-    /// bounded by the batch size, not one).
+    /// Plugin processes (one per plugin) run shipped events without waiting for each one's
+    /// go, recording finished ids on a progress page (default); off, they run in step.
     pub run_ahead: bool,
 }
 

@@ -568,7 +568,7 @@ impl Validator<'_> {
                 ignore_projects: raw.ignore_projects.clone().unwrap_or_default(),
                 skip_own_events: raw.skip_own_events.unwrap_or(false),
             },
-            run_ahead: raw.run_ahead.unwrap_or(false),
+            run_ahead: raw.run_ahead.unwrap_or(true),
         })
     }
 

@@ -82,6 +82,9 @@ pub struct Options {
     pub degraded_lag: Duration,
     /// Upstream's state file, when this start imported it (for the start log).
     pub imported_from: Option<PathBuf>,
+    /// The folder of the plugins' progress pages (`sgevents_store::page`); none keeps every
+    /// plugin in step, saving its cursor after each event.
+    pub pages: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -102,6 +105,7 @@ impl Default for Options {
             load_timeout: Duration::from_secs(60),
             degraded_lag: Duration::from_secs(600),
             imported_from: None,
+            pages: None,
         }
     }
 }

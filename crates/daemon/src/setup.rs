@@ -69,6 +69,7 @@ pub fn options(settings: &Settings, start_at: StartAt) -> Options {
         load_timeout: daemon.load_timeout,
         degraded_lag: daemon.lag_alert,
         imported_from: None,
+        pages: Some(sgevents_store::page::pages_dir(&daemon.state_db)),
     }
 }
 

@@ -3,7 +3,9 @@
 //! its steps to the loop by message (finished events folded, see `reports`). It shares no
 //! mutable state with the loop.
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,14 +22,16 @@ use crate::logging::{TimingRecord, timing_record};
 use crate::telemetry::Telemetry;
 
 mod batch;
+mod page;
 mod reports;
 
 use batch::Lookahead;
 use reports::Done;
 pub(crate) use reports::Reports;
 
-/// Commit progress over filtered-out events at least this often during catch-up.
-const SKIPPED_COMMIT_EVERY: u32 = 1_000;
+/// Save the cursor at least this often during catch-up over events that were filtered out,
+/// or that a plugin with a progress page finished (the page holds them meanwhile).
+const COMMIT_EVERY: u32 = 1_000;
 /// A plugin still busy with an event after this long is reported as running it; faster
 /// events are only reported done.
 const STARTED_AFTER: Duration = Duration::from_millis(20);
@@ -105,6 +109,10 @@ pub(crate) struct Worker {
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) timing_log: bool,
     pub(crate) reports: Reports,
+    /// The plugin's progress page, when the daemon keeps pages (not in cluster mode).
+    pub(crate) page: Option<PathBuf>,
+    /// The plugin starts elsewhere than its own saved cursor: its old page is emptied, not read.
+    pub(crate) page_fresh: bool,
 }
 
 /// A worker's changing state while it runs.
@@ -114,7 +122,10 @@ struct Running {
     /// The event a stopOnError failure stopped at (the plugin takes nothing until restarted).
     stopped_at: Option<(Arc<Event>, Timestamp)>,
     logger: String,
-    skipped_uncommitted: u32,
+    /// Events done since the cursor was last saved.
+    uncommitted: u32,
+    /// Ids a progress page says the plugin finished, which the cursor may not show yet.
+    finished: HashSet<i64>,
 }
 
 impl Worker {
@@ -131,13 +142,13 @@ impl Worker {
             epoch: 0,
             stopped_at: None,
             logger: format!("plugin.{}", self.key.plugin),
-            skipped_uncommitted: 0,
+            uncommitted: 0,
+            finished: HashSet::new(),
         };
         let mut ahead = Lookahead::default();
         loop {
-            if running.skipped_uncommitted > 0 && deliveries.is_empty() && ahead.is_empty() {
-                self.committer.commit_later(&self.key, &self.cursor);
-                running.skipped_uncommitted = 0;
+            if deliveries.is_empty() && ahead.is_empty() {
+                self.settle(&mut running).await;
             }
             let delivery = match ahead.pop() {
                 Some(delivery) => {
@@ -196,11 +207,30 @@ impl Worker {
             }
         }
         self.reports.flush();
-        if running.skipped_uncommitted > 0 {
+        if running.uncommitted > 0 {
             commit_until_durable(&self.committer, &self.key, &self.cursor).await;
         }
         if let Some(mut plugin) = running.plugin.take() {
             plugin.shutdown().await;
+        }
+    }
+
+    /// At rest (nothing queued or taken ahead): saves the cursor if events went unsaved, and
+    /// empties the progress page once the saved cursor covers it.
+    async fn settle(&mut self, running: &mut Running) {
+        if running.uncommitted == 0 {
+            return;
+        }
+        running.uncommitted = 0;
+        let paged = running.plugin.as_ref().is_some_and(|p| p.keeps_progress());
+        if !paged {
+            self.committer.commit_later(&self.key, &self.cursor);
+            return;
+        }
+        commit_until_durable(&self.committer, &self.key, &self.cursor).await;
+        let holds = running.plugin.as_ref().is_some_and(|p| p.holds_events());
+        if let (Some(path), false) = (&self.page, holds) {
+            page::empty_if_covered(path, &self.cursor, &mut running.finished, &running.logger);
         }
     }
 
@@ -218,19 +248,28 @@ impl Worker {
         let Some(plugin) = running.plugin.as_mut() else {
             return;
         };
-        if added == 0 || running.stopped_at.is_some() {
+        if running.stopped_at.is_some() {
             return;
         }
-        let hints = ahead.hints(
-            added,
+        if added > 0 {
+            ahead.offer(added);
+        }
+        if !ahead.has_offers() {
+            return;
+        }
+        let (hints, positions) = ahead.hints(
             running.epoch,
             &self.cursor,
             &self.filters,
             plugin.as_ref(),
+            &running.finished,
         );
-        if !hints.is_empty() {
-            plugin.upcoming(&hints).await;
-        }
+        let taken = if hints.is_empty() {
+            0
+        } else {
+            plugin.upcoming(&hints).await
+        };
+        ahead.taken(taken, &positions);
     }
 
     fn report(&mut self, epoch: u64, what: Progress) {
@@ -239,10 +278,22 @@ impl Worker {
 
     async fn handle_control(&mut self, running: &mut Running, order: Control) {
         self.reports.flush();
+        if running.uncommitted > 0 {
+            running.uncommitted = 0;
+            commit_until_durable(&self.committer, &self.key, &self.cursor).await;
+        }
         match order {
-            Control::Replace { plugin, epoch } => {
+            Control::Replace { mut plugin, epoch } => {
                 if let Some(mut old) = running.plugin.take() {
                     old.shutdown().await;
+                }
+                if let Some(path) = &self.page {
+                    // What the old process finished ahead counts as done for the new one.
+                    let fresh = std::mem::take(&mut self.page_fresh);
+                    page::take_up(path, fresh, &mut running.finished, &running.logger);
+                    if page::prepare(path, &running.logger) {
+                        plugin.keep_progress(path).await;
+                    }
                 }
                 running.plugin = Some(plugin);
                 running.stopped_at = None;
@@ -251,6 +302,9 @@ impl Worker {
             Control::Unload { epoch } => {
                 if let Some(mut old) = running.plugin.take() {
                     old.shutdown().await;
+                }
+                if let Some(path) = &self.page {
+                    page::take_up(path, false, &mut running.finished, &running.logger);
                 }
                 running.stopped_at = None;
                 running.epoch = epoch;
@@ -284,6 +338,16 @@ impl Worker {
     ) {
         let current = epoch == running.epoch && running.stopped_at.is_none();
         let handled = match running.plugin.as_mut() {
+            Some(_) if current && self.finished_before(&mut running.finished, &event) => {
+                tracing::debug!(
+                    logger = %running.logger,
+                    "Event {} was finished before (the progress page says so); not run again.",
+                    event.id
+                );
+                let admission = self.cursor.admit(event.id);
+                self.advance(&running.logger, &event, site_now, admission);
+                Handled::Skipped
+            }
             Some(plugin) if current => {
                 let handled = self
                     .handle_event(plugin.as_mut(), &running.logger, &event, site_now, epoch)
@@ -295,11 +359,16 @@ impl Worker {
             }
             _ => Handled::Dropped,
         };
-        if handled == Handled::Skipped {
-            running.skipped_uncommitted += 1;
-            if running.skipped_uncommitted >= SKIPPED_COMMIT_EVERY {
+        let unsaved = match &handled {
+            Handled::Skipped => true,
+            Handled::Processed(summary) => !summary.saved,
+            _ => false,
+        };
+        if unsaved {
+            running.uncommitted += 1;
+            if running.uncommitted >= COMMIT_EVERY {
                 self.committer.commit_later(&self.key, &self.cursor);
-                running.skipped_uncommitted = 0;
+                running.uncommitted = 0;
             }
         }
         if handled != Handled::Stopped {
@@ -423,13 +492,25 @@ impl Worker {
             return Handled::Stopped;
         }
         self.advance(logger, event, site_now, admission);
-        commit_until_durable(&self.committer, &self.key, &self.cursor).await;
+        // With a progress page the event is on it: the cursor is saved later.
+        let saved = !plugin.keeps_progress();
+        if saved {
+            commit_until_durable(&self.committer, &self.key, &self.cursor).await;
+        }
         Handled::Processed(Summary {
             failures,
             restarts,
             last_error,
             reported,
+            saved,
         })
+    }
+
+    /// Whether a progress page said the plugin finished `event` (which then counts as done).
+    fn finished_before(&self, finished: &mut HashSet<i64>, event: &Event) -> bool {
+        !finished.is_empty()
+            && self.cursor.admit(event.id) != Admission::Old
+            && finished.remove(&event.id)
     }
 
     fn advance(&mut self, logger: &str, event: &Event, site_now: Timestamp, admission: Admission) {
@@ -514,6 +595,8 @@ struct Summary {
     last_error: Option<String>,
     /// The loop was told the plugin is running this event, so its end goes out at once.
     reported: bool,
+    /// The cursor was saved after it (without a progress page).
+    saved: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ pub mod event;
 mod match_events;
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -73,13 +74,38 @@ pub trait Plugin: Send + 'static {
 
     /// A hint: these events, with the callbacks that match each, are likely the next ones
     /// handed to [`Plugin::handle`], in this order. A plugin may prepare them (a Python
-    /// plugin ships them to its process in one message) but must not run an event before
-    /// `handle` is called for it, so that the cursor rule holds: after a crash at most the
-    /// one in-flight event runs again. Events hinted but never handled are dropped. The
-    /// default does nothing.
-    fn upcoming<'a>(&'a mut self, events: &'a [(Arc<Event>, Vec<usize>)]) -> BoxFuture<'a, ()> {
-        let _ = events;
-        Box::pin(async {})
+    /// plugin ships them to its process in one message). Without a progress page (see
+    /// [`Plugin::keep_progress`]) it must not run an event before `handle` is called for it,
+    /// so that the cursor rule holds: after a crash at most the one in-flight event runs
+    /// again. Returns how many of the events, from the first, it took; the rest may be
+    /// offered again. Events hinted but never handled are dropped. The default takes all
+    /// and does nothing with them.
+    fn upcoming<'a>(&'a mut self, events: &'a [(Arc<Event>, Vec<usize>)]) -> BoxFuture<'a, usize> {
+        let count = events.len();
+        Box::pin(async move { count })
+    }
+
+    /// Asks the plugin to keep a progress page: a file, at `page`, to which it appends the
+    /// id of each event it finishes (one decimal id and a newline), before it reports the
+    /// event done. A plugin that does may run the events [`Plugin::upcoming`] hinted without
+    /// waiting for `handle`, and the daemon may save its cursor less often: after a crash
+    /// the ids on the page count as finished, so at most the one in-flight event runs again.
+    /// Returns whether it keeps the page. The default keeps none.
+    fn keep_progress<'a>(&'a mut self, page: &'a Path) -> BoxFuture<'a, bool> {
+        let _ = page;
+        Box::pin(async { false })
+    }
+
+    /// Whether the progress page is still kept (writing it can fail; the plugin then waits
+    /// for `handle` again, and the daemon must save the cursor after every event).
+    fn keeps_progress(&self) -> bool {
+        false
+    }
+
+    /// Whether the plugin holds hinted events it was not handed yet, which it may be running
+    /// (so its progress page may still grow).
+    fn holds_events(&self) -> bool {
+        false
     }
 
     /// How many times the plugin's process has been restarted (after a crash or a timeout).

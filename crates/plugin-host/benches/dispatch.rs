@@ -52,7 +52,14 @@ async fn load(config: &HostConfig, dir: &std::path::Path, n: usize) -> Vec<Pytho
     for i in 0..n {
         let path = dir.join(format!("noop_{i:02}.py"));
         std::fs::write(&path, NOOP).unwrap();
-        plugins.push(load_plugin(config, &path).await.unwrap());
+        let mut plugin = load_plugin(config, &path).await.unwrap();
+        if config.run_ahead {
+            // As the daemon does: a progress page lets the process run ahead.
+            plugin
+                .keep_progress(&dir.join(format!("noop_{i:02}.page")))
+                .await;
+        }
+        plugins.push(plugin);
     }
     plugins
 }
@@ -108,7 +115,8 @@ async fn main() {
     .await
     .unwrap();
     let mut config = HostConfig::new(python(), sim.url());
-    config.run_ahead = std::env::var_os("SGEVENTS_BENCH_RUN_AHEAD").is_some();
+    // The daemon's default: processes keep a progress page and run ahead.
+    config.run_ahead = std::env::var_os("SGEVENTS_BENCH_IN_STEP").is_none();
     config.fork_server = std::env::var_os("SGEVENTS_BENCH_NO_FORK_SERVER").is_none();
     config.extra_env = vec![
         ("SGEVENTS_EXAMPLE_SCRIPT".to_owned(), SCRIPT.0.to_owned()),
@@ -140,9 +148,9 @@ async fn main() {
     println!(
         "dispatch to Python no-op plugins, {n_events} events per plugin{}",
         if config.run_ahead {
-            ", run-ahead mode"
-        } else {
             ""
+        } else {
+            ", in step (SGEVENTS_BENCH_IN_STEP)"
         }
     );
     for n_plugins in [1, 10] {

@@ -30,7 +30,7 @@ import threading
 import traceback
 import warnings
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 # Longest log message we forward; the daemon refuses longer lines.
 MAX_MESSAGE_CHARS = 1 << 20
 
@@ -104,8 +104,6 @@ STATE = {
     "proxy": None,
     "use_session_uuid": False,
     "log_level": logging.INFO,
-    # Run shipped events at once instead of waiting for `run` (the opt-in mode).
-    "run_ahead": False,
     # The plugin whose code is running (load or call); prints are logged under it.
     "current": None,
 }
@@ -333,6 +331,12 @@ class Plugin(object):
         self.registering = False
         # Events shipped ahead, in shipping order: (id, entry).
         self.ahead = collections.deque()
+        # The progress page (a descriptor open for appending) once the host gave one: the
+        # plugin then runs shipped events at once and records each one it finished there.
+        self.page = None
+        # Set by a failed stopOnError callback while running ahead: shipped events are
+        # dropped until the host sends `resume`.
+        self.stopped = False
 
 
 def _match_events_json(value, depth=0):
@@ -530,38 +534,87 @@ RESULT_OK = b'{"type":"result","slot":%d,"id":%d,"callback":%d,"ok":true}\n'
 
 def run_event(plugin, event_id, event, callbacks):
     """Runs the callbacks on one event in order, sending one ``result`` each; stops after a
-    failed stopOnError callback. Returns False when it stopped that way."""
+    failed stopOnError callback. Returns False when it stopped that way. With a progress
+    page, the event's id goes on the page before its last result is sent, so whatever the
+    host has heard of is on the page."""
+    pending = None
     for index in callbacks:
+        if pending is not None:
+            CHANNEL.send_line(pending)
         if not 0 <= index < len(plugin.callbacks):
             reply = {"ok": False, "error": "the plugin has no callback number %d" % index}
         else:
             reply = run_callback(plugin, index, event)
         if reply["ok"] and event_id.__class__ is int:
             # The common answer, formatted directly (json.dumps costs more than the call).
-            CHANNEL.send_line(
-                RESULT_OK % (plugin.slot, event_id, index)
-            )
+            pending = RESULT_OK % (plugin.slot, event_id, index)
             continue
         reply["type"] = "result"
         reply["slot"] = plugin.slot
         reply["id"] = event_id
         reply["callback"] = index
-        CHANNEL.send(reply)
+        pending = (json.dumps(reply) + "\n").encode("utf-8")
         if not reply["ok"] and 0 <= index < len(plugin.callbacks):
             if plugin.callbacks[index].stop_on_error:
+                CHANNEL.send_line(pending)
                 return False
+    if plugin.page is not None:
+        record_progress(plugin, event_id)
+    if pending is not None:
+        CHANNEL.send_line(pending)
     return True
+
+
+def record_progress(plugin, event_id):
+    """Appends the finished event's id to the plugin's progress page. When the page cannot
+    be written the plugin goes back to waiting for `run`, and the host is told."""
+    try:
+        os.write(plugin.page, b"%d\n" % event_id)
+    except (OSError, TypeError) as err:
+        try:
+            os.close(plugin.page)
+        except OSError:
+            pass
+        plugin.page = None
+        CHANNEL.send(
+            {
+                "type": "paged",
+                "slot": plugin.slot,
+                "ok": False,
+                "error": "could not record event %r on the progress page: %s" % (event_id, err),
+            }
+        )
 
 
 def receive_events(message, converter):
     plugin = PLUGINS[message["slot"]]
     entries = message["events"]
-    if not STATE["run_ahead"]:
-        plugin.ahead.extend((entry["id"], entry) for entry in entries)
-        return
-    for entry in entries:
+    if plugin.stopped:
+        return  # shipped before the host heard of the stop: it ships them again
+    for position, entry in enumerate(entries):
+        if plugin.page is None:
+            plugin.ahead.extend((e["id"], e) for e in entries[position:])
+            return
         if not run_event(plugin, entry["id"], converter.convert(entry), entry["callbacks"]):
-            break  # stopped: the daemon deactivates the plugin, the rest must not run
+            # Stopped: the rest must not run; the host resumes the plugin when it may.
+            plugin.stopped = True
+            return
+
+
+def open_page(message):
+    """``page``: from now on, run shipped events at once and record each finished one on the
+    progress page at ``path``."""
+    plugin = PLUGINS[message["slot"]]
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(message["path"], flags, 0o600)
+    except OSError as err:
+        return {"type": "paged", "slot": plugin.slot, "ok": False, "error": str(err)}
+    if plugin.page is not None:
+        os.close(plugin.page)
+    plugin.page = fd
+    plugin.ahead.clear()
+    return {"type": "paged", "slot": plugin.slot, "ok": True, "error": None}
 
 
 def run_shipped(message, converter):
@@ -585,12 +638,18 @@ def handle(message, converter):
     if kind == "run":
         run_shipped(message, converter)
         return None
+    if kind == "resume":
+        plugin = PLUGINS[message["slot"]]
+        plugin.stopped = False
+        plugin.ahead.clear()
+        return None
+    if kind == "page":
+        return open_page(message)
     if kind == "configure":
         STATE["site_url"] = message.get("site_url")
         STATE["proxy"] = message.get("proxy")
         STATE["use_session_uuid"] = bool(message.get("use_session_uuid"))
         STATE["log_level"] = int(message.get("log_level") or logging.INFO)
-        STATE["run_ahead"] = bool(message.get("run_ahead"))
         return None
     if kind == "load":
         slot = message["slot"]
@@ -605,7 +664,9 @@ def handle(message, converter):
                 "detail": failure.detail,
             }
     if kind == "unload":
-        PLUGINS.pop(message["slot"], None)
+        plugin = PLUGINS.pop(message["slot"], None)
+        if plugin is not None and plugin.page is not None:
+            os.close(plugin.page)
         return None
     raise ValueError("unknown message type %r" % (kind,))
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -21,6 +21,12 @@ use crate::{HostConfig, MAX_AHEAD_BYTES, MAX_AHEAD_EVENTS, ProcessMode};
 
 /// How long a process may take to exit after `shutdown` before its group is killed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// With a progress page, ship about this much of the plugin's work ahead (by its average
+/// time per event): enough to keep the process busy, little enough that a pause, a reload
+/// or a shutdown waits only this long for the events already shipped.
+const AHEAD_TIME: Duration = Duration::from_millis(50);
+/// The time per event assumed before a plugin has run any.
+const FIRST_EVENT_TIME: Duration = Duration::from_millis(5);
 
 /// Loads plugin files into Python processes: one process per plugin
 /// ([`ProcessMode::PerPlugin`]) or one shared by every plugin this host loads
@@ -80,6 +86,8 @@ pub(crate) struct Loaded {
     pub(crate) slot: u32,
     pub(crate) callbacks: Vec<CallbackSpec>,
     pub(crate) emails: Emails,
+    /// Whether the slot keeps a progress page now (shared with its slot).
+    pub(crate) paged: Arc<AtomicBool>,
 }
 
 /// One process (restarted as needed) and the plugins loaded into it.
@@ -108,16 +116,40 @@ struct Slot {
     callbacks: Vec<CallbackSpec>,
     /// Set when a restart could not bring the plugin back; it then fails every event.
     broken: Option<String>,
-    /// Events shipped to the current process and not yet run, in shipping order.
+    /// Events shipped to the current process and not yet handled, in shipping order.
     ahead: VecDeque<Ahead>,
+    /// The progress page the process appends finished ids to; with one it runs shipped
+    /// events as they arrive, without `run`.
+    page: Option<PathBuf>,
+    /// `page.is_some()`, for [`PythonPlugin`] to read without the lock.
+    paged: Arc<AtomicBool>,
+    /// A stopOnError failure stopped the process's running ahead: `resume` goes first.
+    stopped: bool,
+    /// A running average of the plugin's time per event, which bounds what is shipped ahead.
+    event_time: Duration,
 }
 
 /// One event the process holds for a slot.
 struct Ahead {
     id: i64,
-    /// The callbacks it was shipped with; kept only in run-ahead mode, which compares them.
+    /// The callbacks it was shipped with; kept only with a progress page, which compares them.
     callbacks: Vec<usize>,
     bytes: usize,
+}
+
+impl Slot {
+    fn forget_page(&mut self) {
+        self.page = None;
+        self.paged.store(false, Ordering::Relaxed);
+    }
+}
+
+/// How many events may be shipped ahead to a plugin that takes `event_time` per event.
+fn ahead_limit(event_time: Duration) -> usize {
+    let nanos = event_time.as_nanos().max(1);
+    usize::try_from(AHEAD_TIME.as_nanos() / nanos)
+        .unwrap_or(MAX_AHEAD_EVENTS)
+        .clamp(1, MAX_AHEAD_EVENTS)
 }
 
 /// Why loading one slot into a runner failed.
@@ -159,6 +191,7 @@ impl Shared {
         let result = load_slot(runner, &self.config, slot, name, path).await;
         match result {
             Ok((callbacks, emails)) => {
+                let paged = Arc::new(AtomicBool::new(false));
                 state.slots.insert(
                     slot,
                     Slot {
@@ -168,12 +201,17 @@ impl Shared {
                         callbacks: callbacks.clone(),
                         broken: None,
                         ahead: VecDeque::new(),
+                        page: None,
+                        paged: Arc::clone(&paged),
+                        stopped: false,
+                        event_time: FIRST_EVENT_TIME,
                     },
                 );
                 Ok(Loaded {
                     slot,
                     callbacks,
                     emails,
+                    paged,
                 })
             }
             Err(err) => {
@@ -194,25 +232,82 @@ impl Shared {
         }
     }
 
-    /// Ships the events (with the callbacks that will run on them) that the daemon expects
-    /// to hand this slot next, in one message, bounded by [`MAX_AHEAD_EVENTS`] and
-    /// [`MAX_AHEAD_BYTES`]. Events already shipped are skipped. Without `run_ahead` the
-    /// process only holds them until [`Shared::handle`] says to run one.
-    pub(crate) async fn upcoming(&self, slot: u32, events: &[(Arc<Event>, Vec<usize>)]) {
+    /// Has the slot's process keep a progress page at `page` (see
+    /// [`sgevents_plugin_api::Plugin::keep_progress`]). Only one-plugin processes with
+    /// `run_ahead` do; a shared process stays in step with the daemon.
+    pub(crate) async fn keep_progress(&self, slot: u32, page: &Path) -> bool {
+        if !self.config.run_ahead || self.config.process != ProcessMode::PerPlugin {
+            return false;
+        }
         let mut guard = self.state.lock().await;
         let state = &mut *guard;
         let (Some(runner), Some(info)) = (state.runner.as_mut(), state.slots.get_mut(&slot)) else {
-            return; // a restart ships what it needs when the events are handled
+            return false;
+        };
+        match open_page(runner, &self.config, slot, page).await {
+            Ok(()) => {
+                info.page = Some(page.to_owned());
+                info.paged.store(true, Ordering::Relaxed);
+                info.ahead.clear();
+                true
+            }
+            Err(reason) => {
+                logs::emit(
+                    &info.logger,
+                    logs::WARNING,
+                    &format!(
+                        "The plugin process could not open its progress page {}: {reason}; it runs in step with the daemon instead",
+                        page.display()
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    /// Whether the slot's process holds shipped events not handled yet (true when the
+    /// state is busy, which only a running call makes it).
+    pub(crate) fn holds_events(&self, slot: u32) -> bool {
+        self.state.try_lock().map_or(true, |state| {
+            state
+                .slots
+                .get(&slot)
+                .is_some_and(|info| !info.ahead.is_empty())
+        })
+    }
+
+    /// Ships the events (with the callbacks that will run on them) that the daemon expects
+    /// to hand this slot next, in one message, bounded by [`MAX_AHEAD_EVENTS`] and
+    /// [`MAX_AHEAD_BYTES`], and with a progress page by about [`AHEAD_TIME`] of the plugin's
+    /// work. Events already shipped are skipped. Without a page the process only holds them
+    /// until [`Shared::handle`] says to run one. Returns how many events it took.
+    pub(crate) async fn upcoming(&self, slot: u32, events: &[(Arc<Event>, Vec<usize>)]) -> usize {
+        let mut guard = self.state.lock().await;
+        let state = &mut *guard;
+        let (Some(runner), Some(info)) = (state.runner.as_mut(), state.slots.get_mut(&slot)) else {
+            return 0; // a restart ships what it needs when the events are handled
         };
         if info.broken.is_some() {
-            return;
+            return 0;
         }
+        let run_ahead = info.page.is_some();
+        if resume_if_stopped(runner, info, slot).await.is_err() {
+            state.runner = None;
+            return 0;
+        }
+        let limit = if run_ahead {
+            ahead_limit(info.event_time)
+        } else {
+            MAX_AHEAD_EVENTS
+        };
         let mut held: usize = info.ahead.iter().map(|a| a.bytes).sum();
         let mut message = EventsMessage::new(slot, std::mem::take(&mut state.out));
+        let mut taken = 0;
         for (event, callbacks) in events {
-            if info.ahead.len() >= MAX_AHEAD_EVENTS || held >= MAX_AHEAD_BYTES {
+            if info.ahead.len() >= limit || held >= MAX_AHEAD_BYTES {
                 break;
             }
+            taken += 1;
             if callbacks.is_empty() || info.ahead.iter().any(|a| a.id == event.id) {
                 continue;
             }
@@ -222,8 +317,8 @@ impl Shared {
             held += bytes;
             info.ahead.push_back(Ahead {
                 id: event.id,
-                // Only run-ahead compares them (see `take_shipped`).
-                callbacks: if self.config.run_ahead {
+                // Only a process that runs ahead compares them (see `take_shipped`).
+                callbacks: if run_ahead {
                     callbacks.clone()
                 } else {
                     Vec::new()
@@ -233,7 +328,7 @@ impl Shared {
         }
         if message.count() == 0 {
             state.out = message.finish();
-            return;
+            return taken;
         }
         let line = message.finish();
         let sent = runner.send_raw(&line).await;
@@ -241,7 +336,9 @@ impl Shared {
         if sent.is_err() {
             // The next `handle` reports the crash and restarts the process.
             state.runner = None;
+            return 0;
         }
+        taken
     }
 
     /// Runs `indexes` of the slot's callbacks on `event`, in order, as upstream does.
@@ -287,8 +384,13 @@ impl Shared {
                 break;
             }
             runner.set_logger(&info.logger);
-            let run_ahead = self.config.run_ahead;
+            let run_ahead = info.page.is_some();
             let shipped = take_shipped(&mut info.ahead, event.id, remaining, run_ahead);
+            if !shipped && resume_if_stopped(runner, info, slot).await.is_err() {
+                state.runner = None;
+                continue; // restarted at the top of the loop
+            }
+            let waited = Instant::now();
             let mut out = std::mem::take(&mut state.out);
             out.clear();
             if !shipped {
@@ -317,17 +419,32 @@ impl Shared {
                 }
                 Err(reply) => Err((0, reply)),
             };
-            let Some(info) = state.slots.get(&slot) else {
+            if let Some(runner) = state.runner.as_mut() {
+                for lost in std::mem::take(&mut runner.lost_pages) {
+                    if let Some(info) = state.slots.get_mut(&lost) {
+                        info.forget_page();
+                    }
+                }
+            }
+            let Some(info) = state.slots.get_mut(&slot) else {
                 break;
             };
             match result {
                 Ok(failures) => {
+                    let took = waited.elapsed();
+                    info.event_time = (info.event_time * 7 + took) / 8;
                     for (idx, message) in failures {
                         let spec = info.callbacks.get(idx);
+                        let stop = spec.is_some_and(|spec| spec.stop_on_error);
+                        if stop && info.page.is_some() {
+                            // The process dropped what it held and waits for `resume`.
+                            info.stopped = true;
+                            info.ahead.clear();
+                        }
                         outcome.failures.push(Failure {
                             callback: callback_name(&info.callbacks, idx),
                             message,
-                            stop: spec.is_some_and(|spec| spec.stop_on_error),
+                            stop,
                         });
                     }
                     break;
@@ -403,6 +520,7 @@ async fn ensure_runner(state: &mut State, config: &HostConfig) -> Result<(), Loa
                 continue;
             }
             runner.set_logger(&info.logger);
+            info.stopped = false;
             match load_slot(&mut runner, config, slot, &info.name, &info.path).await {
                 Ok((callbacks, _)) => {
                     if !same_shape(&callbacks, &info.callbacks) {
@@ -411,6 +529,18 @@ async fn ensure_runner(state: &mut State, config: &HostConfig) -> Result<(), Loa
                              it stays off until its file changes",
                             info.path.display()
                         ));
+                    } else if let Some(page) = info.page.clone()
+                        && let Err(reason) = open_page(&mut runner, config, slot, &page).await
+                    {
+                        logs::emit(
+                            &info.logger,
+                            logs::WARNING,
+                            &format!(
+                                "The restarted plugin process could not open its progress page {}: {reason}; it runs in step with the daemon instead",
+                                page.display()
+                            ),
+                        );
+                        info.forget_page();
                     }
                 }
                 Err(SlotError::Plugin(err)) => {
@@ -429,6 +559,54 @@ async fn ensure_runner(state: &mut State, config: &HostConfig) -> Result<(), Loa
         }
     }
     Ok(())
+}
+
+/// Sends `resume` when a stopOnError failure stopped the slot's process.
+async fn resume_if_stopped(
+    runner: &mut Runner,
+    info: &mut Slot,
+    slot: u32,
+) -> Result<(), ReplyError> {
+    if info.stopped {
+        runner.send(&HostMessage::Resume { slot }).await?;
+        info.stopped = false;
+    }
+    Ok(())
+}
+
+/// Asks the process to keep the slot's progress page at `page`; the reason when it cannot.
+async fn open_page(
+    runner: &mut Runner,
+    config: &HostConfig,
+    slot: u32,
+    page: &Path,
+) -> Result<(), String> {
+    let path = page.to_string_lossy();
+    runner
+        .send(&HostMessage::Page { slot, path: &path })
+        .await
+        .map_err(|reply| reply.to_string())?;
+    let deadline = Instant::now() + config.callback_timeout;
+    loop {
+        match runner
+            .recv_until(deadline, config.callback_timeout)
+            .await
+            .map_err(|reply| reply.to_string())?
+        {
+            ChildMessage::Paged {
+                slot: got,
+                ok,
+                error,
+            } if got == slot => {
+                return if ok {
+                    Ok(())
+                } else {
+                    Err(error.unwrap_or_else(|| "the process gave no reason".to_owned()))
+                };
+            }
+            other => tracing::debug!(message = ?other, "Ignored a stale plugin process message"),
+        }
+    }
 }
 
 /// Loads one plugin file into `runner` under `slot`.
@@ -579,6 +757,19 @@ impl Wait<'_> {
                             Some(error.unwrap_or_else(|| "the callback failed".to_owned()))
                         };
                         runner.parked.push_back((slot, id, callback, error));
+                    }
+                    ChildMessage::Paged {
+                        slot,
+                        ok: false,
+                        error,
+                    } => {
+                        tracing::warn!(
+                            logger = "engine",
+                            slot,
+                            error = error.as_deref().unwrap_or(""),
+                            "A plugin process could not write its progress page; its cursor is saved after every event from now on"
+                        );
+                        runner.lost_pages.push(slot);
                     }
                     other => {
                         tracing::debug!(message = ?other, "Ignored a stale plugin process message");

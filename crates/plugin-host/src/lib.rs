@@ -50,9 +50,10 @@ pub struct HostConfig {
     pub process: ProcessMode,
     /// Extra environment variables for the plugin processes.
     pub extra_env: Vec<(String, String)>,
-    /// Opt-in: a plugin process runs the events shipped ahead to it without waiting for the
-    /// daemon's go for each one. Faster, but after a daemon crash up to
-    /// [`MAX_AHEAD_EVENTS`] events per plugin may run again. Off by default.
+    /// A one-plugin process given a progress page (`Plugin::keep_progress`) runs the events
+    /// shipped ahead to it without waiting for the daemon's go for each one, and records each
+    /// finished id on the page, so after a daemon crash still at most the one in-flight event
+    /// runs again. On by default; off, every process waits for each event's go.
     pub run_ahead: bool,
     /// Fork plugin processes from one Python process per interpreter and environment that
     /// has imported shotgun_api3 once (faster start-up, shared pages). On by default; off,
@@ -78,7 +79,7 @@ impl HostConfig {
             log_level: 20,
             process: ProcessMode::PerPlugin,
             extra_env: Vec::new(),
-            run_ahead: false,
+            run_ahead: true,
             fork_server: true,
         }
     }

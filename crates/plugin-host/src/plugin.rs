@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sgevents_plugin_api::{BoxFuture, CallbackSpec, Event, Outcome, Plugin};
 
@@ -27,6 +28,8 @@ pub struct PythonPlugin {
     callbacks: Vec<CallbackSpec>,
     emails: Emails,
     shared: Arc<Shared>,
+    /// Whether the process keeps a progress page (set by the host).
+    paged: Arc<AtomicBool>,
     shut_down: bool,
 }
 
@@ -39,6 +42,7 @@ impl PythonPlugin {
             callbacks: loaded.callbacks,
             emails: loaded.emails,
             shared,
+            paged: loaded.paged,
             shut_down: false,
         }
     }
@@ -76,8 +80,20 @@ impl Plugin for PythonPlugin {
         Box::pin(self.shared.handle(self.slot, event, callbacks))
     }
 
-    fn upcoming<'a>(&'a mut self, events: &'a [(Arc<Event>, Vec<usize>)]) -> BoxFuture<'a, ()> {
+    fn upcoming<'a>(&'a mut self, events: &'a [(Arc<Event>, Vec<usize>)]) -> BoxFuture<'a, usize> {
         Box::pin(self.shared.upcoming(self.slot, events))
+    }
+
+    fn keep_progress<'a>(&'a mut self, page: &'a Path) -> BoxFuture<'a, bool> {
+        Box::pin(self.shared.keep_progress(self.slot, page))
+    }
+
+    fn keeps_progress(&self) -> bool {
+        self.paged.load(Ordering::Relaxed)
+    }
+
+    fn holds_events(&self) -> bool {
+        self.shared.holds_events(self.slot)
     }
 
     fn shutdown(&mut self) -> BoxFuture<'_, ()> {

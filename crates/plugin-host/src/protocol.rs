@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The protocol version this host speaks; the runner announces its own in `hello`.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The longest line the host accepts from a runner, in bytes. Longer lines are dropped
 /// with a warning.
@@ -26,9 +26,6 @@ pub enum HostMessage<'a> {
         use_session_uuid: bool,
         /// The level of the `plugin.<name>` loggers (Python's numeric levels).
         log_level: u8,
-        /// Run each shipped event's callbacks as soon as it arrives, without waiting for
-        /// `run` (the opt-in `run_ahead` mode; see the protocol document).
-        run_ahead: bool,
     },
     /// Load one plugin file under a slot number chosen by the host.
     Load {
@@ -53,6 +50,19 @@ pub enum HostMessage<'a> {
         id: i64,
         /// The callbacks' indexes in registration order, ascending.
         callbacks: &'a [usize],
+    },
+    /// From now on run the slot's shipped events as they arrive, appending the id of each
+    /// finished one to the progress page at `path`; answered by `paged`.
+    Page {
+        /// The plugin's slot.
+        slot: u32,
+        /// The page file (created when missing, only ever appended to by the child).
+        path: &'a str,
+    },
+    /// Run shipped events again after a stopOnError failure stopped the slot.
+    Resume {
+        /// The plugin's slot.
+        slot: u32,
     },
     /// Finish and exit.
     Shutdown,
@@ -115,6 +125,17 @@ pub enum ChildMessage {
         /// Whether the callback returned normally.
         ok: bool,
         /// A one-line reason when it raised.
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// The answer to `page`; sent unasked, with `ok: false`, when writing the page failed
+    /// (the slot then waits for `run` again).
+    Paged {
+        /// The plugin's slot.
+        slot: u32,
+        /// Whether the slot keeps a progress page now.
+        ok: bool,
+        /// Why not.
         #[serde(default)]
         error: Option<String>,
     },

@@ -106,6 +106,8 @@ pub(crate) struct Runner {
     /// Results that came before the host waited for them (run-ahead mode runs events in
     /// shipping order, which may differ from the order the daemon handles them in).
     pub(crate) parked: VecDeque<ParkedResult>,
+    /// Slots whose process said it could not write their progress page.
+    pub(crate) lost_pages: Vec<u32>,
     pub(crate) hello: Hello,
 }
 
@@ -208,6 +210,7 @@ impl Runner {
             recent_stderr,
             reaped: false,
             parked: VecDeque::new(),
+            lost_pages: Vec::new(),
             hello: Hello {
                 python: String::new(),
                 shotgun_api3: String::new(),
@@ -266,7 +269,6 @@ impl Runner {
             proxy: config.proxy.as_deref(),
             use_session_uuid: config.use_session_uuid,
             log_level: config.log_level,
-            run_ahead: config.run_ahead,
         };
         if let Err(err) = self.send(&configure).await {
             return Err(runner_error(self.explain(&err.to_string())));

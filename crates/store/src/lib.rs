@@ -6,6 +6,7 @@
 pub mod cursor;
 pub mod error;
 pub mod legacy;
+pub mod page;
 pub mod sqlite;
 
 pub use cursor::{BacklogEntryV1, Cursor, CursorRecord, PluginKey};

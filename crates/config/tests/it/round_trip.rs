@@ -18,7 +18,7 @@ fn ini_to_toml_round_trip_keeps_every_setting() {
         )
         .replace(
             "[plugins]\n",
-            "[plugins]\nlimit_to_projects: 1, 2\nskip_own_events: yes\nrun_ahead: on\n",
+            "[plugins]\nlimit_to_projects: 1, 2\nskip_own_events: yes\nrun_ahead: off\n",
         );
     let ini = fx.write("shotgunEventDaemon.conf", &extra);
     let env = site_env();
@@ -45,8 +45,9 @@ fn ini_to_toml_round_trip_keeps_every_setting() {
     assert!(from_ini.daemon.log.timing);
     assert_eq!(from_ini.plugins[1].filters.limit_to_projects, vec![1, 2]);
     assert!(from_ini.plugins[1].filters.skip_own_events);
-    assert!(from_ini.plugins[1].run_ahead);
-    assert!(toml_text.contains("run_ahead = true"), "{toml_text}");
+    assert!(!from_ini.plugins[1].run_ahead);
+    assert!(from_ini.plugins[0].run_ahead, "on by default");
+    assert!(toml_text.contains("run_ahead = false"), "{toml_text}");
 }
 
 #[test]

@@ -242,6 +242,13 @@ impl Poller {
             telemetry: self.telemetry.clone(),
             timing_log: self.options.timing_log,
             reports: Reports::new(id, self.reports_tx.clone(), self.options.queue_size.max(1)),
+            page: self
+                .options
+                .pages
+                .as_ref()
+                .map(|dir| sgevents_store::page::page_file(dir, &key)),
+            // A page only tells of events after the plugin's own saved cursor.
+            page_fresh: self.saved.get(&key) != Some(&cursor),
         };
         self.committer.commit_later(&key, &cursor);
         let shutdown = self.shutdown.clone();

@@ -17,6 +17,17 @@ impl Poller {
             return Ok(());
         }
         let present = self.present_keys();
+        if self.options.start_at != StartAt::Saved
+            && let Some(dir) = &self.options.pages
+            && let Err(err) = sgevents_store::page::remove_all(dir)
+        {
+            // Each plugin's page is emptied again when it starts; this only tidies.
+            tracing::warn!(
+                logger = "engine",
+                "Could not remove the progress pages in {}: {err}",
+                dir.display()
+            );
+        }
         if self.options.start_at == StartAt::Saved {
             for key in &present {
                 if let Some(cursor) = self.saved.get(key) {

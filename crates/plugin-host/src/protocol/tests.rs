@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-const FIXTURE: &str = include_str!("../../tests/protocol/v2.jsonl");
+const FIXTURE: &str = include_str!("../../tests/protocol/v3.jsonl");
 
 fn fixture(dir: &str) -> Vec<Value> {
     FIXTURE
@@ -57,7 +57,6 @@ fn host_messages_match_the_fixture() {
             proxy: None,
             use_session_uuid: true,
             log_level: 20,
-            run_ahead: false,
         },
         HostMessage::Load {
             slot: 0,
@@ -65,6 +64,11 @@ fn host_messages_match_the_fixture() {
             path: "/plugins/ready_tasks.py",
         },
         HostMessage::Unload { slot: 0 },
+        HostMessage::Page {
+            slot: 0,
+            path: "/var/lib/sgevents/state.db.pages/ready_tasks-00ff00ff00ff00ff.page",
+        },
+        HostMessage::Resume { slot: 0 },
     ]
     .iter()
     .map(HostMessage::to_line)

@@ -1,5 +1,5 @@
-//! Events shipped ahead in one message: they run only when handled (unless the opt-in
-//! run-ahead mode is on), and a crash during a batch costs only that child its event.
+//! Events shipped ahead in one message: they run only when handled (unless the process keeps
+//! a progress page), and a crash during a batch costs only that child its event.
 
 use std::sync::Arc;
 
@@ -130,20 +130,30 @@ async fn a_crash_during_a_batch_costs_only_that_child_and_its_in_flight_event() 
     assert!(steady.iter().all(|r| r.1 == steady[0].1), "{steady:?}");
 }
 
+/// The ids on a progress page.
+fn page_ids(page: &std::path::Path) -> Vec<i64> {
+    sgevents_store::page::read(page).unwrap().ids
+}
+
 #[tokio::test]
-async fn run_ahead_runs_the_shipped_batch_without_waiting() {
+async fn with_a_progress_page_shipped_events_run_at_once_and_each_finished_id_is_recorded() {
     let (logs, _guard) = Logs::capture();
     let sim = site().await;
-    let mut config = config(&sim);
-    config.run_ahead = true;
-    let mut plugin = load_plugin(&config, &test_plugin("ledger.py"))
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("ledger.page");
+    let mut plugin = load_plugin(&config(&sim), &test_plugin("ledger.py"))
         .await
         .unwrap();
+    assert!(!plugin.keeps_progress());
+    assert!(plugin.keep_progress(&page).await);
+    assert!(plugin.keeps_progress());
     let batch = events(301..=303);
-    plugin.upcoming(&hints(&batch)).await;
-    // Only the first is handled; the others ran anyway: the price of the opt-in mode.
+    assert_eq!(plugin.upcoming(&hints(&batch)).await, 3);
+    assert!(plugin.holds_events());
+    // Only the first is handled; the others run anyway, and the page says so.
     assert!(plugin.handle(&batch[0], &[0]).await.failures.is_empty());
     logs.wait_for("plugin.ledger.record", "ran 303 ").await;
+    assert_eq!(page_ids(&page), [301, 302, 303]);
     assert!(plugin.handle(&batch[1], &[0]).await.failures.is_empty());
     // Handled out of shipping order: 400 ships (and runs) after 401..403 already ran, so
     // their results come first and wait for their own `handle`.
@@ -162,4 +172,63 @@ async fn run_ahead_runs_the_shipped_batch_without_waiting() {
         .map(|r| r.0)
         .collect();
     assert_eq!(ids, [301, 302, 303, 401, 402, 403, 400]);
+    assert_eq!(page_ids(&page), ids);
+}
+
+#[tokio::test]
+async fn a_stop_while_running_ahead_runs_nothing_after_it_until_the_event_is_handled_again() {
+    let (logs, _guard) = Logs::capture();
+    let sim = site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("ledger.page");
+    let mut config = config(&sim);
+    let marker = dir.path().join("failed-once");
+    config.extra_env.push((
+        "LEDGER_FAIL_ONCE".to_owned(),
+        format!("502:{}", marker.display()),
+    ));
+    let mut plugin = load_plugin(&config, &test_plugin("ledger.py"))
+        .await
+        .unwrap();
+    assert!(plugin.keep_progress(&page).await);
+    let batch = events(501..=504);
+    assert_eq!(plugin.upcoming(&hints(&batch)).await, 4);
+    assert!(plugin.handle(&batch[0], &[0]).await.failures.is_empty());
+    let outcome = plugin.handle(&batch[1], &[0]).await;
+    assert!(outcome.stopped().is_some(), "{outcome:?}");
+    assert!(
+        !plugin.holds_events(),
+        "what was shipped after the stop is dropped"
+    );
+    // Handled again (as after `sgevents resume`): it runs now, and the rest after it.
+    for event in &batch[1..] {
+        let outcome = plugin.handle(event, &[0]).await;
+        assert!(outcome.failures.is_empty(), "{outcome:?}");
+    }
+    plugin.shutdown().await;
+    let ids: Vec<i64> = ran(&logs, "plugin.ledger.record")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, [501, 502, 503, 504]);
+    assert_eq!(
+        page_ids(&page),
+        ids,
+        "the failed attempt is not on the page"
+    );
+}
+
+#[tokio::test]
+async fn without_run_ahead_a_process_refuses_the_page_and_waits_for_each_event() {
+    let sim = site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&sim);
+    config.run_ahead = false;
+    let mut plugin = load_plugin(&config, &test_plugin("ledger.py"))
+        .await
+        .unwrap();
+    assert!(!plugin.keep_progress(&dir.path().join("p.page")).await);
+    assert!(!plugin.keeps_progress());
+    assert!(!dir.path().join("p.page").exists());
+    plugin.shutdown().await;
 }

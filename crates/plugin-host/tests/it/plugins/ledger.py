@@ -1,4 +1,7 @@
-"""Test plugin: logs each event it runs with its pid; aborts on event $LEDGER_CRASH_ID."""
+"""Test plugin: logs each event it runs with its pid; aborts on event $LEDGER_CRASH_ID.
+
+With $LEDGER_FAIL_ONCE set to ``ID:MARKER`` its callback has stopOnError and raises on
+event ID the first time (until the MARKER file exists)."""
 
 import os
 
@@ -8,11 +11,15 @@ def registerCallbacks(reg):
         os.environ["SGEVENTS_EXAMPLE_SCRIPT"],
         os.environ["SGEVENTS_EXAMPLE_KEY"],
         record,
-        stopOnError=False,
+        stopOnError=bool(os.environ.get("LEDGER_FAIL_ONCE")),
     )
 
 
 def record(sg, logger, event, args):
     if str(event["id"]) == os.environ.get("LEDGER_CRASH_ID"):
         os.abort()
+    fail_id, _, marker = os.environ.get("LEDGER_FAIL_ONCE", "").partition(":")
+    if str(event["id"]) == fail_id and not os.path.exists(marker):
+        open(marker, "w").close()
+        raise ValueError("failing %s once" % fail_id)
     logger.info("ran %d in %d", event["id"], os.getpid())

@@ -1,0 +1,85 @@
+//! A worker's use of its plugin's progress page (`sgevents_store::page`): taking up what a
+//! page says was finished, and emptying the page once the saved cursor covers it.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use sgevents_store::page;
+
+use crate::cursor::{Admission, Cursor, CursorRules};
+
+/// Reads the page into `finished` (or, when `fresh`, empties it: the plugin starts somewhere
+/// its page knows nothing of). A page that cannot be read is reported; its events may then
+/// run again.
+pub(super) fn take_up(path: &Path, fresh: bool, finished: &mut HashSet<i64>, logger: &str) {
+    if fresh {
+        if let Err(err) = page::empty(path) {
+            tracing::error!(logger = %logger, "Could not empty the progress page {}: {err}. Remove the file by hand, or events it lists will not run.", path.display());
+        }
+        return;
+    }
+    match page::read(path) {
+        Ok(read) => {
+            for line in &read.bad_lines {
+                tracing::error!(logger = %logger, "Line {line} of the progress page {} is not an event id; it is ignored.", path.display());
+            }
+            if !read.ids.is_empty() {
+                tracing::info!(logger = %logger, "The progress page {} lists {} finished events; they are not run again.", path.display(), read.ids.len());
+            }
+            finished.extend(read.ids);
+        }
+        Err(err) => {
+            tracing::error!(logger = %logger, "Could not read the progress page {}: {err}. Events the plugin finished since its cursor was last saved may run again.", path.display());
+        }
+    }
+}
+
+/// Makes sure the page can be written; says why not (the plugin then runs in step).
+pub(super) fn prepare(path: &Path, logger: &str) -> bool {
+    match page::prepare(path) {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(logger = %logger, "Could not create the progress page {}: {err}. The plugin runs in step with the daemon instead (slower catch-up).", path.display());
+            false
+        }
+    }
+}
+
+/// Empties the page when every id on it is behind `cursor` (which must be saved), and drops
+/// those ids from `finished`. The plugin's process must hold no shipped events, so that
+/// nothing is appended meanwhile.
+pub(super) fn empty_if_covered(
+    path: &Path,
+    cursor: &Cursor,
+    finished: &mut HashSet<i64>,
+    logger: &str,
+) {
+    if std::fs::metadata(path).map_or(true, |meta| meta.len() == 0) {
+        finished.retain(|id| cursor.admit(*id) != Admission::Old);
+        return;
+    }
+    let read = match page::read(path) {
+        Ok(read) => read,
+        Err(err) => {
+            tracing::warn!(logger = %logger, "Could not read the progress page {}: {err}", path.display());
+            return;
+        }
+    };
+    if read
+        .ids
+        .iter()
+        .all(|id| cursor.admit(*id) == Admission::Old)
+    {
+        if let Err(err) = page::empty(path) {
+            tracing::warn!(logger = %logger, "Could not empty the progress page {}: {err}", path.display());
+        }
+        finished.retain(|id| cursor.admit(*id) != Admission::Old);
+    } else {
+        // Finished ahead of the cursor (during a pause, say): keep them for when they come.
+        finished.extend(
+            read.ids
+                .into_iter()
+                .filter(|id| cursor.admit(*id) != Admission::Old),
+        );
+    }
+}
