@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use sgevents_store::{Cursor, PluginKey, Store};
+use sgevents_store::{Cursor, PluginKey, Store, page};
 
 /// Subcommands of `sgevents state`.
 #[derive(Debug, clap::Subcommand)]
@@ -121,6 +121,16 @@ fn set_cursor(db_path: &Path, spec: &str, id: i64) -> anyhow::Result<String> {
         .load()
         .ok()
         .and_then(|cursors| cursors.get(&key).cloned());
+    // The page first: a page left behind would count its ids as finished after the new
+    // cursor, skipping events the operator asked for again.
+    let page = page::page_file(&page::pages_dir(db_path), &key);
+    let on_page = page::read(&page).map(|read| read.ids.len()).unwrap_or(0);
+    page::empty(&page).with_context(|| {
+        format!(
+            "cannot empty the progress page {} of {key}; remove the file, then try again",
+            page.display()
+        )
+    })?;
     store
         .save(&[(key.clone(), Cursor::at(id))])
         .with_context(|| format!("cannot set the cursor of {key}"))?;
@@ -133,8 +143,13 @@ fn set_cursor(db_path: &Path, spec: &str, id: i64) -> anyhow::Result<String> {
         None if keys.contains(&key) => "its old record was unreadable".to_owned(),
         None => "new entry".to_owned(),
     };
+    let page_note = if on_page > 0 {
+        format!("; its progress page of {on_page} finished id(s) was emptied")
+    } else {
+        String::new()
+    };
     Ok(format!(
-        "{key}: last processed event set to {id}, backlog cleared ({before}); it resumes at event {}",
+        "{key}: last processed event set to {id}, backlog cleared ({before}){page_note}; it resumes at event {}",
         id + 1
     ))
 }

@@ -11,7 +11,7 @@ use sgevents_sim::SimConfig;
 use super::support::{LEDGER_PLUGIN, config, ledger, python};
 
 const SCRIPT: (&str, &str) = ("ledger", "ledger-key");
-const EVENTS: u64 = 10_000;
+const EVENTS: u64 = 40_000;
 /// Milliseconds into each run at which the daemon is killed: spread over start-up and catch-up.
 const KILL_AFTER_MS: [u64; 5] = [400, 900, 650, 1_200, 800];
 
@@ -85,8 +85,16 @@ fn sigkill_during_catch_up_loses_nothing_and_repeats_at_most_the_in_flight_event
         kills += 1;
     }
 
+    let socket = dir.path().join("sgevents-control.sock");
+    let _ = std::fs::remove_file(&socket); // left by the killed runs
     let mut daemon = start_daemon(&config, &ledgers, false);
     let deadline = Instant::now() + Duration::from_secs(120);
+    // Up (its signal handlers are in place once the socket is there), even when the kills
+    // left nothing to catch up.
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "the last run never came up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     while ["ledger_a", "ledger_b"]
         .iter()
         .any(|plugin| ledger(&ledgers, plugin).len() < expected.len())

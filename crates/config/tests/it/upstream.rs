@@ -51,6 +51,10 @@ fn upstream_example_reads_with_upstream_meanings() {
     let paths: Vec<_> = settings.plugins.iter().map(|p| p.path.clone()).collect();
     assert_eq!(paths, vec![dir.join("plugins"), dir.join("more_plugins")]);
     assert_eq!(settings.plugins[0].process, ProcessMode::PerPlugin);
+    assert!(
+        settings.plugins[0].run_ahead,
+        "processes run ahead with a progress page by default"
+    );
     assert_eq!(
         settings.plugins[0].callback_timeout,
         Duration::from_secs(600)

@@ -102,3 +102,27 @@ fn show_of_a_missing_database_explains() {
     );
     assert!(!db.exists(), "show must not create a database");
 }
+
+#[test]
+fn set_empties_the_plugins_progress_page_so_its_ids_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.sqlite");
+    let plugin = key("/plugins", "log");
+    set_cursor(&db, "/plugins/log", 5).unwrap();
+    let page = page::page_file(&page::pages_dir(&db), &plugin);
+    std::fs::create_dir_all(page.parent().unwrap()).unwrap();
+    std::fs::write(&page, b"6\n7\n").unwrap();
+    let other = page::page_file(&page::pages_dir(&db), &key("/plugins", "other"));
+    std::fs::write(&other, b"9\n").unwrap();
+    let message = set_cursor(&db, "log", 3).unwrap();
+    assert!(
+        message.contains("progress page of 2 finished id(s)"),
+        "{message}"
+    );
+    assert!(page::read(&page).unwrap().ids.is_empty());
+    assert_eq!(
+        page::read(&other).unwrap().ids,
+        [9],
+        "other plugins' pages stay"
+    );
+}
