@@ -304,7 +304,8 @@ impl Worker {
                     old.shutdown().await;
                 }
                 if let Some(path) = &self.page {
-                    page::take_up(path, false, &mut running.finished, &running.logger);
+                    let fresh = std::mem::take(&mut self.page_fresh);
+                    page::take_up(path, fresh, &mut running.finished, &running.logger);
                 }
                 running.stopped_at = None;
                 running.epoch = epoch;

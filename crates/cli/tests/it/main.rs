@@ -8,6 +8,7 @@ mod control;
 mod hung;
 mod kill;
 mod notify;
+mod pages;
 mod replay;
 mod start;
 mod support;

@@ -1,0 +1,157 @@
+//! Progress pages with real Python plugins: a reload during catch-up runs no event twice,
+//! and `--start-at` empties the pages, so the events they list run again.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sgevents_sim::{Sim, SimConfig};
+
+use super::support::{LEDGER_PLUGIN, Running, config, ledger};
+
+const SCRIPT: (&str, &str) = ("ledger", "ledger-key");
+
+struct Bed {
+    runtime: tokio::runtime::Runtime,
+    sim: Sim,
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+impl Bed {
+    fn new(events: u64, plugins: &[&str]) -> Bed {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let sim = runtime
+            .block_on(sgevents_sim::spawn(SimConfig {
+                scripts: vec![(SCRIPT.0.to_owned(), SCRIPT.1.to_owned())],
+                prefill: events,
+                ..SimConfig::default()
+            }))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("plugins");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::create_dir_all(dir.path().join("ledgers")).unwrap();
+        for name in plugins {
+            std::fs::write(folder.join(format!("{name}.py")), LEDGER_PLUGIN).unwrap();
+        }
+        let config = config(dir.path(), &sim.url(), SCRIPT, &folder);
+        Bed {
+            runtime,
+            sim,
+            dir,
+            config,
+        }
+    }
+
+    fn ledgers(&self) -> std::path::PathBuf {
+        self.dir.path().join("ledgers")
+    }
+
+    fn start(&self, args: &[&str]) -> Running {
+        Running::start(&self.config, &self.ledgers(), args)
+    }
+
+    fn all_ids(&self) -> Vec<i64> {
+        (1..=self.sim.latest_event_id().unwrap()).collect()
+    }
+
+    fn pages(&self) -> std::path::PathBuf {
+        self.dir.path().join("state.sqlite3.pages")
+    }
+}
+
+fn counts(ids: &[i64]) -> BTreeMap<i64, usize> {
+    let mut counts = BTreeMap::new();
+    for id in ids {
+        *counts.entry(*id).or_default() += 1;
+    }
+    counts
+}
+
+fn page_lines(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| {
+                    std::fs::read(entry.path())
+                        .map(|bytes| bytes.iter().filter(|b| **b == b'\n').count())
+                        .unwrap_or(0)
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_reload_during_catch_up_runs_no_event_twice() {
+    let bed = Bed::new(30_000, &["ledger_a", "ledger_b"]);
+    let expected = bed.all_ids();
+    let mut daemon = bed.start(&["--start-at", "1"]);
+    daemon.wait_until("ledger_a is under way", 60, |_| {
+        ledger(&bed.ledgers(), "ledger_a").len() > 2_000
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    daemon.wait_for("Reloaded plugin ledger_a", 60);
+    let at_reload = ledger(&bed.ledgers(), "ledger_a").len();
+    daemon.wait_until("both ledgers have every event", 180, |_| {
+        ["ledger_a", "ledger_b"]
+            .iter()
+            .all(|plugin| ledger(&bed.ledgers(), plugin).len() >= expected.len())
+    });
+    assert!(daemon.terminate(30).success());
+    assert!(
+        at_reload < expected.len(),
+        "the reload came after the catch-up ({at_reload} events): raise the events"
+    );
+    for plugin in ["ledger_a", "ledger_b"] {
+        let seen = ledger(&bed.ledgers(), plugin);
+        let counts = counts(&seen);
+        assert_eq!(
+            counts.keys().copied().collect::<Vec<_>>(),
+            expected,
+            "{plugin} lost events"
+        );
+        let twice: Vec<i64> = counts
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(id, _)| *id)
+            .collect();
+        assert!(
+            twice.is_empty(),
+            "{plugin} ran {twice:?} twice across the reload"
+        );
+    }
+    bed.runtime.block_on(bed.sim.shutdown());
+}
+
+#[test]
+fn start_at_empties_the_progress_pages_so_their_events_run_again() {
+    let bed = Bed::new(20_000, &["ledger_a"]);
+    let expected = bed.all_ids();
+    let mut daemon = bed.start(&["--start-at", "1"]);
+    daemon.wait_until("the page holds finished events", 60, |_| {
+        ledger(&bed.ledgers(), "ledger_a").len() > 1_000 && page_lines(&bed.pages()) > 0
+    });
+    daemon.child.kill().unwrap(); // SIGKILL: the page keeps what the cursor does not show
+    daemon.child.wait().unwrap();
+    let first_run = ledger(&bed.ledgers(), "ledger_a").len();
+    assert!(page_lines(&bed.pages()) > 0, "the killed run left no page");
+
+    let mut daemon = bed.start(&["--start-at", "1"]);
+    daemon.wait_until("the second run has every event", 90, |_| {
+        ledger(&bed.ledgers(), "ledger_a").len() >= first_run + expected.len()
+    });
+    assert!(daemon.terminate(30).success());
+    let mut second_run = ledger(&bed.ledgers(), "ledger_a")[first_run..].to_vec();
+    second_run.sort_unstable();
+    assert_eq!(
+        second_run, expected,
+        "--start-at 1 runs every event again, once"
+    );
+    bed.runtime.block_on(bed.sim.shutdown());
+}
