@@ -86,10 +86,19 @@ pub(crate) fn run_with_db(command: Command, db_path: &Path) -> anyhow::Result<Ex
             let store = open_existing(db_path)?;
             let cursors = store.load()?;
             let imported_from = store.get_meta("imported_from")?;
+            let pages = pages_beyond(db_path, &cursors);
             if json {
-                println!("{}", serde_json::to_string_pretty(&show_json(&cursors))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&show_json(&cursors, &pages))?
+                );
             } else {
                 print!("{}", show_table(&cursors));
+                for (key, count) in &pages {
+                    println!(
+                        "({key}: {count} event(s) after its cursor are finished, on its progress page; the daemon counts them as done when it starts)"
+                    );
+                }
                 if let Some(from) = imported_from {
                     println!("(imported from upstream state file {from})");
                 }
@@ -248,7 +257,32 @@ fn show_table(cursors: &BTreeMap<PluginKey, Cursor>) -> String {
     out
 }
 
-fn show_json(cursors: &BTreeMap<PluginKey, Cursor>) -> serde_json::Value {
+/// For each plugin whose progress page lists events its cursor does not cover yet, how many.
+fn pages_beyond(
+    db_path: &Path,
+    cursors: &BTreeMap<PluginKey, Cursor>,
+) -> BTreeMap<PluginKey, usize> {
+    let dir = page::pages_dir(db_path);
+    cursors
+        .iter()
+        .filter_map(|(key, cursor)| {
+            let read = page::read(&page::page_file(&dir, key)).ok()?;
+            let count = read
+                .ids
+                .iter()
+                .filter(|id| {
+                    cursor.last_id.is_none_or(|last| **id > last) || cursor.backlog.contains_key(id)
+                })
+                .count();
+            (count > 0).then(|| (key.clone(), count))
+        })
+        .collect()
+}
+
+fn show_json(
+    cursors: &BTreeMap<PluginKey, Cursor>,
+    pages: &BTreeMap<PluginKey, usize>,
+) -> serde_json::Value {
     cursors
         .iter()
         .map(|(key, cursor)| {
@@ -256,6 +290,7 @@ fn show_json(cursors: &BTreeMap<PluginKey, Cursor>) -> serde_json::Value {
                 "collection": key.collection,
                 "plugin": key.plugin,
                 "last_id": cursor.last_id,
+                "finished_on_page": pages.get(key).copied().unwrap_or(0),
                 "backlog_size": cursor.backlog.len(),
                 "oldest_deadline": cursor.oldest_deadline().map(|t| t.to_string()),
                 "backlog": cursor.backlog.iter()

@@ -73,8 +73,9 @@ fn set_then_show_round_trip() {
         "{table}"
     );
 
-    let json = show_json(&cursors);
+    let json = show_json(&cursors, &BTreeMap::new());
     assert_eq!(json[1]["plugin"], "log");
+    assert_eq!(json[1]["finished_on_page"], 0);
     assert_eq!(json[1]["last_id"], 42);
     assert_eq!(json[1]["backlog_size"], 0);
     assert!(set_cursor(&db, "log", -1).is_err());
@@ -114,6 +115,13 @@ fn set_empties_the_plugins_progress_page_so_its_ids_run_again() {
     std::fs::write(&page, b"6\n7\n").unwrap();
     let other = page::page_file(&page::pages_dir(&db), &key("/plugins", "other"));
     std::fs::write(&other, b"9\n").unwrap();
+    let cursors = Store::open(&db).unwrap().load().unwrap();
+    let beyond = pages_beyond(&db, &cursors);
+    assert_eq!(
+        beyond.get(&plugin),
+        Some(&2),
+        "state show counts the page's ids"
+    );
     let message = set_cursor(&db, "log", 3).unwrap();
     assert!(
         message.contains("progress page of 2 finished id(s)"),
