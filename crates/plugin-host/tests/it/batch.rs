@@ -72,15 +72,9 @@ async fn shipped_events_run_only_when_handled_and_skipped_ones_never() {
     plugin.upcoming(&hints(&more)).await;
     let late = events(99..=99);
     assert!(plugin.handle(&late[0], &[0]).await.failures.is_empty());
-    for event in &more {
-        let outcome = plugin.handle(event, &[0]).await;
-        assert!(outcome.failures.is_empty(), "{outcome:?}");
-    }
+    handle_all(&mut plugin, &more).await;
     plugin.shutdown().await;
-    let ids: Vec<i64> = ran(&logs, "plugin.ledger.record")
-        .iter()
-        .map(|r| r.0)
-        .collect();
+    let ids = ledger_ids(&logs);
     assert_eq!(ids, [101, 103, 105, 99, 106, 107, 108]);
 }
 
@@ -130,6 +124,22 @@ async fn a_crash_during_a_batch_costs_only_that_child_and_its_in_flight_event() 
     assert!(steady.iter().all(|r| r.1 == steady[0].1), "{steady:?}");
 }
 
+/// The ids the ledger test plugin ran, in order.
+fn ledger_ids(logs: &Logs) -> Vec<i64> {
+    ran(logs, "plugin.ledger.record")
+        .iter()
+        .map(|r| r.0)
+        .collect()
+}
+
+/// Handles each event with callback 0, expecting no failure.
+async fn handle_all(plugin: &mut impl Plugin, events: &[Arc<Event>]) {
+    for event in events {
+        let outcome = plugin.handle(event, &[0]).await;
+        assert!(outcome.failures.is_empty(), "{outcome:?}");
+    }
+}
+
 /// The ids on a progress page.
 fn page_ids(page: &std::path::Path) -> Vec<i64> {
     sgevents_store::page::read(page).unwrap().ids
@@ -162,15 +172,9 @@ async fn with_a_progress_page_shipped_events_run_at_once_and_each_finished_id_is
     logs.wait_for("plugin.ledger.record", "ran 403 ").await;
     let first = events(400..=400);
     assert!(plugin.handle(&first[0], &[0]).await.failures.is_empty());
-    for event in &later {
-        let outcome = plugin.handle(event, &[0]).await;
-        assert!(outcome.failures.is_empty(), "{outcome:?}");
-    }
+    handle_all(&mut plugin, &later).await;
     plugin.shutdown().await;
-    let ids: Vec<i64> = ran(&logs, "plugin.ledger.record")
-        .iter()
-        .map(|r| r.0)
-        .collect();
+    let ids = ledger_ids(&logs);
     assert_eq!(ids, [301, 302, 303, 401, 402, 403, 400]);
     assert_eq!(page_ids(&page), ids);
 }
@@ -201,15 +205,9 @@ async fn a_stop_while_running_ahead_runs_nothing_after_it_until_the_event_is_han
         "what was shipped after the stop is dropped"
     );
     // Handled again (as after `sgevents resume`): it runs now, and the rest after it.
-    for event in &batch[1..] {
-        let outcome = plugin.handle(event, &[0]).await;
-        assert!(outcome.failures.is_empty(), "{outcome:?}");
-    }
+    handle_all(&mut plugin, &batch[1..]).await;
     plugin.shutdown().await;
-    let ids: Vec<i64> = ran(&logs, "plugin.ledger.record")
-        .iter()
-        .map(|r| r.0)
-        .collect();
+    let ids = ledger_ids(&logs);
     assert_eq!(ids, [501, 502, 503, 504]);
     assert_eq!(
         page_ids(&page),
