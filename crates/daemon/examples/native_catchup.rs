@@ -134,6 +134,10 @@ async fn bench(events: u64, plugins: u64) -> Result<(), Box<dyn std::error::Erro
     let options = Options {
         fetch_interval: Duration::from_secs(1),
         start_at: StartAt::Id(1),
+        // As `sgevents run` does; SGEVENTS_BENCH_IN_STEP=1 saves the cursor after every event.
+        pages: std::env::var_os("SGEVENTS_BENCH_IN_STEP")
+            .is_none()
+            .then(|| sgevents_store::page::pages_dir(&dir.path().join("state.sqlite3"))),
         ..Options::default()
     };
     let shutdown = CancellationToken::new();

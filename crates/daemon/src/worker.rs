@@ -122,6 +122,9 @@ struct Running {
     /// The event a stopOnError failure stopped at (the plugin takes nothing until restarted).
     stopped_at: Option<(Arc<Event>, Timestamp)>,
     logger: String,
+    /// The progress page opened by the worker itself, for a plugin that keeps none of its own
+    /// (a native plugin, or a process that runs in step): the worker appends each finished id.
+    own_page: Option<page::Writer>,
     /// Events done since the cursor was last saved.
     uncommitted: u32,
     /// Ids a progress page says the plugin finished, which the cursor may not show yet.
@@ -142,6 +145,7 @@ impl Worker {
             epoch: 0,
             stopped_at: None,
             logger: format!("plugin.{}", self.key.plugin),
+            own_page: None,
             uncommitted: 0,
             finished: HashSet::new(),
         };
@@ -222,7 +226,8 @@ impl Worker {
             return;
         }
         running.uncommitted = 0;
-        let paged = running.plugin.as_ref().is_some_and(|p| p.keeps_progress());
+        let paged = running.own_page.is_some()
+            || running.plugin.as_ref().is_some_and(|p| p.keeps_progress());
         if !paged {
             self.committer.commit_later(&self.key, &self.cursor);
             return;
@@ -287,12 +292,13 @@ impl Worker {
                 if let Some(mut old) = running.plugin.take() {
                     old.shutdown().await;
                 }
+                running.own_page = None;
                 if let Some(path) = &self.page {
                     // What the old process finished ahead counts as done for the new one.
                     let fresh = std::mem::take(&mut self.page_fresh);
                     page::take_up(path, fresh, &mut running.finished, &running.logger);
-                    if page::prepare(path, &running.logger) {
-                        plugin.keep_progress(path).await;
+                    if page::prepare(path, &running.logger) && !plugin.keep_progress(path).await {
+                        running.own_page = page::Writer::open(path, &running.logger);
                     }
                 }
                 running.plugin = Some(plugin);
@@ -303,6 +309,7 @@ impl Worker {
                 if let Some(mut old) = running.plugin.take() {
                     old.shutdown().await;
                 }
+                running.own_page = None;
                 if let Some(path) = &self.page {
                     let fresh = std::mem::take(&mut self.page_fresh);
                     page::take_up(path, fresh, &mut running.finished, &running.logger);
@@ -351,7 +358,14 @@ impl Worker {
             }
             Some(plugin) if current => {
                 let handled = self
-                    .handle_event(plugin.as_mut(), &running.logger, &event, site_now, epoch)
+                    .handle_event(
+                        plugin.as_mut(),
+                        &mut running.own_page,
+                        &running.logger,
+                        &event,
+                        site_now,
+                        epoch,
+                    )
                     .await;
                 if let Handled::Stopped = handled {
                     running.stopped_at = Some((event.clone(), site_now));
@@ -404,6 +418,7 @@ impl Worker {
     async fn handle_event(
         &mut self,
         plugin: &mut dyn Plugin,
+        own_page: &mut Option<page::Writer>,
         logger: &str,
         event: &Arc<Event>,
         site_now: Timestamp,
@@ -493,8 +508,9 @@ impl Worker {
             return Handled::Stopped;
         }
         self.advance(logger, event, site_now, admission);
-        // With a progress page the event is on it: the cursor is saved later.
-        let saved = !plugin.keeps_progress();
+        // On a progress page (the plugin's, or the worker's own) the cursor is saved later.
+        let on_page = plugin.keeps_progress() || page::record(own_page, event.id, logger);
+        let saved = !on_page;
         if saved {
             commit_until_durable(&self.committer, &self.key, &self.cursor).await;
         }

@@ -2,6 +2,8 @@
 //! page says was finished, and emptying the page once the saved cursor covers it.
 
 use std::collections::HashSet;
+use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
 use sgevents_store::page;
@@ -30,6 +32,50 @@ pub(super) fn take_up(path: &Path, fresh: bool, finished: &mut HashSet<i64>, log
         }
         Err(err) => {
             tracing::error!(logger = %logger, "Could not read the progress page {}: {err}. Events the plugin finished since its cursor was last saved may run again.", path.display());
+        }
+    }
+}
+
+/// A page the worker appends to itself, for a plugin that keeps none of its own.
+pub(super) struct Writer {
+    file: File,
+    path: std::path::PathBuf,
+}
+
+impl Writer {
+    /// Opens the page for appending; `None` (said) when it cannot be.
+    pub(super) fn open(path: &Path, logger: &str) -> Option<Writer> {
+        match std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+        {
+            Ok(file) => Some(Writer {
+                file,
+                path: path.to_owned(),
+            }),
+            Err(err) => {
+                tracing::warn!(logger = %logger, "Could not open the progress page {}: {err}. The cursor is saved after every event instead.", path.display());
+                None
+            }
+        }
+    }
+}
+
+/// Appends `id` to the worker's own page, if it keeps one; whether it is on the page now. A
+/// failed write closes the page (the cursor is then saved after every event).
+pub(super) fn record(writer: &mut Option<Writer>, id: i64, logger: &str) -> bool {
+    let Some(page) = writer.as_mut() else {
+        return false;
+    };
+    // One write per line, so that a line is never torn by a crash of this process.
+    let line = format!("{id}\n");
+    match page.file.write_all(line.as_bytes()) {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::error!(logger = %logger, "Could not write the progress page {}: {err}. The cursor is saved after every event from now on.", page.path.display());
+            *writer = None;
+            false
         }
     }
 }

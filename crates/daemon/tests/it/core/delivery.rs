@@ -1,9 +1,10 @@
 //! Events reach every plugin once, in id order; gaps that close are filled, gaps that never
 //! close expire; restarts resume where plugins stopped.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sgevents_daemon::{DispatchMode, Options, PluginState};
+use sgevents_daemon::{DispatchMode, Options, PluginKey, PluginState};
 use sgevents_sim::{Delay, GapProfile};
 
 use super::support::*;
@@ -201,6 +202,71 @@ async fn a_restart_resumes_without_loss_or_repeats() {
     wait_until("second run caught up", || count(&ledger, "a") >= all.len()).await;
     daemon.stop().await;
     assert_eq!(per_plugin(&ledger).remove("a").unwrap(), all);
+}
+
+#[tokio::test]
+async fn with_progress_pages_a_crash_repeats_at_most_the_in_flight_event() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let paged = || Options {
+        pages: Some(sgevents_store::page::pages_dir(&db)),
+        ..options()
+    };
+    let ledger = Ledger::default();
+    write_shots(&sim, 100);
+    let all = all_event_ids(&sim).await;
+    let slow = |name| {
+        let mut recorder = Recorder::new(name, &ledger);
+        recorder.delay = Duration::from_millis(2);
+        recorder
+    };
+    let daemon = Daemon::start(&sim, &db, paged(), vec![slow("a"), slow("b")]);
+    wait_until("both plugins are under way", || {
+        count(&ledger, "a") > all.len() / 3 && count(&ledger, "b") > all.len() / 3
+    })
+    .await;
+    daemon.crash().await;
+    let ran_before: BTreeMap<String, Vec<i64>> = per_plugin(&ledger);
+    let saved = sgevents_store::Store::open(&db).unwrap().load().unwrap();
+    for plugin in ["a", "b"] {
+        let cursor = saved[&PluginKey::new("native", plugin)]
+            .last_id
+            .unwrap_or(0);
+        let last_run = *ran_before[plugin].iter().max().unwrap();
+        assert!(
+            cursor < last_run - 1,
+            "{plugin}: the cursor ({cursor}) is saved lazily, behind what ran ({last_run})"
+        );
+    }
+
+    let resumed = Options {
+        start_at: sgevents_daemon::StartAt::Saved,
+        ..paged()
+    };
+    let daemon = Daemon::start(&sim, &db, resumed, vec![slow("a"), slow("b")]);
+    let distinct = |plugin: &str| {
+        let mut seen = per_plugin(&ledger).remove(plugin).unwrap_or_default();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    };
+    wait_until("both caught up", || {
+        distinct("a") >= all.len() && distinct("b") >= all.len()
+    })
+    .await;
+    daemon.stop().await;
+    for (plugin, seen) in per_plugin(&ledger) {
+        let mut distinct = seen.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct, all, "{plugin} lost events");
+        assert!(
+            seen.len() <= all.len() + 1,
+            "{plugin} ran {} events again after one crash",
+            seen.len() - all.len()
+        );
+    }
 }
 
 #[tokio::test]

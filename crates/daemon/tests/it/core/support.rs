@@ -179,6 +179,12 @@ impl Daemon {
         self.shutdown.cancel();
         self.task.await.unwrap();
     }
+
+    /// Drops the daemon mid-flight, as a crash would: no shutdown, nothing saved on the way out.
+    pub(crate) async fn crash(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
 }
 
 /// Waits until `done` holds, failing the test after 30 s.
