@@ -217,6 +217,26 @@ pub async fn api_user_ids(
         .unwrap_or_default())
 }
 
+/// Starts, in the background, the fork server of each interpreter the plugin folders use
+/// (the same ones [`plugin_dirs`] will fork from), so that plugin processes come quickly once
+/// the daemon knows where plugins start. Needs a tokio runtime.
+pub fn warm_up_plugin_processes(
+    settings: &Settings,
+    default_python: &Path,
+    extra_env: &[(String, String)],
+) {
+    for dir in &settings.plugins {
+        let mut host = HostConfig::new(
+            dir.python
+                .clone()
+                .unwrap_or_else(|| default_python.to_owned()),
+            settings.site.server.clone(),
+        );
+        host.extra_env = extra_env.to_vec();
+        sgevents_plugin_host::warm_up(&host);
+    }
+}
+
 /// The plugin folders, each with a Python host configured from the settings.
 /// `default_python` is used where a folder sets no `python`; `extra_env` is added to every
 /// plugin process's environment.

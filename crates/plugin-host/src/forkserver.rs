@@ -112,6 +112,20 @@ pub(crate) async fn fork(config: &HostConfig, runner: &OsStr, name: &str) -> Opt
     None
 }
 
+/// Starts `config`'s fork server when none runs yet, so that the first plugin loads do not
+/// wait for its imports. Failing is quiet: the first load tries again and reports why.
+pub(crate) async fn warm(config: &HostConfig, runner: &OsStr) {
+    let key = (config.python.clone(), config.extra_env.clone());
+    let entry = {
+        let mut servers = servers().lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(servers.entry(key).or_default())
+    };
+    let mut server = entry.lock().await;
+    if server.is_none() {
+        *server = start(config, runner).await;
+    }
+}
+
 async fn start(config: &HostConfig, runner: &OsStr) -> Option<Server> {
     let (ours, theirs) = UnixStream::pair().ok()?;
     let args = [runner, OsStr::new("--fork-server")];

@@ -98,6 +98,14 @@ pub async fn load_plugin(config: &HostConfig, path: &Path) -> Result<PythonPlugi
     PluginHost::new(config).load(path).await
 }
 
+/// Starts, in the background, the fork server that plugins loaded with `config` will be
+/// forked from, so that it has imported shotgun_api3 by the time the first plugin loads.
+/// Needs a tokio runtime. Does nothing without `fork_server`; a server that cannot start is
+/// reported by the first load.
+pub fn warm_up(config: &HostConfig) {
+    runner::warm_up(config);
+}
+
 /// Starts `python` with the runner and returns its Python version when it can run plugins.
 ///
 /// # Errors

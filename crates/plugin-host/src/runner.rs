@@ -111,6 +111,16 @@ pub(crate) struct Runner {
     pub(crate) hello: Hello,
 }
 
+/// Starts the fork server `config` would use, in the background (see [`crate::warm_up`]).
+pub(crate) fn warm_up(config: &HostConfig) {
+    if !config.fork_server {
+        return;
+    }
+    let Some(path) = runner_file() else { return };
+    let config = config.clone();
+    tokio::spawn(async move { forkserver::warm(&config, path.as_os_str()).await });
+}
+
 impl Runner {
     /// Starts a runner with `config`'s interpreter, waits for its `hello`, checks it and
     /// sends `configure`. `logger` names the Python logger that unattributed output of the

@@ -99,6 +99,10 @@ pub(crate) struct RunOptions {
 pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let _enter = runtime.enter();
+    if settings.cluster.is_none() {
+        // Imports shotgun_api3 while the checks below run, not after the first site read.
+        setup::warm_up_plugin_processes(&settings, &options.python, &options.extra_env);
+    }
     // The same checks as `sgevents config check`, before anything is created.
     let checked = runtime.block_on(crate::preflight::check_all(&settings, &options.python));
     if !checked.problems.is_empty() {

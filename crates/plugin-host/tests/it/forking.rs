@@ -86,3 +86,63 @@ async fn plugin_processes_are_forked_named_and_outlive_their_fork_server() {
         );
     }
 }
+
+/// The pids of this process's children named `sg-forkserver` whose environment has `marker`.
+fn fork_servers_with(marker: &str) -> Vec<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|_| stat_ppid(*pid) == me)
+                && comm(*pid) == "sg-forkserver"
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn warm_up_starts_the_fork_server_that_the_first_load_then_forks_from() {
+    let (logs, _guard) = Logs::capture();
+    let sim = site().await;
+    let mut config = config(&sim);
+    // A key of its own, so no other test's fork server serves it.
+    config
+        .extra_env
+        .push(("SGEVENTS_TEST_WARM".to_owned(), "1".to_owned()));
+    let marker = "SGEVENTS_TEST_WARM=1";
+    assert!(fork_servers_with(marker).is_empty());
+    sgevents_plugin_host::warm_up(&config);
+    let server = wait_until(|| fork_servers_with(marker).first().copied())
+        .await
+        .expect("warm_up started no fork server");
+    let before = latest(&sim);
+    create_shot(&sim, "sh151");
+    let event = events_after(&sim, before).await.remove(0);
+    let (_dir, path) = probe_copy();
+    let mut plugin = load_plugin(&config, &path).await.unwrap();
+    assert!(
+        dispatch(&mut plugin, &event)
+            .await
+            .unwrap()
+            .failures
+            .is_empty()
+    );
+    let record = logs.matching("plugin.probe.probe", "probe ").pop().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(record.message.trim_start_matches("probe ")).unwrap();
+    let pid = u32::try_from(report["pid"].as_u64().unwrap()).unwrap();
+    assert_eq!(
+        stat_ppid(pid),
+        server,
+        "the plugin came from the warmed-up server"
+    );
+    assert_eq!(
+        fork_servers_with(marker),
+        [server],
+        "one server, not a second"
+    );
+    plugin.shutdown().await;
+}
