@@ -88,11 +88,7 @@ fn servers() -> &'static Mutex<HashMap<Key, Entry>> {
 /// there is none (or it died). `None` when no fork server can serve: the caller then spawns
 /// the runner itself, which also reports why the interpreter cannot be used.
 pub(crate) async fn fork(config: &HostConfig, runner: &OsStr, name: &str) -> Option<Forked> {
-    let key = (config.python.clone(), config.extra_env.clone());
-    let entry = {
-        let mut servers = servers().lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(servers.entry(key).or_default())
-    };
+    let entry = entry(config);
     let mut server = entry.lock().await;
     for attempt in 0..2 {
         if server.is_none() {
@@ -115,15 +111,18 @@ pub(crate) async fn fork(config: &HostConfig, runner: &OsStr, name: &str) -> Opt
 /// Starts `config`'s fork server when none runs yet, so that the first plugin loads do not
 /// wait for its imports. Failing is quiet: the first load tries again and reports why.
 pub(crate) async fn warm(config: &HostConfig, runner: &OsStr) {
-    let key = (config.python.clone(), config.extra_env.clone());
-    let entry = {
-        let mut servers = servers().lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(servers.entry(key).or_default())
-    };
+    let entry = entry(config);
     let mut server = entry.lock().await;
     if server.is_none() {
         *server = start(config, runner).await;
     }
+}
+
+/// The fork server slot for `config`'s interpreter and environment.
+fn entry(config: &HostConfig) -> Entry {
+    let key = (config.python.clone(), config.extra_env.clone());
+    let mut servers = servers().lock().unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(servers.entry(key).or_default())
 }
 
 async fn start(config: &HostConfig, runner: &OsStr) -> Option<Server> {
