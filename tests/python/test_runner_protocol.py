@@ -124,6 +124,7 @@ def test_the_runner_replays_the_golden_host_messages(runner, tmp_path, run_ahead
             names = [c["name"] for c in channel.sent[-1]["callbacks"]]
             assert names[0] == "mark_ready" and names[1].startswith("Tally_0x")
         if kind == "unload":
+            assert channel.sent[-1] == {"type": "unloaded", "slot": 0}
             # Load it again so that the events have a plugin to go to.
             channel.send(module.handle(dict(golden("host")[1], path=str(plugin_file)), converter))
     if not run_ahead:

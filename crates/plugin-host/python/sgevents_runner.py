@@ -667,7 +667,7 @@ def handle(message, converter):
         plugin = PLUGINS.pop(message["slot"], None)
         if plugin is not None and plugin.page is not None:
             os.close(plugin.page)
-        return None
+        return {"type": "unloaded", "slot": message["slot"]}
     raise ValueError("unknown message type %r" % (kind,))
 
 

@@ -236,7 +236,7 @@ impl Shared {
     /// [`sgevents_plugin_api::Plugin::keep_progress`]). Only one-plugin processes with
     /// `run_ahead` do; a shared process stays in step with the daemon.
     pub(crate) async fn keep_progress(&self, slot: u32, page: &Path) -> bool {
-        if !self.config.run_ahead || self.config.process != ProcessMode::PerPlugin {
+        if !self.config.run_ahead {
             return false;
         }
         let mut guard = self.state.lock().await;
@@ -490,10 +490,11 @@ impl Shared {
             if let Some(runner) = state.runner.take() {
                 runner.close(SHUTDOWN_GRACE).await;
             }
-        } else if let Some(runner) = state.runner.as_mut()
-            && runner.send(&HostMessage::Unload { slot }).await.is_err()
-        {
-            state.runner = None;
+        } else if let Some(runner) = state.runner.as_mut() {
+            match runner.send(&HostMessage::Unload { slot }).await {
+                Ok(()) => wait_unloaded(runner, &self.config, slot).await,
+                Err(_) => state.runner = None,
+            }
         }
     }
 
@@ -561,6 +562,18 @@ async fn ensure_runner(state: &mut State, config: &HostConfig) -> Result<(), Loa
     Ok(())
 }
 
+/// Waits until the shared process has dropped `slot` (it runs what it was shipped first), so
+/// that the slot's progress page is complete. Gives up quietly after the callback timeout.
+async fn wait_unloaded(runner: &mut Runner, config: &HostConfig, slot: u32) {
+    let deadline = Instant::now() + config.callback_timeout;
+    while let Ok(message) = runner.recv_until(deadline, config.callback_timeout).await {
+        match message {
+            ChildMessage::Unloaded { slot: got } if got == slot => return,
+            other => keep_for_later(runner, other),
+        }
+    }
+}
+
 /// Sends `resume` when a stopOnError failure stopped the slot's process.
 async fn resume_if_stopped(
     runner: &mut Runner,
@@ -604,7 +617,7 @@ async fn open_page(
                     Err(error.unwrap_or_else(|| "the process gave no reason".to_owned()))
                 };
             }
-            other => tracing::debug!(message = ?other, "Ignored a stale plugin process message"),
+            other => keep_for_later(runner, other),
         }
     }
 }
@@ -655,7 +668,7 @@ async fn load_slot(
             } if got == slot => {
                 return Err(SlotError::Plugin(load_failure(path, kind, message, detail)));
             }
-            other => tracing::debug!(message = ?other, "Ignored a stale plugin process message"),
+            other => keep_for_later(runner, other),
         }
     }
 }
@@ -740,44 +753,49 @@ impl Wait<'_> {
                         }
                         break;
                     }
-                    ChildMessage::Result {
-                        slot,
-                        id,
-                        callback,
-                        ok,
-                        error,
-                    } => {
-                        // Ran ahead of the daemon: kept until its event is handled.
-                        if runner.parked.len() >= MAX_PARKED {
-                            runner.parked.pop_front();
-                        }
-                        let error = if ok {
-                            None
-                        } else {
-                            Some(error.unwrap_or_else(|| "the callback failed".to_owned()))
-                        };
-                        runner.parked.push_back((slot, id, callback, error));
-                    }
-                    ChildMessage::Paged {
-                        slot,
-                        ok: false,
-                        error,
-                    } => {
-                        tracing::warn!(
-                            logger = "engine",
-                            slot,
-                            error = error.as_deref().unwrap_or(""),
-                            "A plugin process could not write its progress page; its cursor is saved after every event from now on"
-                        );
-                        runner.lost_pages.push(slot);
-                    }
-                    other => {
-                        tracing::debug!(message = ?other, "Ignored a stale plugin process message");
-                    }
+                    other => keep_for_later(runner, other),
                 }
             }
         }
         Ok(failures)
+    }
+}
+
+/// A message that came while the host waited for another: a result of an event that ran
+/// ahead (kept until its event is handled), or a lost page (acted on after the wait).
+fn keep_for_later(runner: &mut Runner, message: ChildMessage) {
+    match message {
+        ChildMessage::Result {
+            slot,
+            id,
+            callback,
+            ok,
+            error,
+        } => {
+            if runner.parked.len() >= MAX_PARKED {
+                runner.parked.pop_front();
+            }
+            let error = if ok {
+                None
+            } else {
+                Some(error.unwrap_or_else(|| "the callback failed".to_owned()))
+            };
+            runner.parked.push_back((slot, id, callback, error));
+        }
+        ChildMessage::Paged {
+            slot,
+            ok: false,
+            error,
+        } => {
+            tracing::warn!(
+                logger = "engine",
+                slot,
+                error = error.as_deref().unwrap_or(""),
+                "A plugin process could not write its progress page; its cursor is saved after every event from now on"
+            );
+            runner.lost_pages.push(slot);
+        }
+        other => tracing::debug!(message = ?other, "Ignored a stale plugin process message"),
     }
 }
 

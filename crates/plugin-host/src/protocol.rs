@@ -128,6 +128,11 @@ pub enum ChildMessage {
         #[serde(default)]
         error: Option<String>,
     },
+    /// The answer to `unload`: the slot is gone, after everything shipped to it ran.
+    Unloaded {
+        /// The plugin's slot.
+        slot: u32,
+    },
     /// The answer to `page`; sent unasked, with `ok: false`, when writing the page failed
     /// (the slot then waits for `run` again).
     Paged {

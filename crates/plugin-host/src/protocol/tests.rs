@@ -16,7 +16,7 @@ fn fixture(dir: &str) -> Vec<Value> {
 #[test]
 fn child_messages_round_trip() {
     let messages = fixture("child");
-    assert_eq!(messages.len(), 9);
+    assert_eq!(messages.len(), 10);
     for expected in messages {
         let parsed: ChildMessage = serde_json::from_value(expected.clone()).unwrap();
         assert_eq!(serde_json::to_value(&parsed).unwrap(), expected);
