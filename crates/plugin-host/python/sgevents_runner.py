@@ -586,19 +586,42 @@ def record_progress(plugin, event_id):
         )
 
 
+# Rows a process shared by a folder's plugins keeps, so that the host ships each event's row
+# once: an entry with ``keep`` is kept (the oldest dropped beyond ROWS_KEPT), an entry with
+# ``held`` names one kept before. The host mirrors this list exactly (its wire::ROWS_KEPT).
+ROWS_KEPT = 256
+ROWS = {}
+ROW_ORDER = collections.deque()
+
+
+def take_row(entry, converter):
+    """The event of an ``events`` entry: converted now, or the one kept for an earlier entry."""
+    if entry.get("held"):
+        return ROWS[entry["id"]]
+    row = converter.convert(entry)
+    if entry.get("keep"):
+        if len(ROW_ORDER) >= ROWS_KEPT:
+            ROWS.pop(ROW_ORDER.popleft(), None)
+        ROWS[entry["id"]] = row
+        ROW_ORDER.append(entry["id"])
+    return row
+
+
 def receive_events(message, converter):
-    plugin = PLUGINS[message["slot"]]
-    entries = message["events"]
-    if plugin.stopped:
-        return  # shipped before the host heard of the stop: it ships them again
-    for position, entry in enumerate(entries):
+    plugin = PLUGINS.get(message["slot"])
+    for entry in message["events"]:
+        if plugin is None or plugin.stopped:
+            # Shipped before the host heard of the stop (it ships them again); kept rows
+            # are still counted, as the host counts them.
+            if entry.get("keep"):
+                take_row(entry, converter)
+            continue
+        row = take_row(entry, converter)
         if plugin.page is None:
-            plugin.ahead.extend((e["id"], e) for e in entries[position:])
-            return
-        if not run_event(plugin, entry["id"], converter.convert(entry), entry["callbacks"]):
+            plugin.ahead.append((entry["id"], row))
+        elif not run_event(plugin, entry["id"], row, entry["callbacks"]):
             # Stopped: the rest must not run; the host resumes the plugin when it may.
             plugin.stopped = True
-            return
 
 
 def open_page(message):
@@ -623,9 +646,9 @@ def run_shipped(message, converter):
     ahead = plugin.ahead
     # Events shipped before this one were skipped by the daemon: drop them.
     while ahead:
-        event_id, entry = ahead.popleft()
+        event_id, row = ahead.popleft()
         if event_id == wanted:
-            run_event(plugin, wanted, converter.convert(entry), message["callbacks"])
+            run_event(plugin, wanted, row, message["callbacks"])
             return
     raise ValueError("event %r was not shipped before `run`" % (wanted,))
 

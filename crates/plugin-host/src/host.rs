@@ -303,6 +303,7 @@ impl Shared {
         let mut held: usize = info.ahead.iter().map(|a| a.bytes).sum();
         let mut message = EventsMessage::new(slot, std::mem::take(&mut state.out));
         let mut taken = 0;
+        let shared = self.config.process == ProcessMode::PerPath;
         for (event, callbacks) in events {
             if info.ahead.len() >= limit || held >= MAX_AHEAD_BYTES {
                 break;
@@ -312,7 +313,11 @@ impl Shared {
                 continue;
             }
             let before = message.len();
-            message.push(event, callbacks);
+            if shared {
+                runner.kept.push(&mut message, event, callbacks);
+            } else {
+                message.push(event, callbacks);
+            }
             let bytes = message.len() - before;
             held += bytes;
             info.ahead.push_back(Ahead {
@@ -395,7 +400,11 @@ impl Shared {
             out.clear();
             if !shipped {
                 let mut message = EventsMessage::new(slot, out);
-                message.push(event, remaining);
+                if self.config.process == ProcessMode::PerPath {
+                    runner.kept.push(&mut message, event, remaining);
+                } else {
+                    message.push(event, remaining);
+                }
                 out = message.finish();
             }
             if !run_ahead {

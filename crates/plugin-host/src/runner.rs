@@ -108,6 +108,8 @@ pub(crate) struct Runner {
     pub(crate) parked: VecDeque<ParkedResult>,
     /// Slots whose process said it could not write their progress page.
     pub(crate) lost_pages: Vec<u32>,
+    /// The rows this process keeps for its plugins (a process shared by a folder's plugins).
+    pub(crate) kept: crate::wire::KeptRows,
     pub(crate) hello: Hello,
 }
 
@@ -221,6 +223,7 @@ impl Runner {
             reaped: false,
             parked: VecDeque::new(),
             lost_pages: Vec::new(),
+            kept: crate::wire::KeptRows::default(),
             hello: Hello {
                 python: String::new(),
                 shotgun_api3: String::new(),

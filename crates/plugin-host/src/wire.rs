@@ -4,6 +4,7 @@
 //! The walk over every value happens here, once, in Rust; the runner's work per event is
 //! `json.loads` (C code) and one conversion per listed path.
 
+use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 
 use serde::Serialize;
@@ -14,6 +15,37 @@ use sgevents_api::Event;
 /// Years whose datetimes the runner may build from a Unix timestamp; others are left to its
 /// exact slow path (`maybe_dates`), so no range or overflow case differs from the client.
 const FAST_YEARS: std::ops::RangeInclusive<i64> = 1900..=9998;
+
+/// How many rows a shared process keeps for the `held` entries of its other plugins (the
+/// runner's `ROWS_KEPT`).
+pub(crate) const ROWS_KEPT: usize = 256;
+
+/// The rows a process shared by several plugins keeps, mirrored entry for entry: the same
+/// first-in, first-out list the runner keeps, since both see the same entries in order.
+#[derive(Default)]
+pub(crate) struct KeptRows {
+    order: VecDeque<i64>,
+    ids: HashSet<i64>,
+}
+
+impl KeptRows {
+    /// Adds `event` to `message` as `held` when the process keeps its row, else in full
+    /// with `keep`, so each row crosses the channel once for all the process's plugins.
+    pub(crate) fn push(&mut self, message: &mut EventsMessage, event: &Event, callbacks: &[usize]) {
+        if self.ids.contains(&event.id) {
+            message.push_held(event.id, callbacks);
+            return;
+        }
+        if self.order.len() >= ROWS_KEPT
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.ids.remove(&oldest);
+        }
+        self.order.push_back(event.id);
+        self.ids.insert(event.id);
+        message.push_entry(event, callbacks, true);
+    }
+}
 
 /// One `events` message being built: `{"type":"events","slot":S,"events":[...]}\n`.
 pub(crate) struct EventsMessage {
@@ -34,6 +66,25 @@ impl EventsMessage {
 
     /// Adds one event and the callbacks that will run on it.
     pub(crate) fn push(&mut self, event: &Event, callbacks: &[usize]) {
+        self.push_entry(event, callbacks, false);
+    }
+
+    /// Adds an event whose row the process kept for an earlier entry: only its id and the
+    /// callbacks.
+    fn push_held(&mut self, id: i64, callbacks: &[usize]) {
+        if self.count > 0 {
+            self.buf.push(b',');
+        }
+        self.count += 1;
+        let _ = write!(self.buf, "{{\"id\":{id},\"held\":true,\"callbacks\":");
+        if serde_json::to_writer(&mut self.buf, callbacks).is_err() {
+            self.buf.extend_from_slice(b"[]");
+        }
+        self.buf.push(b'}');
+    }
+
+    /// Adds one event in full; with `keep` the process keeps its row for later entries.
+    fn push_entry(&mut self, event: &Event, callbacks: &[usize], keep: bool) {
         if self.count > 0 {
             self.buf.push(b',');
         }
@@ -45,7 +96,8 @@ impl EventsMessage {
         // Serialising plain JSON values into a Vec cannot fail; should it ever, the entry is
         // written as `null`, which the runner reports as an unreadable entry.
         let mut head = Vec::with_capacity(32);
-        let written = write!(head, "{{\"id\":{},\"callbacks\":", event.id).is_ok()
+        let keep = if keep { "\"keep\":true," } else { "" };
+        let written = write!(head, "{{\"id\":{},{keep}\"callbacks\":", event.id).is_ok()
             && serde_json::to_writer(&mut head, callbacks).is_ok();
         if written && !rest.is_empty() {
             self.buf.extend_from_slice(&head);

@@ -230,3 +230,47 @@ async fn without_run_ahead_a_process_refuses_the_page_and_waits_for_each_event()
     assert!(!dir.path().join("p.page").exists());
     plugin.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_shared_process_gets_each_row_once_and_every_plugin_every_event_past_the_kept_rows() {
+    let (logs, _guard) = Logs::capture();
+    let sim = site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&sim);
+    config.process = sgevents_plugin_host::ProcessMode::PerPath;
+    config.callback_timeout = std::time::Duration::from_secs(5); // a lost row fails fast
+    let host = sgevents_plugin_host::PluginHost::new(config);
+    let mut plugins = Vec::new();
+    for name in ["ledger_a", "ledger_b"] {
+        let path = dir.path().join(format!("{name}.py"));
+        std::fs::copy(test_plugin("ledger.py"), &path).unwrap();
+        let mut plugin = host.load(&path).await.unwrap();
+        assert!(
+            plugin
+                .keep_progress(&dir.path().join(format!("{name}.page")))
+                .await
+        );
+        plugins.push(plugin);
+    }
+    // First fewer events than the process keeps rows for: b gets each by id only. Then more:
+    // a's first rows are gone by the time b takes them, so those come again in full.
+    for ids in [1000..=1229, 1230..=1529] {
+        let batch = events(ids);
+        for plugin in &mut plugins {
+            for chunk in batch.chunks(50) {
+                plugin.upcoming(&hints(chunk)).await;
+                handle_all(plugin, chunk).await;
+            }
+        }
+    }
+    let expected: Vec<i64> = (1000..=1529).collect();
+    for (mut plugin, name) in plugins.into_iter().zip(["ledger_a", "ledger_b"]) {
+        plugin.shutdown().await;
+        let ids: Vec<i64> = ran(&logs, &format!("plugin.{name}.record"))
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(ids, expected, "{name}");
+        assert_eq!(page_ids(&dir.path().join(format!("{name}.page"))), expected);
+    }
+}
