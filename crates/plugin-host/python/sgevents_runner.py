@@ -153,6 +153,8 @@ class PrintStream(object):
         return len(text)
 
     def flush(self):
+        if not self._buffer:
+            return  # nothing pending (a racing write is flushed by the next call)
         with self._lock:
             rest, self._buffer = self._buffer, ""
         if rest:

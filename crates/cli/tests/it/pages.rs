@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sgevents_sim::{Sim, SimConfig};
 
-use super::support::{LEDGER_PLUGIN, Running, config, ledger};
+use super::support::{LEDGER_PLUGIN, Running, config_with, ledger};
 
 const SCRIPT: (&str, &str) = ("ledger", "ledger-key");
 
@@ -19,6 +19,11 @@ struct Bed {
 
 impl Bed {
     fn new(events: u64, plugins: &[&str]) -> Bed {
+        Bed::with(events, plugins, "")
+    }
+
+    /// With `plugin_extra` lines in the `[[plugins]]` table.
+    fn with(events: u64, plugins: &[&str], plugin_extra: &str) -> Bed {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let sim = runtime
             .block_on(sgevents_sim::spawn(SimConfig {
@@ -34,7 +39,7 @@ impl Bed {
         for name in plugins {
             std::fs::write(folder.join(format!("{name}.py")), LEDGER_PLUGIN).unwrap();
         }
-        let config = config(dir.path(), &sim.url(), SCRIPT, &folder);
+        let config = config_with(dir.path(), &sim.url(), SCRIPT, &folder, "", plugin_extra);
         Bed {
             runtime,
             sim,
@@ -86,10 +91,22 @@ fn page_lines(dir: &Path) -> usize {
 #[test]
 fn a_reload_during_catch_up_runs_no_event_twice() {
     let bed = Bed::new(30_000, &["ledger_a", "ledger_b"]);
+    reload_during_catch_up(&bed, 2_000);
+    bed.runtime.block_on(bed.sim.shutdown());
+}
+
+#[test]
+fn a_reload_during_catch_up_runs_no_event_twice_in_a_shared_process() {
+    let bed = Bed::with(30_000, &["ledger_a", "ledger_b"], "process = \"per_path\"");
+    reload_during_catch_up(&bed, 2_000);
+    bed.runtime.block_on(bed.sim.shutdown());
+}
+
+fn reload_during_catch_up(bed: &Bed, after: usize) {
     let expected = bed.all_ids();
     let mut daemon = bed.start(&["--start-at", "1"]);
     daemon.wait_until("ledger_a is under way", 60, |_| {
-        ledger(&bed.ledgers(), "ledger_a").len() > 2_000
+        ledger(&bed.ledgers(), "ledger_a").len() > after
     });
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(daemon.child.id() as i32),
@@ -126,6 +143,26 @@ fn a_reload_during_catch_up_runs_no_event_twice() {
             "{plugin} ran {twice:?} twice across the reload"
         );
     }
+}
+
+/// [`LEDGER_PLUGIN`] taking 5 ms per event, so that a reload finds events shipped and not run.
+fn slow_ledger() -> String {
+    LEDGER_PLUGIN
+        .replace("import os\n", "import os\nimport time\n")
+        .replace(
+            "def record(sg, logger, event, args):\n",
+            "def record(sg, logger, event, args):\n    time.sleep(0.005)\n",
+        )
+}
+
+#[test]
+fn a_reload_of_slow_plugins_in_a_shared_process_runs_no_event_twice() {
+    let bed = Bed::with(1_500, &[], "process = \"per_path\"");
+    for name in ["ledger_a", "ledger_b"] {
+        let path = bed.dir.path().join("plugins").join(format!("{name}.py"));
+        std::fs::write(path, slow_ledger()).unwrap();
+    }
+    reload_during_catch_up(&bed, 200);
     bed.runtime.block_on(bed.sim.shutdown());
 }
 
