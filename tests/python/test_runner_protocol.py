@@ -5,6 +5,7 @@ shipped row into exactly what shotgun_api3's find() makes of it."""
 import datetime
 import importlib.util
 import json
+import os
 
 import pytest
 import shotgun_api3
@@ -157,3 +158,25 @@ def test_the_runner_replays_the_golden_host_messages(runner, tmp_path, run_ahead
     if field == "local_path_linux":
         assert second["entity"]["local_path"] == "/mnt/a.mov"
         assert second["entity"]["url"] == "file:///mnt/a.mov"
+
+
+def test_a_page_that_cannot_be_written_sends_the_slot_back_to_waiting_for_run(runner, tmp_path):
+    module, channel = runner
+    plugin_file = tmp_path / "ready_tasks.py"
+    plugin_file.write_text(PLUGIN)
+    converter = module.EventConverter()
+    module.handle(golden("host")[0], converter)  # configure
+    loaded = module.handle(dict(golden("host")[1], path=str(plugin_file)), converter)
+    assert loaded["type"] == "loaded", loaded
+    reply = module.handle({"type": "page", "slot": 0, "path": str(tmp_path / "p.page")}, converter)
+    assert reply["ok"] is True
+    os.close(module.PLUGINS[0].page)  # the page can no longer be written (as on a full disk)
+    events = [m for m in golden("host") if m["type"] == "events"][0]
+    module.handle(json.loads(json.dumps(events)), converter)
+    lost = [m for m in channel.sent if m["type"] == "paged"]
+    assert len(lost) == 1 and lost[0]["ok"] is False and lost[0]["slot"] == 0, channel.sent
+    assert module.PLUGINS[0].page is None
+    # The first event ran (and failed to be recorded); the second waits for its `run`.
+    ran = [(m["id"], m["callback"]) for m in channel.sent if m["type"] == "result"]
+    assert ran == [(42, 0), (42, 1)]
+    assert [event_id for event_id, _ in module.PLUGINS[0].ahead] == [43]
