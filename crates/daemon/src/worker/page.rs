@@ -68,9 +68,13 @@ pub(super) fn record(writer: &mut Option<Writer>, id: i64, logger: &str) -> bool
     let Some(page) = writer.as_mut() else {
         return false;
     };
-    // One write per line, so that a line is never torn by a crash of this process.
-    let line = format!("{id}\n");
-    match page.file.write_all(line.as_bytes()) {
+    // One write per line, so that a line is never torn by a crash of this process; built
+    // on the stack (this runs once per event).
+    let mut line = [0_u8; 24];
+    let mut rest = &mut line[..];
+    let _ = writeln!(rest, "{id}"); // an i64 and a newline fit in 24 bytes
+    let len = 24 - rest.len();
+    match page.file.write_all(&line[..len]) {
         Ok(()) => true,
         Err(err) => {
             tracing::error!(logger = %logger, "Could not write the progress page {}: {err}. The cursor is saved after every event from now on.", page.path.display());
