@@ -1,4 +1,4 @@
-"""The Python runner replays the protocol's golden file (crates/plugin-host/tests/protocol/v3.jsonl):
+"""The Python runner replays the protocol's golden file (crates/plugin-host/tests/protocol/v4.jsonl):
 it accepts every host message, answers with the golden messages' shapes, and turns each
 shipped row into exactly what shotgun_api3's find() makes of it."""
 
@@ -12,7 +12,7 @@ import shotgun_api3
 
 from conftest import ROOT
 
-GOLDEN = ROOT / "crates" / "plugin-host" / "tests" / "protocol" / "v3.jsonl"
+GOLDEN = ROOT / "crates" / "plugin-host" / "tests" / "protocol" / "v4.jsonl"
 REAL_SHOTGUN = shotgun_api3.Shotgun
 RUNNER = ROOT / "crates" / "plugin-host" / "python" / "sgevents_runner.py"
 
@@ -135,10 +135,15 @@ def test_the_runner_replays_the_golden_host_messages(runner, tmp_path, run_ahead
             sent["type"] == "result" and sorted(sent) == [k for k in child_shapes["result"] if k != "error"]
         ), sent
     results = [(m["id"], m["callback"], m["ok"]) for m in channel.sent if m["type"] == "result"]
-    assert results == [(42, 0, True), (42, 1, False), (43, 1, True)]
     if run_ahead:
-        # Both events finished (42's failure does not stop the plugin): both are on the page.
+        # Both events finished (42's failure does not stop the plugin): both are on the page,
+        # and one `done` after the last stands for 43's successful last callback.
         assert (tmp_path / "progress.page").read_bytes() == b"42\n43\n"
+        assert results == [(42, 0, True), (42, 1, False)]
+        assert channel.sent[-1] == {"type": "done", "slot": 0, "entries": 2}
+    else:
+        assert results == [(42, 0, True), (42, 1, False), (43, 1, True)]
+        assert not [m for m in channel.sent if m["type"] == "done"]
     plugin = module.PLUGINS[0]
     seen = plugin.callbacks[0].function.__globals__["SEEN"]
     assert [(name, event["id"]) for name, event in seen] == [("mark_ready", 42), ("tally", 42), ("tally", 43)]

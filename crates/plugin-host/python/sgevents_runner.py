@@ -30,7 +30,7 @@ import threading
 import traceback
 import warnings
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 # Longest log message we forward; the daemon refuses longer lines.
 MAX_MESSAGE_CHARS = 1 << 20
 
@@ -339,6 +339,10 @@ class Plugin(object):
         # Set by a failed stopOnError callback while running ahead: shipped events are
         # dropped until the host sends `resume`.
         self.stopped = False
+        # Entries of `events` messages this process has taken for the plugin (run, queued or
+        # dropped), and how many of them the host last heard of in a `done`.
+        self.entries = 0
+        self.reported = 0
 
 
 def _match_events_json(value, depth=0):
@@ -532,22 +536,46 @@ def run_callback(plugin, index, event):
 
 
 RESULT_OK = b'{"type":"result","slot":%d,"id":%d,"callback":%d,"ok":true}\n'
+DONE = b'{"type":"done","slot":%d,"entries":%d}\n'
+
+
+def send_result(plugin, line):
+    """Sends a result line; with a progress page, a `done` for what finished before it
+    goes first, so the host never hears of an event before those shipped ahead of it."""
+    report_done(plugin)
+    CHANNEL.send_line(line)
+
+
+def report_done(plugin):
+    """With a progress page: tells the host how many shipped entries are finished, which
+    stands for the successful result of each one's last callback."""
+    if (
+        plugin is not None
+        and plugin.page is not None
+        and not plugin.stopped
+        and plugin.reported != plugin.entries
+    ):
+        plugin.reported = plugin.entries
+        CHANNEL.send_line(DONE % (plugin.slot, plugin.entries))
 
 
 def run_event(plugin, event_id, event, callbacks):
     """Runs the callbacks on one event in order, sending one ``result`` each; stops after a
     failed stopOnError callback. Returns False when it stopped that way. With a progress
     page, the event's id goes on the page before its last result is sent, so whatever the
-    host has heard of is on the page."""
+    host has heard of is on the page; and a successful last result is not sent at all: the
+    next ``done`` (see receive_events) stands for it."""
     pending = None
+    succeeded = False
     for index in callbacks:
         if pending is not None:
-            CHANNEL.send_line(pending)
+            send_result(plugin, pending)
         if not 0 <= index < len(plugin.callbacks):
             reply = {"ok": False, "error": "the plugin has no callback number %d" % index}
         else:
             reply = run_callback(plugin, index, event)
-        if reply["ok"] and event_id.__class__ is int:
+        succeeded = reply["ok"]
+        if succeeded and event_id.__class__ is int:
             # The common answer, formatted directly (json.dumps costs more than the call).
             pending = RESULT_OK % (plugin.slot, event_id, index)
             continue
@@ -556,14 +584,16 @@ def run_event(plugin, event_id, event, callbacks):
         reply["id"] = event_id
         reply["callback"] = index
         pending = (json.dumps(reply) + "\n").encode("utf-8")
-        if not reply["ok"] and 0 <= index < len(plugin.callbacks):
+        if not succeeded and 0 <= index < len(plugin.callbacks):
             if plugin.callbacks[index].stop_on_error:
-                CHANNEL.send_line(pending)
+                send_result(plugin, pending)
                 return False
     if plugin.page is not None:
         record_progress(plugin, event_id)
+        if succeeded and plugin.page is not None:
+            return True  # the next `done` says it
     if pending is not None:
-        CHANNEL.send_line(pending)
+        send_result(plugin, pending)
     return True
 
 
@@ -573,6 +603,7 @@ def record_progress(plugin, event_id):
     try:
         os.write(plugin.page, b"%d\n" % event_id)
     except (OSError, TypeError) as err:
+        report_done(plugin)  # what finished before this is on the page
         try:
             os.close(plugin.page)
         except OSError:
@@ -610,8 +641,13 @@ def take_row(entry, converter):
 
 
 def receive_events(message, converter):
+    """Takes an ``events`` message: with a progress page each entry runs now, and a ``done``
+    goes out halfway through and at the end, so the host can ship more before this runs dry;
+    without one each entry waits for its ``run``."""
     plugin = PLUGINS.get(message["slot"])
-    for entry in message["events"]:
+    entries = message["events"]
+    half = len(entries) // 2
+    for position, entry in enumerate(entries, 1):
         if plugin is None or plugin.stopped:
             # Shipped before the host heard of the stop (it ships them again); kept rows
             # are still counted, as the host counts them.
@@ -624,6 +660,10 @@ def receive_events(message, converter):
         elif not run_event(plugin, entry["id"], row, entry["callbacks"]):
             # Stopped: the rest must not run; the host resumes the plugin when it may.
             plugin.stopped = True
+        plugin.entries += 1
+        if position == half:
+            report_done(plugin)
+    report_done(plugin)
 
 
 def open_page(message):
@@ -667,6 +707,9 @@ def handle(message, converter):
         plugin = PLUGINS[message["slot"]]
         plugin.stopped = False
         plugin.ahead.clear()
+        # The host counts entries afresh from here, as this does.
+        plugin.entries = 0
+        plugin.reported = 0
         return None
     if kind == "page":
         return open_page(message)

@@ -118,6 +118,9 @@ struct Slot {
     broken: Option<String>,
     /// Events shipped to the current process and not yet handled, in shipping order.
     ahead: VecDeque<Ahead>,
+    /// Entries shipped to the current process since it loaded the slot (or since the last
+    /// `resume`): the number its `done` messages count up to.
+    shipped: u64,
     /// The progress page the process appends finished ids to; with one it runs shipped
     /// events as they arrive, without `run`.
     page: Option<PathBuf>,
@@ -132,6 +135,8 @@ struct Slot {
 /// One event the process holds for a slot.
 struct Ahead {
     id: i64,
+    /// Its place in [`Slot::shipped`]'s count.
+    seq: u64,
     /// The callbacks it was shipped with; kept only with a progress page, which compares them.
     callbacks: Vec<usize>,
     bytes: usize,
@@ -201,6 +206,7 @@ impl Shared {
                         callbacks: callbacks.clone(),
                         broken: None,
                         ahead: VecDeque::new(),
+                        shipped: 0,
                         page: None,
                         paged: Arc::clone(&paged),
                         stopped: false,
@@ -300,6 +306,10 @@ impl Shared {
         } else {
             MAX_AHEAD_EVENTS
         };
+        if run_ahead && info.ahead.len() > limit / 2 {
+            // Enough to run until its next `done`: ship the rest in one message then.
+            return 0;
+        }
         let mut held: usize = info.ahead.iter().map(|a| a.bytes).sum();
         let mut message = EventsMessage::new(slot, std::mem::take(&mut state.out));
         let mut taken = 0;
@@ -320,8 +330,10 @@ impl Shared {
             }
             let bytes = message.len() - before;
             held += bytes;
+            info.shipped += 1;
             info.ahead.push_back(Ahead {
                 id: event.id,
+                seq: info.shipped,
                 // Only a process that runs ahead compares them (see `take_shipped`).
                 callbacks: if run_ahead {
                     callbacks.clone()
@@ -391,22 +403,27 @@ impl Shared {
             runner.set_logger(&info.logger);
             let run_ahead = info.page.is_some();
             let shipped = take_shipped(&mut info.ahead, event.id, remaining, run_ahead);
-            if !shipped && resume_if_stopped(runner, info, slot).await.is_err() {
+            if shipped.is_none() && resume_if_stopped(runner, info, slot).await.is_err() {
                 state.runner = None;
                 continue; // restarted at the top of the loop
             }
             let waited = Instant::now();
             let mut out = std::mem::take(&mut state.out);
             out.clear();
-            if !shipped {
-                let mut message = EventsMessage::new(slot, out);
-                if self.config.process == ProcessMode::PerPath {
-                    runner.kept.push(&mut message, event, remaining);
-                } else {
-                    message.push(event, remaining);
+            let seq = match shipped {
+                Some(seq) => seq,
+                None => {
+                    let mut message = EventsMessage::new(slot, out);
+                    if self.config.process == ProcessMode::PerPath {
+                        runner.kept.push(&mut message, event, remaining);
+                    } else {
+                        message.push(event, remaining);
+                    }
+                    out = message.finish();
+                    info.shipped += 1;
+                    info.shipped
                 }
-                out = message.finish();
-            }
+            };
             if !run_ahead {
                 short::write_run(&mut out, slot, event.id, remaining);
             }
@@ -421,6 +438,8 @@ impl Shared {
                     let wait = Wait {
                         slot,
                         id: event.id,
+                        seq: run_ahead.then_some(seq),
+                        page: info.page.as_deref(),
                         callbacks: remaining,
                         specs: &info.callbacks,
                     };
@@ -526,6 +545,7 @@ async fn ensure_runner(state: &mut State, config: &HostConfig) -> Result<(), Loa
         let mut died = false;
         for (&slot, info) in state.slots.iter_mut() {
             info.ahead.clear();
+            info.shipped = 0;
             if info.broken.is_some() {
                 continue;
             }
@@ -592,6 +612,9 @@ async fn resume_if_stopped(
     if info.stopped {
         runner.send(&HostMessage::Resume { slot }).await?;
         info.stopped = false;
+        // Both sides count entries afresh from the `resume`.
+        info.shipped = 0;
+        runner.done.remove(&slot);
     }
     Ok(())
 }
@@ -682,34 +705,41 @@ async fn load_slot(
     }
 }
 
-/// Whether the process already holds `id` (for these callbacks, in run-ahead mode). Keeps
-/// `ahead` equal to what the process holds: on `run` it drops what was shipped before the
-/// event it runs, and an event shipped now goes after everything it holds, so without
-/// run-ahead an event shipped now makes it drop all it held.
+/// Where the process already holds `id` (for these callbacks, in run-ahead mode): its place
+/// in the slot's count of shipped entries. Keeps `ahead` equal to what the process holds: on
+/// `run` it drops what was shipped before the event it runs, and an event shipped now goes
+/// after everything it holds, so without run-ahead an event shipped now makes it drop all
+/// it held.
 fn take_shipped(
     ahead: &mut VecDeque<Ahead>,
     id: i64,
     callbacks: &[usize],
     run_ahead: bool,
-) -> bool {
+) -> Option<u64> {
     let Some(pos) = ahead.iter().position(|a| a.id == id) else {
         if !run_ahead {
             ahead.clear();
         }
-        return false;
+        return None;
     };
-    let same = !run_ahead
-        || ahead
-            .get(pos)
-            .is_some_and(|a| a.callbacks.as_slice() == callbacks);
+    let found = ahead
+        .get(pos)
+        .filter(|a| !run_ahead || a.callbacks.as_slice() == callbacks)
+        .map(|a| a.seq);
     ahead.drain(..=pos);
-    same
+    found
 }
 
-/// The answers [`Shared::handle`] waits for: one `result` per callback on event `id`.
+/// The answers [`Shared::handle`] waits for: one `result` per callback on event `id`, where
+/// with a progress page a `done` that counts the entry stands for the last successful one.
 struct Wait<'a> {
     slot: u32,
     id: i64,
+    /// With a progress page: the entry's place in the slot's count of shipped entries.
+    seq: Option<u64>,
+    /// The progress page, read when an answer is late: the event may be done and a later
+    /// one hold the process (its `done` is not sent yet).
+    page: Option<&'a Path>,
     callbacks: &'a [usize],
     specs: &'a [CallbackSpec],
 }
@@ -724,50 +754,97 @@ impl Wait<'_> {
         config: &HostConfig,
     ) -> Result<Vec<(usize, String)>, (usize, ReplyError)> {
         let mut failures = Vec::new();
+        // Found on the page: every callback answered, and its failures were sent before.
+        let mut on_page = false;
         for (done, &callback) in self.callbacks.iter().enumerate() {
-            let deadline = Instant::now() + config.callback_timeout;
+            let began = runner.began.get(&self.slot).copied();
+            let deadline = began.unwrap_or_else(Instant::now) + config.callback_timeout;
             let key = (self.slot, self.id, callback);
-            if let Some(pos) = runner.parked.iter().position(|p| (p.0, p.1, p.2) == key) {
-                let error = runner.parked.remove(pos).and_then(|p| p.3);
-                if let Some(error) = error {
-                    failures.push((callback, error));
-                    if self.specs.get(callback).is_some_and(|s| s.stop_on_error) {
-                        return Ok(failures);
+            let mut look = true;
+            let error = loop {
+                if look {
+                    look = false;
+                    if let Some(pos) = runner.parked.iter().position(|p| (p.0, p.1, p.2) == key) {
+                        break runner.parked.remove(pos).and_then(|p| p.3);
+                    }
+                    if on_page || self.counted(runner) {
+                        break None;
                     }
                 }
-                continue;
-            }
-            loop {
                 let message = runner
-                    .recv_until(deadline, config.callback_timeout)
+                    .recv_before(deadline)
                     .await
                     .map_err(|reply| (done, reply))?;
                 match message {
-                    ChildMessage::Result {
+                    Some(ChildMessage::Result {
                         slot,
                         id,
                         callback: got,
                         ok,
                         error,
-                    } if slot == self.slot && id == self.id && got == callback => {
-                        if ok {
-                            break;
-                        }
-                        failures.push((
-                            callback,
-                            error.unwrap_or_else(|| "the callback failed".to_owned()),
-                        ));
-                        if self.specs.get(callback).is_some_and(|s| s.stop_on_error) {
-                            return Ok(failures);
-                        }
-                        break;
+                    }) if slot == self.slot && id == self.id && got == callback => {
+                        runner.began.remove(&slot);
+                        break (!ok)
+                            .then(|| error.unwrap_or_else(|| "the callback failed".to_owned()));
                     }
-                    other => keep_for_later(runner, other),
+                    Some(ChildMessage::Done { slot, entries }) if slot == self.slot => {
+                        runner.began.remove(&slot);
+                        runner.done.insert(slot, entries);
+                        if self.counted(runner) {
+                            break None;
+                        }
+                    }
+                    Some(other) => keep_for_later(runner, other),
+                    None => {
+                        if let Some(since) =
+                            self.page.and_then(|page| finished_on_page(page, self.id))
+                        {
+                            // Done: a later event holds the process, since the page's last
+                            // write. What it sent before that is read now.
+                            while let Some(message) = runner.try_recv() {
+                                keep_for_later(runner, message);
+                            }
+                            let began = Instant::now()
+                                .checked_sub(since)
+                                .unwrap_or_else(Instant::now);
+                            runner.began.insert(self.slot, began);
+                            on_page = true;
+                            look = true;
+                            continue;
+                        }
+                        runner.kill().await;
+                        return Err((done, ReplyError::TimedOut(config.callback_timeout)));
+                    }
+                }
+            };
+            if let Some(error) = error {
+                failures.push((callback, error));
+                if self.specs.get(callback).is_some_and(|s| s.stop_on_error) {
+                    return Ok(failures);
                 }
             }
         }
         Ok(failures)
     }
+
+    /// Whether a `done` counted this entry.
+    fn counted(&self, runner: &Runner) -> bool {
+        self.seq
+            .is_some_and(|seq| runner.done.get(&self.slot).is_some_and(|&n| n >= seq))
+    }
+}
+
+/// When the page lists `id`: how long ago it was last written.
+fn finished_on_page(page: &Path, id: i64) -> Option<Duration> {
+    let read = sgevents_store::page::read(page).ok()?;
+    if !read.ids.contains(&id) {
+        return None;
+    }
+    let since = std::fs::metadata(page)
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|written| written.elapsed().ok());
+    Some(since.unwrap_or_default())
 }
 
 /// A message that came while the host waited for another: a result of an event that ran
@@ -790,6 +867,10 @@ fn keep_for_later(runner: &mut Runner, message: ChildMessage) {
                 Some(error.unwrap_or_else(|| "the callback failed".to_owned()))
             };
             runner.parked.push_back((slot, id, callback, error));
+        }
+        ChildMessage::Done { slot, entries } => {
+            runner.began.remove(&slot);
+            runner.done.insert(slot, entries);
         }
         ChildMessage::Paged {
             slot,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The protocol version this host speaks; the runner announces its own in `hello`.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The longest line the host accepts from a runner, in bytes. Longer lines are dropped
 /// with a warning.
@@ -127,6 +127,15 @@ pub enum ChildMessage {
         /// A one-line reason when it raised.
         #[serde(default)]
         error: Option<String>,
+    },
+    /// With a progress page: how many entries of `events` messages the slot has taken since
+    /// the process loaded it (or since its last `resume`), every one of them finished. It
+    /// stands for the successful result of each entry's last callback, which is not sent.
+    Done {
+        /// The plugin's slot.
+        slot: u32,
+        /// Entries taken so far, counted as the host counts the entries it ships.
+        entries: u64,
     },
     /// The answer to `unload`: the slot is gone, after everything shipped to it ran.
     Unloaded {

@@ -1,6 +1,6 @@
 //! One running Python runner process: start-up handshake, sending, receiving, killing.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -110,6 +110,11 @@ pub(crate) struct Runner {
     pub(crate) lost_pages: Vec<u32>,
     /// The rows this process keeps for its plugins (a process shared by a folder's plugins).
     pub(crate) kept: crate::wire::KeptRows,
+    /// Per slot with a progress page: how many shipped entries the process said are done.
+    pub(crate) done: HashMap<u32, u64>,
+    /// Per slot: when the event after one found finished on the progress page began (the
+    /// page's last write), so that a hang there is timed from then (see `host::Wait`).
+    pub(crate) began: HashMap<u32, Instant>,
     pub(crate) hello: Hello,
 }
 
@@ -224,6 +229,8 @@ impl Runner {
             parked: VecDeque::new(),
             lost_pages: Vec::new(),
             kept: crate::wire::KeptRows::default(),
+            done: HashMap::new(),
+            began: HashMap::new(),
             hello: Hello {
                 python: String::new(),
                 shotgun_api3: String::new(),
@@ -341,18 +348,39 @@ impl Runner {
     ) -> Result<ChildMessage, ReplyError> {
         match tokio::time::timeout_at(deadline, self.replies.recv()).await {
             Ok(Some(message)) => Ok(message),
-            Ok(None) => {
-                let how = self
-                    .reap()
-                    .await
-                    .unwrap_or_else(|| "closed its channel".to_owned());
-                Err(ReplyError::Died(how))
-            }
+            Ok(None) => Err(self.closed().await),
             Err(_) => {
                 self.kill().await;
                 Err(ReplyError::TimedOut(timeout))
             }
         }
+    }
+
+    /// Waits until `deadline` for the next message that is not a log record; `None` when
+    /// none came by then (the process is left running).
+    pub(crate) async fn recv_before(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Option<ChildMessage>, ReplyError> {
+        match tokio::time::timeout_at(deadline, self.replies.recv()).await {
+            Ok(Some(message)) => Ok(Some(message)),
+            Ok(None) => Err(self.closed().await),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A message already read, if there is one.
+    pub(crate) fn try_recv(&mut self) -> Option<ChildMessage> {
+        self.replies.try_recv().ok()
+    }
+
+    /// How the process ended, once its channel closed.
+    async fn closed(&mut self) -> ReplyError {
+        let how = self
+            .reap()
+            .await
+            .unwrap_or_else(|| "closed its channel".to_owned());
+        ReplyError::Died(how)
     }
 
     /// Kills the process group and reaps the process.

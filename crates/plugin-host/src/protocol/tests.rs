@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-const FIXTURE: &str = include_str!("../../tests/protocol/v3.jsonl");
+const FIXTURE: &str = include_str!("../../tests/protocol/v4.jsonl");
 
 fn fixture(dir: &str) -> Vec<Value> {
     FIXTURE
@@ -16,7 +16,7 @@ fn fixture(dir: &str) -> Vec<Value> {
 #[test]
 fn child_messages_round_trip() {
     let messages = fixture("child");
-    assert_eq!(messages.len(), 10);
+    assert_eq!(messages.len(), 11);
     for expected in messages {
         let parsed: ChildMessage = serde_json::from_value(expected.clone()).unwrap();
         assert_eq!(serde_json::to_value(&parsed).unwrap(), expected);

@@ -217,6 +217,43 @@ async fn a_stop_while_running_ahead_runs_nothing_after_it_until_the_event_is_han
 }
 
 #[tokio::test]
+async fn a_hang_while_running_ahead_is_blamed_on_the_hung_event_not_the_first_unanswered_one() {
+    let (logs, _guard) = Logs::capture();
+    let sim = site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("ledger.page");
+    let mut config = config(&sim);
+    config.callback_timeout = std::time::Duration::from_secs(2);
+    config
+        .extra_env
+        .push(("LEDGER_HANG_ID".to_owned(), "602".to_owned()));
+    let mut plugin = load_plugin(&config, &test_plugin("ledger.py"))
+        .await
+        .unwrap();
+    assert!(plugin.keep_progress(&page).await);
+    let batch = events(601..=606);
+    assert_eq!(plugin.upcoming(&hints(&batch)).await, 6);
+    // 601 finishes, 602 hangs before the process says so (its `done` comes halfway through
+    // the batch, after 603): the page shows 601 done, so only 602 is blamed.
+    let mut failed = Vec::new();
+    for event in &batch {
+        let outcome = plugin.handle(event, &[0]).await;
+        if !outcome.failures.is_empty() {
+            assert!(
+                outcome.failures[0].message.contains("no answer within 2s"),
+                "{outcome:?}"
+            );
+            failed.push(event.id);
+        }
+    }
+    assert_eq!(failed, [602]);
+    assert_eq!(plugin.restarts(), 1);
+    plugin.shutdown().await;
+    assert_eq!(ledger_ids(&logs), [601, 603, 604, 605, 606]);
+    assert_eq!(page_ids(&page), [601, 603, 604, 605, 606]);
+}
+
+#[tokio::test]
 async fn without_run_ahead_a_process_refuses_the_page_and_waits_for_each_event() {
     let sim = site().await;
     let dir = tempfile::tempdir().unwrap();

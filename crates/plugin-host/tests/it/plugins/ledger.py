@@ -1,9 +1,11 @@
-"""Test plugin: logs each event it runs with its pid; aborts on event $LEDGER_CRASH_ID.
+"""Test plugin: logs each event it runs with its pid; aborts on event $LEDGER_CRASH_ID and
+never returns from event $LEDGER_HANG_ID.
 
 With $LEDGER_FAIL_ONCE set to ``ID:MARKER`` its callback has stopOnError and raises on
 event ID the first time (until the MARKER file exists)."""
 
 import os
+import time
 
 
 def registerCallbacks(reg):
@@ -18,6 +20,9 @@ def registerCallbacks(reg):
 def record(sg, logger, event, args):
     if str(event["id"]) == os.environ.get("LEDGER_CRASH_ID"):
         os.abort()
+    if str(event["id"]) == os.environ.get("LEDGER_HANG_ID"):
+        while True:
+            time.sleep(60)
     fail_id, _, marker = os.environ.get("LEDGER_FAIL_ONCE", "").partition(":")
     if str(event["id"]) == fail_id and not os.path.exists(marker):
         open(marker, "w").close()
