@@ -19,7 +19,9 @@ import importlib.util
 import array
 import json
 import logging
+import io
 import os
+import pickle
 import pprint
 import re
 import select
@@ -52,6 +54,8 @@ _RUN_LINE = re.compile(
     rb'\{"type":"run","slot":(' + _INT + rb'),"id":(-?' + _INT + rb'),"callbacks":\[('
     + _INT + rb"(?:," + _INT + rb")*)?\]\}\n"
 )
+# `{"type":"events","slot":S,"bytes":N}`: N bytes of pickled entries follow the line.
+_EVENTS_LINE = re.compile(rb'\{"type":"events","slot":(' + _INT + rb'),"bytes":(' + _INT + rb")\}\n")
 
 
 class Channel(object):
@@ -74,6 +78,15 @@ class Channel(object):
         line = self._rfile.readline()
         if not line:
             return None
+        if line.startswith(b'{"type":"events",'):
+            match = _EVENTS_LINE.fullmatch(line)
+            if match is None:
+                raise ValueError("an events line without its payload's size: %r" % (line[:200],))
+            size = int(match.group(2))
+            payload = self._rfile.read(size)
+            if len(payload) != size:
+                return None  # the channel closed in mid-message
+            return {"type": "events", "slot": int(match.group(1)), "payload": payload}
         if line.startswith(b'{"type":"run",'):
             # Sent once per event: read without json.loads when it has exactly the form the
             # daemon writes (the same values json.loads gives); anything else goes below.
@@ -216,12 +229,14 @@ def _local_path_field():
 
 
 class EventConverter(object):
-    """Turns an entry of an ``events`` message into what shotgun_api3's find() returns.
+    """Turns the pickled entries of an ``events`` message into what shotgun_api3's find()
+    returns.
 
-    The daemon has already walked the row: it lists the datetime strings (with their Unix
-    time), the strings only the client's own test can judge, the top-level strings holding
-    ``&lt;`` and the top-level local file links. So the work here is one step per listed
-    place, done in the order the client does it: datetimes first, then its record fixes.
+    The daemon has already walked each row: its datetimes come as ``date(seconds)`` calls,
+    which the unpickler makes here, and the rare places left (strings only the client's own
+    test can judge, top-level strings holding ``&lt;``, top-level local file links) are
+    listed in the entry's extras, applied in the order the client works: datetimes first,
+    then its record fixes.
     """
 
     # Datetimes are immutable, so one object may serve every event of the same second.
@@ -232,33 +247,44 @@ class EventConverter(object):
         self._utc, self._local = _timezones()
         self._local_path_field = _local_path_field()
         self._cache = {}
+        converter = self
 
-    def convert(self, entry):
-        row = entry["row"]
-        dates = entry.get("dates")
-        if dates:
-            cache = self._cache
-            for path, seconds in dates:
-                value = cache.get(seconds)
-                if value is None:
-                    if len(cache) >= self.CACHE_SIZE:
-                        cache.clear()
-                    value = datetime.datetime.fromtimestamp(seconds, self._local)
-                    cache[seconds] = value
-                if path.__class__ is str:
-                    row[path] = value
-                else:
-                    _set(row, path, value)
-        for path in entry.get("maybe_dates") or ():
+        class Loader(pickle.Unpickler):
+            def find_class(self, module, name):
+                # The one global a payload may name: nothing is imported or called else.
+                if module == "sgevents" and name == "date":
+                    return converter.date
+                raise pickle.UnpicklingError("global %s.%s is not allowed" % (module, name))
+
+        self._loader = Loader
+
+    def load(self, payload):
+        """The entries of a payload: ``(id, callbacks, row, extras, keep)`` tuples."""
+        return self._loader(io.BytesIO(payload)).load()
+
+    def date(self, seconds):
+        """The local-zone datetime at a Unix time, as the client makes it."""
+        cache = self._cache
+        value = cache.get(seconds)
+        if value is None:
+            if len(cache) >= self.CACHE_SIZE:
+                cache.clear()
+            value = datetime.datetime.fromtimestamp(seconds, self._local)
+            cache[seconds] = value
+        return value
+
+    def convert(self, row, extras):
+        """Applies an entry's extras (a dict of lists) to its row, in place."""
+        for path in extras.get("maybe_dates") or ():
             if path.__class__ is str:
                 row[path] = self._slow_date(row[path])
             else:
                 _set(row, path, self._slow_date(_get(row, path)))
-        for key in entry.get("unescape") or ():
+        for key in extras.get("unescape") or ():
             value = row.get(key)
             if value and isinstance(value, str):
                 row[key] = value.replace("&lt;", "<")
-        for key in entry.get("local_links") or ():
+        for key in extras.get("local_links") or ():
             value = row.get(key)
             field = self._local_path_field
             if isinstance(value, dict) and field and field in value:
@@ -524,7 +550,7 @@ def run_callback(plugin, index, event):
                 _outermost_plugin_locals(tb),
             )
             return {"ok": False, "error": "%s: %s" % (type(err).__name__, err)}
-        return {"ok": True}
+        return OK
     finally:
         STATE["current"] = None
         sys.stdout.flush()
@@ -535,6 +561,8 @@ def run_callback(plugin, index, event):
 # The message loop.
 
 
+# A callback's successful answer (never changed: a result is built from a copy).
+OK = {"ok": True}
 RESULT_OK = b'{"type":"result","slot":%d,"id":%d,"callback":%d,"ok":true}\n'
 DONE = b'{"type":"done","slot":%d,"entries":%d}\n'
 
@@ -565,34 +593,36 @@ def run_event(plugin, event_id, event, callbacks):
     page, the event's id goes on the page before its last result is sent, so whatever the
     host has heard of is on the page; and a successful last result is not sent at all: the
     next ``done`` (see receive_events) stands for it."""
-    pending = None
-    succeeded = False
+    succeeded = None  # the index of a success whose result is not sent yet
+    pending = None  # or the line of a result not sent yet
     for index in callbacks:
-        if pending is not None:
+        if succeeded is not None:
+            send_result(plugin, RESULT_OK % (plugin.slot, event_id, succeeded))
+            succeeded = None
+        elif pending is not None:
             send_result(plugin, pending)
+            pending = None
         if not 0 <= index < len(plugin.callbacks):
             reply = {"ok": False, "error": "the plugin has no callback number %d" % index}
         else:
             reply = run_callback(plugin, index, event)
-        succeeded = reply["ok"]
-        if succeeded and event_id.__class__ is int:
-            # The common answer, formatted directly (json.dumps costs more than the call).
-            pending = RESULT_OK % (plugin.slot, event_id, index)
+        if reply is OK and event_id.__class__ is int:
+            # The common answer, formatted directly when sent (json.dumps costs more).
+            succeeded = index
             continue
-        reply["type"] = "result"
-        reply["slot"] = plugin.slot
-        reply["id"] = event_id
-        reply["callback"] = index
+        reply = dict(reply, type="result", slot=plugin.slot, id=event_id, callback=index)
         pending = (json.dumps(reply) + "\n").encode("utf-8")
-        if not succeeded and 0 <= index < len(plugin.callbacks):
+        if not reply["ok"] and 0 <= index < len(plugin.callbacks):
             if plugin.callbacks[index].stop_on_error:
                 send_result(plugin, pending)
                 return False
     if plugin.page is not None:
         record_progress(plugin, event_id)
-        if succeeded and plugin.page is not None:
+        if succeeded is not None and plugin.page is not None:
             return True  # the next `done` says it
-    if pending is not None:
+    if succeeded is not None:
+        send_result(plugin, RESULT_OK % (plugin.slot, event_id, succeeded))
+    elif pending is not None:
         send_result(plugin, pending)
     return True
 
@@ -628,15 +658,17 @@ ROW_ORDER = collections.deque()
 
 
 def take_row(entry, converter):
-    """The event of an ``events`` entry: converted now, or the one kept for an earlier entry."""
-    if entry.get("held"):
-        return ROWS[entry["id"]]
-    row = converter.convert(entry)
-    if entry.get("keep"):
+    """The event of an entry: converted now, or the one kept for an earlier entry."""
+    event_id, _, row, extras, keep = entry
+    if row is None:
+        return ROWS[event_id]
+    if extras is not None:
+        converter.convert(row, extras)
+    if keep:
         if len(ROW_ORDER) >= ROWS_KEPT:
             ROWS.pop(ROW_ORDER.popleft(), None)
-        ROWS[entry["id"]] = row
-        ROW_ORDER.append(entry["id"])
+        ROWS[event_id] = row
+        ROW_ORDER.append(event_id)
     return row
 
 
@@ -645,19 +677,19 @@ def receive_events(message, converter):
     goes out halfway through and at the end, so the host can ship more before this runs dry;
     without one each entry waits for its ``run``."""
     plugin = PLUGINS.get(message["slot"])
-    entries = message["events"]
+    entries = converter.load(message["payload"])
     half = len(entries) // 2
     for position, entry in enumerate(entries, 1):
         if plugin is None or plugin.stopped:
             # Shipped before the host heard of the stop (it ships them again); kept rows
             # are still counted, as the host counts them.
-            if entry.get("keep"):
+            if entry[4]:
                 take_row(entry, converter)
             continue
         row = take_row(entry, converter)
         if plugin.page is None:
-            plugin.ahead.append((entry["id"], row))
-        elif not run_event(plugin, entry["id"], row, entry["callbacks"]):
+            plugin.ahead.append((entry[0], row))
+        elif not run_event(plugin, entry[0], row, entry[1]):
             # Stopped: the rest must not run; the host resumes the plugin when it may.
             plugin.stopped = True
         plugin.entries += 1
@@ -920,9 +952,10 @@ def prepare_children():
     except Exception:
         pass
     try:
-        EventConverter().convert(
-            {"row": {"created_at": None}, "dates": [["created_at", 0]]}
-        )
+        converter = EventConverter()
+        converter.load(pickle.dumps([(1, [0], {"created_at": None}, None, False)], 4))
+        converter.date(0)
+        converter.convert({"a": "x &lt; y"}, {"unescape": ["a"]})
     except Exception:
         pass
     # The rehearsal's debug call left an answer in a logger's level cache, which only

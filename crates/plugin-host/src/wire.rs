@@ -1,16 +1,17 @@
-//! The `events` message: event rows plus the few places the runner must touch to turn a row
-//! into exactly what `shotgun_api3`'s `find` returns (docs/plugin-protocol.md, section 4).
+//! The `events` message: event rows as pickles that Python's C unpickler turns into exactly
+//! what `shotgun_api3`'s `find` returns (docs/plugin-protocol.md, section 4).
 //!
-//! The walk over every value happens here, once, in Rust; the runner's work per event is
-//! `json.loads` (C code) and one conversion per listed path.
+//! The walk over every value happens here, once per event, in Rust: datetimes go on the
+//! wire as calls that build them, so the runner's work per event is the unpickling and,
+//! for the rare rows that need it, one conversion per listed path.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 
-use serde::Serialize;
-use serde::ser::{SerializeSeq, Serializer};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sgevents_api::Event;
+
+mod pickle;
 
 /// Years whose datetimes the runner may build from a Unix timestamp; others are left to its
 /// exact slow path (`maybe_dates`), so no range or overflow case differs from the client.
@@ -47,8 +48,11 @@ impl KeptRows {
     }
 }
 
-/// One `events` message being built: `{"type":"events","slot":S,"events":[...]}\n`.
+/// One `events` message being built: the line `{"type":"events","slot":S,"bytes":N}\n`,
+/// then N bytes of pickle: a list of `(id, callbacks, row, extras, keep)` tuples
+/// (docs/plugin-protocol.md, section 4).
 pub(crate) struct EventsMessage {
+    slot: u32,
     buf: Vec<u8>,
     count: usize,
 }
@@ -58,10 +62,12 @@ impl EventsMessage {
     /// one buffer for every message).
     pub(crate) fn new(slot: u32, mut buf: Vec<u8>) -> EventsMessage {
         buf.clear();
-        buf.extend_from_slice(b"{\"type\":\"events\",\"slot\":");
-        buf.extend_from_slice(slot.to_string().as_bytes());
-        buf.extend_from_slice(b",\"events\":[");
-        EventsMessage { buf, count: 0 }
+        pickle::begin(&mut buf);
+        EventsMessage {
+            slot,
+            buf,
+            count: 0,
+        }
     }
 
     /// Adds one event and the callbacks that will run on it.
@@ -69,43 +75,33 @@ impl EventsMessage {
         self.push_entry(event, callbacks, false);
     }
 
-    /// Adds an event whose row the process kept for an earlier entry: only its id and the
-    /// callbacks.
+    /// Adds an event whose row the process kept for an earlier entry: no row, no extras.
     fn push_held(&mut self, id: i64, callbacks: &[usize]) {
-        if self.count > 0 {
-            self.buf.push(b',');
-        }
         self.count += 1;
-        let _ = write!(self.buf, "{{\"id\":{id},\"held\":true,\"callbacks\":");
-        if serde_json::to_writer(&mut self.buf, callbacks).is_err() {
-            self.buf.extend_from_slice(b"[]");
-        }
-        self.buf.push(b'}');
+        let out = &mut self.buf;
+        pickle::open_tuple(out);
+        pickle::int(out, id);
+        write_callbacks(out, callbacks);
+        pickle::none(out);
+        pickle::none(out);
+        pickle::boolean(out, false);
+        pickle::close_tuple(out);
     }
 
     /// Adds one event in full; with `keep` the process keeps its row for later entries.
     fn push_entry(&mut self, event: &Event, callbacks: &[usize], keep: bool) {
-        if self.count > 0 {
-            self.buf.push(b',');
-        }
         self.count += 1;
-        // `{"id":N,"callbacks":[...],` then the entry's shared fields: only the id and
-        // the callbacks are written per plugin: the rest (the row and its paths, the walk
-        // over every value) is encoded once per event and shared by every plugin's host.
+        // Only the id, the callbacks and `keep` are written per plugin: the row and its
+        // extras (the walk over every value) are encoded once per event and shared by
+        // every plugin's host.
         let rest = event.wire_bytes(encode_rest);
-        // Serialising plain JSON values into a Vec cannot fail; should it ever, the entry is
-        // written as `null`, which the runner reports as an unreadable entry.
-        let mut head = Vec::with_capacity(32);
-        let keep = if keep { "\"keep\":true," } else { "" };
-        let written = write!(head, "{{\"id\":{},{keep}\"callbacks\":", event.id).is_ok()
-            && serde_json::to_writer(&mut head, callbacks).is_ok();
-        if written && !rest.is_empty() {
-            self.buf.extend_from_slice(&head);
-            self.buf.push(b',');
-            self.buf.extend_from_slice(rest);
-        } else {
-            self.buf.extend_from_slice(b"null");
-        }
+        let out = &mut self.buf;
+        pickle::open_tuple(out);
+        pickle::int(out, event.id);
+        write_callbacks(out, callbacks);
+        out.extend_from_slice(rest);
+        pickle::boolean(out, keep);
+        pickle::close_tuple(out);
     }
 
     /// How many events the message holds.
@@ -118,29 +114,106 @@ impl EventsMessage {
         self.buf.len()
     }
 
-    /// The finished line, newline included.
+    /// The finished message: its line, then its payload.
     pub(crate) fn finish(mut self) -> Vec<u8> {
-        self.buf.extend_from_slice(b"]}\n");
-        self.buf
+        pickle::end(&mut self.buf);
+        let mut message = Vec::with_capacity(self.buf.len() + 48);
+        // Writing into a Vec cannot fail.
+        let _ = writeln!(
+            message,
+            "{{\"type\":\"events\",\"slot\":{},\"bytes\":{}}}",
+            self.slot,
+            self.buf.len()
+        );
+        message.extend_from_slice(&self.buf);
+        message
     }
 }
 
-/// An entry without its per-plugin head: `"row":{...},"dates":[...],...}` (the serialised
-/// entry after `{"id":N,"callbacks":[...],`), or nothing when it cannot be encoded.
-fn encode_rest(event: &Event) -> Vec<u8> {
-    match serde_json::to_vec(&Entry::new(event)) {
-        // Drop the opening brace: the head before it is written per plugin.
-        Ok(mut bytes) if bytes.first() == Some(&b'{') => {
-            bytes.remove(0);
-            bytes
+fn write_callbacks(out: &mut Vec<u8>, callbacks: &[usize]) {
+    pickle::list(out, callbacks.is_empty(), |out| {
+        for &callback in callbacks {
+            pickle::int(out, i64::try_from(callback).unwrap_or(i64::MAX));
         }
-        _ => Vec::new(),
+    });
+}
+
+/// An entry's shared part: the row, with every datetime already a `date(seconds)` call,
+/// then its extras (`None`, or a dict of the rare conversions left to the runner).
+fn encode_rest(event: &Event) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    let mut extras = Extras::default();
+    let mut path = Vec::new();
+    pickle::dict(&mut out, event.raw.is_empty(), |out| {
+        for (key, value) in &event.raw {
+            pickle::text(out, key);
+            match value {
+                Value::String(text) if text.contains("&lt;") => extras.unescape.push(key),
+                Value::Object(link)
+                    if link.get("link_type").and_then(Value::as_str) == Some("local") =>
+                {
+                    extras.local_links.push(key);
+                }
+                _ => {}
+            }
+            path.push(Step::Key(key));
+            write_value(out, value, &mut path, &mut extras.maybe_dates);
+            path.pop();
+        }
+    });
+    extras.write(&mut out);
+    out
+}
+
+/// Writes `value` as the object `shotgun_api3` makes of it, but for the strings only its
+/// own test can judge, which are listed in `maybe` (by their path) and written as they are.
+fn write_value<'a>(
+    out: &mut Vec<u8>,
+    value: &'a Value,
+    path: &mut Vec<Step<'a>>,
+    maybe: &mut Vec<Vec<Step<'a>>>,
+) {
+    match value {
+        Value::Null => pickle::none(out),
+        Value::Bool(flag) => pickle::boolean(out, *flag),
+        Value::Number(number) => {
+            if let Some(int) = number.as_i64() {
+                pickle::int(out, int);
+            } else if let Some(big) = number.as_u64() {
+                pickle::big_int(out, big);
+            } else {
+                // What json.loads gives for the shortest text of this double.
+                pickle::float(out, number.as_f64().unwrap_or(f64::NAN));
+            }
+        }
+        Value::String(text) => match classify(text) {
+            DateKind::Date(seconds) => pickle::date(out, seconds),
+            DateKind::Maybe => {
+                maybe.push(path.clone());
+                pickle::text(out, text);
+            }
+            DateKind::No => pickle::text(out, text),
+        },
+        Value::Array(items) => pickle::list(out, items.is_empty(), |out| {
+            for (idx, item) in items.iter().enumerate() {
+                path.push(Step::Index(idx));
+                write_value(out, item, path, maybe);
+                path.pop();
+            }
+        }),
+        Value::Object(map) => pickle::dict(out, map.is_empty(), |out| {
+            for (key, item) in map {
+                pickle::text(out, key);
+                path.push(Step::Key(key));
+                write_value(out, item, path, maybe);
+                path.pop();
+            }
+        }),
     }
 }
 
 /// One step of a path into the row: a key or a list index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Step<'a> {
     /// A key of an object.
     Key(&'a str),
@@ -148,95 +221,65 @@ pub(crate) enum Step<'a> {
     Index(usize),
 }
 
-/// Where a value sits in the row: a top-level key is written as a plain string, a deeper
-/// place as a list of steps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Path<'a>(Vec<Step<'a>>);
-
-impl Serialize for Path<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let [Step::Key(key)] = self.0.as_slice() {
-            return serializer.serialize_str(key);
-        }
-        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
-        for step in &self.0 {
-            seq.serialize_element(step)?;
-        }
-        seq.end()
-    }
-}
-
-/// One event on the wire, after its per-plugin `id` and `callbacks`.
-#[derive(Debug, Serialize)]
-pub(crate) struct Entry<'a> {
-    /// The row exactly as the site sent it, keys in the site's order.
-    row: &'a Map<String, Value>,
-    /// Datetime strings and their Unix time: the runner puts the local-zone datetime there.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    dates: Vec<(Path<'a>, i64)>,
+/// The conversions of a row the runner makes itself (rare; most rows have none).
+#[derive(Debug, Default)]
+pub(crate) struct Extras<'a> {
     /// Strings that may be datetimes (non-ASCII digits, far years): the runner applies
     /// `shotgun_api3`'s own test and conversion to them.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    maybe_dates: Vec<Path<'a>>,
+    pub(crate) maybe_dates: Vec<Vec<Step<'a>>>,
     /// Top-level keys whose string holds `&lt;`, which the client turns into `<`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    unescape: Vec<&'a str>,
+    pub(crate) unescape: Vec<&'a str>,
     /// Top-level keys holding a `link_type: local` file link, which gets `local_path`/`url`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    local_links: Vec<&'a str>,
+    pub(crate) local_links: Vec<&'a str>,
 }
 
-impl<'a> Entry<'a> {
-    pub(crate) fn new(event: &'a Event) -> Entry<'a> {
-        let mut entry = Entry {
-            row: &event.raw,
-            dates: Vec::new(),
-            maybe_dates: Vec::new(),
-            unescape: Vec::new(),
-            local_links: Vec::new(),
+impl Extras<'_> {
+    /// `None` when there is nothing to do, else a dict of the non-empty lists. A path is a
+    /// top-level key, or a list of keys and indexes.
+    fn write(&self, out: &mut Vec<u8>) {
+        if self.maybe_dates.is_empty() && self.unescape.is_empty() && self.local_links.is_empty() {
+            pickle::none(out);
+            return;
+        }
+        let keys = |out: &mut Vec<u8>, name: &str, keys: &[&str]| {
+            if !keys.is_empty() {
+                pickle::text(out, name);
+                pickle::list(out, false, |out| {
+                    for key in keys {
+                        pickle::text(out, key);
+                    }
+                });
+            }
         };
-        let mut path = Vec::new();
-        for (key, value) in &event.raw {
-            path.push(Step::Key(key));
-            entry.visit(value, &mut path);
-            path.pop();
-            match value {
-                Value::String(text) if text.contains("&lt;") => entry.unescape.push(key),
-                Value::Object(link)
-                    if link.get("link_type").and_then(Value::as_str) == Some("local") =>
-                {
-                    entry.local_links.push(key);
-                }
-                _ => {}
+        pickle::dict(out, false, |out| {
+            if !self.maybe_dates.is_empty() {
+                pickle::text(out, "maybe_dates");
+                pickle::list(out, false, |out| {
+                    for path in &self.maybe_dates {
+                        write_path(out, path);
+                    }
+                });
             }
-        }
-        entry
+            keys(out, "unescape", &self.unescape);
+            keys(out, "local_links", &self.local_links);
+        });
     }
+}
 
-    fn visit(&mut self, value: &'a Value, path: &mut Vec<Step<'a>>) {
-        match value {
-            Value::String(text) => match classify(text) {
-                DateKind::Date(seconds) => self.dates.push((Path(path.clone()), seconds)),
-                DateKind::Maybe => self.maybe_dates.push(Path(path.clone())),
-                DateKind::No => {}
-            },
-            Value::Array(items) => {
-                for (idx, item) in items.iter().enumerate() {
-                    path.push(Step::Index(idx));
-                    self.visit(item, path);
-                    path.pop();
-                }
-            }
-            Value::Object(map) => {
-                for (key, item) in map {
-                    path.push(Step::Key(key));
-                    self.visit(item, path);
-                    path.pop();
-                }
-            }
-            Value::Null | Value::Bool(_) | Value::Number(_) => {}
-        }
+fn write_path(out: &mut Vec<u8>, path: &[Step<'_>]) {
+    let step = |out: &mut Vec<u8>, step: &Step<'_>| match step {
+        Step::Key(key) => pickle::text(out, key),
+        Step::Index(idx) => pickle::int(out, i64::try_from(*idx).unwrap_or(i64::MAX)),
+    };
+    if let [Step::Key(key)] = path {
+        pickle::text(out, key);
+        return;
     }
+    pickle::list(out, path.is_empty(), |out| {
+        for each in path {
+            step(out, each);
+        }
+    });
 }
 
 /// What `shotgun_api3` makes of a string it receives.

@@ -73,7 +73,21 @@ fn host_messages_match_the_fixture() {
     .iter()
     .map(HostMessage::to_line)
     .collect();
-    lines.push(events.finish());
+    let message = events.finish();
+    let cut = message.iter().position(|&b| b == b'\n').unwrap() + 1;
+    lines.push(message[..cut].to_vec());
+    let payload: String = message[cut..].iter().map(|b| format!("{b:02x}")).collect();
+    let entry = FIXTURE
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|entry| entry["message"]["type"] == "events")
+        .unwrap();
+    assert_eq!(
+        entry["rows"],
+        json!([first.raw, second.raw]),
+        "the rows the Python side checks against"
+    );
+    assert_eq!(entry["payload_hex"], payload.as_str(), "the payload");
     lines.push(
         HostMessage::Run {
             slot: 0,
