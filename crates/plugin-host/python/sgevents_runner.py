@@ -218,6 +218,9 @@ def _timezones():
     return datetime.timezone.utc, datetime.datetime.now().astimezone().tzinfo
 
 
+_UNIX_EPOCH = datetime.datetime(1970, 1, 1)
+
+
 def _local_path_field():
     caps = getattr(_sg_module, "ClientCapabilities", None)
     if caps is None:
@@ -241,12 +244,17 @@ class EventConverter(object):
 
     # Datetimes are immutable, so one object may serve every event of the same second.
     CACHE_SIZE = 4096
+    # Seconds in which the local zone's shift from UTC is taken to be constant (see _shift).
+    SPAN = 900
 
     def __init__(self):
         self._pattern = _date_time_pattern()
         self._utc, self._local = _timezones()
         self._local_path_field = _local_path_field()
         self._cache = {}
+        # Quarter hours whose local shift from UTC is known (see _shift).
+        self._shifts = {}
+        self._epoch = datetime.datetime(1970, 1, 1, tzinfo=self._local)
         converter = self
 
         class Loader(pickle.Unpickler):
@@ -263,15 +271,47 @@ class EventConverter(object):
         return self._loader(io.BytesIO(payload)).load()
 
     def date(self, seconds):
-        """The local-zone datetime at a Unix time, as the client makes it."""
+        """The local-zone datetime at a Unix time, exactly as the client makes it:
+        ``datetime.fromtimestamp(seconds, local)``."""
         cache = self._cache
         value = cache.get(seconds)
         if value is None:
             if len(cache) >= self.CACHE_SIZE:
                 cache.clear()
-            value = datetime.datetime.fromtimestamp(seconds, self._local)
+                self._shifts.clear()
+            shift = self._shift(seconds // self.SPAN)
+            if shift is None:
+                value = datetime.datetime.fromtimestamp(seconds, self._local)
+            else:
+                value = self._epoch + datetime.timedelta(seconds=seconds + shift)
             cache[seconds] = value
         return value
+
+    def _shift(self, span):
+        """How far the local wall clock is from UTC all through the SPAN seconds numbered
+        `span`, or None when it changes inside them (a DST change) or cannot be found.
+
+        The client's local zone decides by asking the C library (mktime, localtime) about
+        the wall time, which costs a few microseconds a call, and a file check of the zone
+        each time. Its answer changes once at each DST change, and those are months apart,
+        so a span holds at most one change, and none when both its ends agree. Then every
+        second in it is UTC plus that shift, added to a datetime of the same zone: the same
+        fields and the same tzinfo object as the client's."""
+        shifts = self._shifts
+        if span in shifts:
+            return shifts[span]
+        shift = None
+        try:
+            ends = []
+            for at in (span * self.SPAN, span * self.SPAN + self.SPAN - 1):
+                local = datetime.datetime.fromtimestamp(at, self._local)
+                ends.append(int((local.replace(tzinfo=None) - _UNIX_EPOCH).total_seconds()) - at)
+            if ends[0] == ends[1]:
+                shift = ends[0]
+        except (OverflowError, OSError, ValueError):
+            pass
+        shifts[span] = shift
+        return shift
 
     def convert(self, row, extras):
         """Applies an entry's extras (a dict of lists) to its row, in place."""
