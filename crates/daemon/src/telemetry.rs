@@ -19,6 +19,26 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
+/// One plugin's series that change with every event it handles (see
+/// [`Telemetry::plugin_metrics`]).
+#[derive(Debug, Clone)]
+pub struct PluginMetrics {
+    dispatched: Counter,
+    duration: Histogram,
+    failures: Counter,
+}
+
+impl PluginMetrics {
+    /// The plugin handled one event in `duration`; `failures` of its callbacks failed.
+    pub fn record(&self, duration: Duration, failures: u64) {
+        self.dispatched.inc();
+        self.duration.observe(duration.as_secs_f64());
+        if failures > 0 {
+            self.failures.inc_by(failures);
+        }
+    }
+}
+
 /// The label of per-plugin series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct PluginLabel {
@@ -275,6 +295,17 @@ impl Telemetry {
     pub fn record_poll(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
         self.polls.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// `plugin`'s per-event series, to record into without a look-up each time. Take them
+    /// again after [`Telemetry::forget_plugin`], which drops them from the export.
+    pub fn plugin_metrics(&self, plugin: &str) -> PluginMetrics {
+        let label = plugin_label(plugin);
+        PluginMetrics {
+            dispatched: self.events_dispatched.get_or_create(&label).clone(),
+            duration: self.callback_duration.get_or_create(&label).clone(),
+            failures: self.plugin_failures.get_or_create(&label).clone(),
+        }
     }
 
     /// One event was handed to `plugin`.

@@ -19,7 +19,7 @@ use crate::committer::Committer;
 use crate::cursor::{Admission, Cursor, CursorRules, GapNote};
 use crate::filters::PluginFilters;
 use crate::logging::{TimingRecord, timing_record};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{PluginMetrics, Telemetry};
 
 mod batch;
 mod page;
@@ -113,6 +113,8 @@ pub(crate) struct Worker {
     pub(crate) page: Option<PathBuf>,
     /// The plugin starts elsewhere than its own saved cursor: its old page is emptied, not read.
     pub(crate) page_fresh: bool,
+    /// The plugin's per-event series, taken on its first event (and again after a reload).
+    pub(crate) metrics: Option<PluginMetrics>,
 }
 
 /// A worker's changing state while it runs.
@@ -289,6 +291,8 @@ impl Worker {
         }
         match order {
             Control::Replace { mut plugin, epoch } => {
+                // The series may have been dropped with the old plugin: take them anew.
+                self.metrics = None;
                 if let Some(mut old) = running.plugin.take() {
                     old.shutdown().await;
                 }
@@ -473,9 +477,10 @@ impl Worker {
         };
         let elapsed = clock.elapsed();
         let restarts = plugin.restarts();
-        self.telemetry.record_dispatched(&self.key.plugin);
-        self.telemetry
-            .record_callback(&self.key.plugin, elapsed, outcome.failures.len() as u64);
+        let (telemetry, plugin_name) = (&self.telemetry, &self.key.plugin);
+        self.metrics
+            .get_or_insert_with(|| telemetry.plugin_metrics(plugin_name))
+            .record(elapsed, outcome.failures.len() as u64);
         if self.timing_log {
             self.write_timing(event, &names, &outcome, started, elapsed);
         }

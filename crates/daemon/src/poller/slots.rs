@@ -249,6 +249,7 @@ impl Poller {
                 .map(|dir| sgevents_store::page::page_file(dir, &key)),
             // A page only tells of events after the plugin's own saved cursor.
             page_fresh: self.saved.get(&key) != Some(&cursor),
+            metrics: None,
         };
         self.committer.commit_later(&key, &cursor);
         let shutdown = self.shutdown.clone();

@@ -121,3 +121,27 @@ fn plugin_state_is_one_series_per_state() {
     telemetry.forget_plugin("p");
     assert!(!telemetry.encode().contains("plugin=\"p\""));
 }
+
+#[test]
+fn a_plugins_own_handles_record_into_its_exported_series_until_it_is_forgotten() {
+    let telemetry = Telemetry::new();
+    let metrics = telemetry.plugin_metrics("shots");
+    metrics.record(Duration::from_millis(30), 0);
+    metrics.record(Duration::from_millis(3), 2);
+    telemetry.record_dispatched("shots"); // the same series as through the look-up
+    let text = telemetry.encode();
+    let dispatched = "sgevents_events_dispatched_total{plugin=\"shots\"}";
+    assert_eq!(sample(&text, dispatched), Some(3.0), "{text}");
+    let failures = "sgevents_plugin_failures_total{plugin=\"shots\"}";
+    assert_eq!(sample(&text, failures), Some(2.0), "{text}");
+    let count = "sgevents_callback_duration_seconds_count{plugin=\"shots\"}";
+    assert_eq!(sample(&text, count), Some(2.0), "{text}");
+    // Forgotten (the plugin was removed): handles taken anew export again, from zero.
+    telemetry.forget_plugin("shots");
+    metrics.record(Duration::from_millis(1), 0);
+    assert!(!telemetry.encode().contains("plugin=\"shots\""));
+    telemetry
+        .plugin_metrics("shots")
+        .record(Duration::from_millis(1), 0);
+    assert_eq!(sample(&telemetry.encode(), dispatched), Some(1.0));
+}
