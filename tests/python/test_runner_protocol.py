@@ -149,7 +149,8 @@ def test_the_runner_replays_the_golden_host_messages(runner, tmp_path, run_ahead
     if run_ahead:
         # Both events finished (42's failure does not stop the plugin): both are on the page,
         # and one `done` after the last stands for 43's successful last callback.
-        assert (tmp_path / "progress.page").read_bytes() == b"42\n43\n"
+        # (The rest of the file is room reserved ahead: zero bytes, which readers skip.)
+        assert (tmp_path / "progress.page").read_bytes().rstrip(b"\0") == b"42\n43\n"
         assert results == [(42, 0, True), (42, 1, False)]
         assert channel.sent[-1] == {"type": "done", "slot": 0, "entries": 2}
     else:
@@ -186,7 +187,7 @@ def test_a_page_that_cannot_be_written_sends_the_slot_back_to_waiting_for_run(ru
     assert loaded["type"] == "loaded", loaded
     reply = module.handle({"type": "page", "slot": 0, "path": str(tmp_path / "p.page")}, converter)
     assert reply["ok"] is True
-    os.close(module.PLUGINS[0].page)  # the page can no longer be written (as on a full disk)
+    module.PLUGINS[0].page.close()  # the page can no longer be written (as on a full disk)
     events = [m for m in golden("host") if m["type"] == "events"][0]
     module.handle(events, converter)
     lost = [m for m in channel.sent if m["type"] == "paged"]
@@ -196,3 +197,43 @@ def test_a_page_that_cannot_be_written_sends_the_slot_back_to_waiting_for_run(ru
     ran = [(m["id"], m["callback"]) for m in channel.sent if m["type"] == "result"]
     assert ran == [(42, 0), (42, 1)]
     assert [event_id for event_id, _ in module.PLUGINS[0].ahead] == [43]
+
+
+def test_a_mapped_page_keeps_what_was_there_grows_as_needed_and_empties_on_request(runner, tmp_path):
+    module, channel = runner
+    path = tmp_path / "p.page"
+    path.write_bytes(b"7\n8\n9")  # two lines and a torn one, from an earlier process
+    page = module.ProgressPage(str(path))
+    ids = list(range(10, 10 + 20000))  # more than the room reserved at first
+    for event_id in ids:
+        page.write(b"%d\n" % event_id)
+    data = path.read_bytes()
+    assert data.rstrip(b"\0") == b"7\n8\n" + b"".join(b"%d\n" % i for i in ids)
+    assert len(data) >= len(data.rstrip(b"\0"))
+    page.empty()
+    assert path.read_bytes().rstrip(b"\0") == b""
+    page.write(b"99\n")
+    assert path.read_bytes().rstrip(b"\0") == b"99\n"
+    page.close()
+    # Opened again (a restarted process): it goes on after the last line.
+    again = module.ProgressPage(str(path))
+    again.write(b"100\n")
+    again.close()
+    assert path.read_bytes().rstrip(b"\0") == b"99\n100\n"
+
+
+def test_empty_page_is_answered_and_the_page_is_empty_after(runner, tmp_path):
+    module, channel = runner
+    plugin_file = tmp_path / "ready_tasks.py"
+    plugin_file.write_text(PLUGIN)
+    converter = module.EventConverter()
+    module.handle(golden("host")[0], converter)  # configure
+    module.handle(dict(golden("host")[1], path=str(plugin_file)), converter)
+    page = tmp_path / "p.page"
+    assert module.handle({"type": "page", "slot": 0, "path": str(page)}, converter)["ok"] is True
+    events = [m for m in golden("host") if m["type"] == "events"][0]
+    module.handle(events, converter)
+    assert page.read_bytes().rstrip(b"\0") == b"42\n43\n"
+    reply = module.handle({"type": "empty_page", "slot": 0}, converter)
+    assert reply == {"type": "paged", "slot": 0, "ok": True, "error": None}
+    assert page.read_bytes().rstrip(b"\0") == b""

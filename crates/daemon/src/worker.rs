@@ -32,6 +32,10 @@ pub(crate) use reports::Reports;
 /// Save the cursor at least this often during catch-up over events that were filtered out,
 /// or that a plugin with a progress page finished (the page holds them meanwhile).
 const COMMIT_EVERY: u32 = 1_000;
+/// At rest, how long to wait before checking the page again when the plugin's process was
+/// busy, and how many times to try before waiting for the next rest.
+const SETTLE_RETRY: Duration = Duration::from_millis(100);
+const SETTLE_RETRIES: u32 = 50;
 /// A plugin still busy with an event after this long is reported as running it; faster
 /// events are only reported done.
 const STARTED_AFTER: Duration = Duration::from_millis(20);
@@ -131,6 +135,11 @@ struct Running {
     uncommitted: u32,
     /// Ids a progress page says the plugin finished, which the cursor may not show yet.
     finished: HashSet<i64>,
+    /// The cursor was saved at rest and the page not yet checked against it (the plugin's
+    /// process was busy then): [`Worker::settle`] tries again at the next rest.
+    page_unchecked: bool,
+    /// How many times in a row the page could not be checked at rest.
+    page_retries: u32,
 }
 
 impl Worker {
@@ -150,6 +159,8 @@ impl Worker {
             own_page: None,
             uncommitted: 0,
             finished: HashSet::new(),
+            page_unchecked: false,
+            page_retries: 0,
         };
         let mut ahead = Lookahead::default();
         loop {
@@ -177,6 +188,7 @@ impl Worker {
                     tokio::select! {
                         biased;
                         () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(SETTLE_RETRY), if running.page_unchecked => continue,
                         order = control.recv() => match order {
                             Some(order) => {
                                 self.handle_control(&mut running, order).await;
@@ -224,20 +236,41 @@ impl Worker {
     /// At rest (nothing queued or taken ahead): saves the cursor if events went unsaved, and
     /// empties the progress page once the saved cursor covers it.
     async fn settle(&mut self, running: &mut Running) {
-        if running.uncommitted == 0 {
+        if running.uncommitted > 0 {
+            running.uncommitted = 0;
+            let paged = running.own_page.is_some()
+                || running.plugin.as_ref().is_some_and(|p| p.keeps_progress());
+            if !paged {
+                self.committer.commit_later(&self.key, &self.cursor);
+                return;
+            }
+            commit_until_durable(&self.committer, &self.key, &self.cursor).await;
+            running.page_unchecked = true;
+        }
+        if !running.page_unchecked {
             return;
         }
-        running.uncommitted = 0;
-        let paged = running.own_page.is_some()
-            || running.plugin.as_ref().is_some_and(|p| p.keeps_progress());
-        if !paged {
-            self.committer.commit_later(&self.key, &self.cursor);
+        if running.plugin.as_ref().is_some_and(|p| p.holds_events()) {
+            // Still running what it was shipped (or its shared process is busy): again
+            // shortly, a few times, then at the next rest.
+            running.page_retries += 1;
+            running.page_unchecked = running.page_retries < SETTLE_RETRIES;
             return;
         }
-        commit_until_durable(&self.committer, &self.key, &self.cursor).await;
-        let holds = running.plugin.as_ref().is_some_and(|p| p.holds_events());
-        if let (Some(path), false) = (&self.page, holds) {
-            page::empty_if_covered(path, &self.cursor, &mut running.finished, &running.logger);
+        running.page_unchecked = false;
+        running.page_retries = 0;
+        if let Some(path) = &self.page
+            && page::covered(path, &self.cursor, &mut running.finished, &running.logger)
+        {
+            // A process that keeps the page empties it (it may have it mapped); else, or
+            // when it could not, the file is emptied here.
+            let emptied = match running.plugin.as_mut() {
+                Some(plugin) if plugin.keeps_progress() => plugin.empty_progress().await,
+                _ => false,
+            };
+            if !emptied {
+                page::empty(path, &running.logger);
+            }
         }
     }
 

@@ -102,6 +102,15 @@ pub trait Plugin: Send + 'static {
         false
     }
 
+    /// Empties the progress page the plugin keeps (the daemon's cursor covers every id on
+    /// it, and the plugin holds nothing hinted). A plugin that keeps a page may hold it in a
+    /// way only it can empty safely (the Python runner maps the file into memory); returns
+    /// whether it did. The default, for a plugin that keeps none, is false: the daemon then
+    /// empties the file itself.
+    fn empty_progress(&mut self) -> BoxFuture<'_, bool> {
+        Box::pin(async { false })
+    }
+
     /// Whether the plugin holds hinted events it was not handed yet, which it may be running
     /// (so its progress page may still grow).
     fn holds_events(&self) -> bool {

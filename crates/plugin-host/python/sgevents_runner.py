@@ -20,6 +20,7 @@ import array
 import json
 import logging
 import io
+import mmap
 import os
 import pickle
 import pprint
@@ -667,18 +668,101 @@ def run_event(plugin, event_id, event, callbacks):
     return True
 
 
+class ProgressPage(object):
+    """A progress page written through a memory mapping: appending an id is a copy into the
+    mapping, not a system call (the kernel's page cache holds it either way, so it survives
+    a crash of this process, and the daemon's reads see it at once).
+
+    Only a window of WINDOW bytes at the end of the file is mapped, moved on as it fills,
+    so the process's memory does not grow with the page. The file is made longer ahead of
+    the writes, with space the file system allocates at once (posix_fallocate: a full disk
+    fails here, cleanly, not as SIGBUS when a write touches the mapping); that room holds
+    zero bytes, which readers ignore. Only this process shortens the file (``empty``), so no
+    mapped byte ever lies past its end."""
+
+    WINDOW = 64 << 10
+
+    def __init__(self, path):
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(path, flags, 0o600)
+        self._map = None
+        try:
+            # Lines already there (an earlier process, or the daemon) stay; a torn last
+            # line and the zero room after the last line are written over.
+            self._at = self._after_last_line()
+            self._move(self._at, self._at)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    def _after_last_line(self):
+        """Where the next line goes: just after the file's last newline (read backwards in
+        blocks, so a long page is not read whole)."""
+        end = os.fstat(self._fd).st_size
+        while end > 0:
+            start = max(0, end - 8192)
+            block = os.pread(self._fd, end - start, start)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                return start + newline + 1
+            end = start
+        return 0
+
+    def _move(self, at, end):
+        """Maps a window that starts at or before `at` and holds `end`, with room reserved."""
+        base = at - at % mmap.ALLOCATIONGRANULARITY
+        size = max(self.WINDOW, end - base + self.WINDOW)
+        os.posix_fallocate(self._fd, base, size)
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        self._map = mmap.mmap(self._fd, size, offset=base)
+        self._base = base
+
+    def write(self, line):
+        at = self._at
+        end = at + len(line)
+        if end - self._base > len(self._map):
+            self._move(at, end)
+        base = self._base
+        self._map[at - base : end - base] = line
+        self._at = end
+
+    def empty(self):
+        """Drops every line: the file is made empty (then room is reserved again)."""
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        os.ftruncate(self._fd, 0)
+        self._at = 0
+        self._move(0, 0)
+
+    def close(self):
+        try:
+            if self._map is not None:
+                self._map.close()
+        finally:
+            os.close(self._fd)
+
+
+def drop_page(plugin):
+    """Closes the plugin's page, if it keeps one; it then waits for `run` again."""
+    page, plugin.page = plugin.page, None
+    if page is not None:
+        try:
+            page.close()
+        except (OSError, ValueError):
+            pass
+
+
 def record_progress(plugin, event_id):
     """Appends the finished event's id to the plugin's progress page. When the page cannot
     be written the plugin goes back to waiting for `run`, and the host is told."""
     try:
-        os.write(plugin.page, b"%d\n" % event_id)
-    except (OSError, TypeError) as err:
+        plugin.page.write(b"%d\n" % event_id)
+    except (OSError, ValueError, TypeError) as err:
         report_done(plugin)  # what finished before this is on the page
-        try:
-            os.close(plugin.page)
-        except OSError:
-            pass
-        plugin.page = None
+        drop_page(plugin)
         CHANNEL.send(
             {
                 "type": "paged",
@@ -742,15 +826,26 @@ def open_page(message):
     """``page``: from now on, run shipped events at once and record each finished one on the
     progress page at ``path``."""
     plugin = PLUGINS[message["slot"]]
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(message["path"], flags, 0o600)
-    except OSError as err:
+        page = ProgressPage(message["path"])
+    except (OSError, ValueError) as err:
         return {"type": "paged", "slot": plugin.slot, "ok": False, "error": str(err)}
-    if plugin.page is not None:
-        os.close(plugin.page)
-    plugin.page = fd
+    drop_page(plugin)
+    plugin.page = page
     plugin.ahead.clear()
+    return {"type": "paged", "slot": plugin.slot, "ok": True, "error": None}
+
+
+def empty_page(message):
+    """``empty_page``: the daemon's cursor covers every id on the page."""
+    plugin = PLUGINS[message["slot"]]
+    if plugin.page is None:
+        return {"type": "paged", "slot": plugin.slot, "ok": False, "error": "no progress page"}
+    try:
+        plugin.page.empty()
+    except (OSError, ValueError) as err:
+        drop_page(plugin)
+        return {"type": "paged", "slot": plugin.slot, "ok": False, "error": str(err)}
     return {"type": "paged", "slot": plugin.slot, "ok": True, "error": None}
 
 
@@ -785,6 +880,8 @@ def handle(message, converter):
         return None
     if kind == "page":
         return open_page(message)
+    if kind == "empty_page":
+        return empty_page(message)
     if kind == "configure":
         STATE["site_url"] = message.get("site_url")
         STATE["proxy"] = message.get("proxy")
@@ -805,8 +902,8 @@ def handle(message, converter):
             }
     if kind == "unload":
         plugin = PLUGINS.pop(message["slot"], None)
-        if plugin is not None and plugin.page is not None:
-            os.close(plugin.page)
+        if plugin is not None:
+            drop_page(plugin)
         return {"type": "unloaded", "slot": message["slot"]}
     raise ValueError("unknown message type %r" % (kind,))
 

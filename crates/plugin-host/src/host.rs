@@ -271,6 +271,38 @@ impl Shared {
         }
     }
 
+    /// Asks the slot's process to empty its progress page; whether it did (see
+    /// [`sgevents_plugin_api::Plugin::empty_progress`]).
+    pub(crate) async fn empty_page(&self, slot: u32) -> bool {
+        let mut guard = self.state.lock().await;
+        let state = &mut *guard;
+        let (Some(runner), Some(info)) = (state.runner.as_mut(), state.slots.get_mut(&slot)) else {
+            return false;
+        };
+        if info.page.is_none() {
+            return false;
+        }
+        if let Err(reply) = runner.send(&HostMessage::EmptyPage { slot }).await {
+            tracing::warn!(logger = %info.logger, error = %reply, "Could not ask the plugin process to empty its progress page");
+            return false;
+        }
+        match wait_paged(runner, &self.config, slot).await {
+            Ok(()) => true,
+            Err(reason) => {
+                // The process dropped the page: it runs in step with the daemon from now on.
+                logs::emit(
+                    &info.logger,
+                    logs::WARNING,
+                    &format!(
+                        "The plugin process could not empty its progress page: {reason}; it runs in step with the daemon instead"
+                    ),
+                );
+                info.forget_page();
+                false
+            }
+        }
+    }
+
     /// Whether the slot's process holds shipped events not handled yet (true when the
     /// state is busy, which only a running call makes it).
     pub(crate) fn holds_events(&self, slot: u32) -> bool {
@@ -631,6 +663,11 @@ async fn open_page(
         .send(&HostMessage::Page { slot, path: &path })
         .await
         .map_err(|reply| reply.to_string())?;
+    wait_paged(runner, config, slot).await
+}
+
+/// Waits for the slot's `paged`; the reason when it says no (or the process is gone).
+async fn wait_paged(runner: &mut Runner, config: &HostConfig, slot: u32) -> Result<(), String> {
     let deadline = Instant::now() + config.callback_timeout;
     loop {
         match runner

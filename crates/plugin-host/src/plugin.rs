@@ -88,6 +88,10 @@ impl Plugin for PythonPlugin {
         Box::pin(self.shared.keep_progress(self.slot, page))
     }
 
+    fn empty_progress(&mut self) -> BoxFuture<'_, bool> {
+        Box::pin(self.shared.empty_page(self.slot))
+    }
+
     fn keeps_progress(&self) -> bool {
         self.paged.load(Ordering::Relaxed)
     }

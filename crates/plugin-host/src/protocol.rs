@@ -59,6 +59,11 @@ pub enum HostMessage<'a> {
         /// The page file (created when missing, only ever appended to by the child).
         path: &'a str,
     },
+    /// Empty the slot's progress page (answered with `paged`).
+    EmptyPage {
+        /// The plugin's slot.
+        slot: u32,
+    },
     /// Run shipped events again after a stopOnError failure stopped the slot.
     Resume {
         /// The plugin's slot.

@@ -35,7 +35,8 @@ pub fn page_file(dir: &Path, key: &PluginKey) -> PathBuf {
     dir.join(format!("{safe}-{hash:016x}.page"))
 }
 
-/// What a page says.
+/// What a page says. A page may end in zero bytes (room its writer reserved), and may have
+/// some between lines (another writer appended after such room); they are ignored.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Page {
     /// The finished ids, in the order they were written.
@@ -64,6 +65,13 @@ pub fn read(path: &Path) -> io::Result<Page> {
         return Ok(page);
     }
     for (number, line) in complete.split(|&b| b == b'\n').enumerate() {
+        // Zero bytes are room a writer reserved ahead (a plugin process maps the file and
+        // makes it longer before it writes); they are not part of any line.
+        let trimmed = trim_zeros(line);
+        if trimmed.is_empty() && !line.is_empty() {
+            continue;
+        }
+        let line = trimmed;
         match std::str::from_utf8(line)
             .ok()
             .and_then(|text| text.parse::<i64>().ok())
@@ -73,6 +81,16 @@ pub fn read(path: &Path) -> io::Result<Page> {
         }
     }
     Ok(page)
+}
+
+/// `line` without the zero bytes at either end.
+fn trim_zeros(line: &[u8]) -> &[u8] {
+    let start = line.iter().position(|&b| b != 0).unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(start, |end| end + 1);
+    &line[start..end]
 }
 
 /// Empties the page at `path`, keeping the file (a process may hold it open for appending).
@@ -85,6 +103,29 @@ pub fn empty(path: &Path) -> io::Result<()> {
         Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err),
     }
+}
+
+/// Blanks the page at `path`: every byte made zero, the length kept, so that a process that
+/// has the file mapped (a plugin's, if the daemon runs) keeps its mapping; readers see an
+/// empty page, and that process's later lines after the zeros. For `sgevents state set`.
+///
+/// # Errors
+/// The file's error (other than "not found").
+pub fn blank(path: &Path) -> io::Result<()> {
+    use std::io::Write;
+    let mut file = match fs::OpenOptions::new().write(true).open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    let mut left = file.metadata()?.len();
+    let zeros = [0_u8; 8192];
+    while left > 0 {
+        let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_data()
 }
 
 /// Removes every page in `dir` (for `--start-at`, which says where every plugin starts).
@@ -155,6 +196,30 @@ mod tests {
             read(&dir.path().join("missing.page")).unwrap(),
             Page::default()
         );
+    }
+
+    #[test]
+    fn zero_bytes_a_writer_reserved_are_not_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.page");
+        // A mapped page's reserved tail, a torn line in it, then lines appended after it.
+        let mut bytes = b"5\n6\n".to_vec();
+        bytes.extend_from_slice(&[0; 9]);
+        bytes.extend_from_slice(b"7\n\0\0\n");
+        bytes.extend_from_slice(b"8\n9");
+        bytes.extend_from_slice(&[0; 100]);
+        fs::write(&path, &bytes).unwrap();
+        let page = read(&path).unwrap();
+        assert_eq!(page.ids, vec![5, 6, 7, 8]);
+        assert!(page.bad_lines.is_empty(), "{page:?}");
+        fs::write(&path, [0_u8; 64]).unwrap();
+        assert_eq!(read(&path).unwrap(), Page::default());
+        // Blanked, a page keeps its length and reads as empty.
+        fs::write(&path, &bytes).unwrap();
+        blank(&path).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), bytes.len() as u64);
+        assert_eq!(read(&path).unwrap(), Page::default());
+        blank(&dir.path().join("missing.page")).unwrap();
     }
 
     #[test]

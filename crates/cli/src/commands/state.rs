@@ -134,7 +134,9 @@ fn set_cursor(db_path: &Path, spec: &str, id: i64) -> anyhow::Result<String> {
     // cursor, skipping events the operator asked for again.
     let page = page::page_file(&page::pages_dir(db_path), &key);
     let on_page = page::read(&page).map(|read| read.ids.len()).unwrap_or(0);
-    page::empty(&page).with_context(|| {
+    // Blanked, not shortened: should the daemon run after all, its plugin process keeps
+    // the page mapped, and a shortened file would kill it.
+    page::blank(&page).with_context(|| {
         format!(
             "cannot empty the progress page {} of {key}; remove the file, then try again",
             page.display()

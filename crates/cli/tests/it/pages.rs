@@ -120,7 +120,22 @@ fn reload_during_catch_up(bed: &Bed, after: usize) {
             .iter()
             .all(|plugin| ledger(&bed.ledgers(), plugin).len() >= expected.len())
     });
+    // At rest the pages are emptied, by the processes that keep them mapped: events after
+    // that go on the emptied pages (a page shortened under a process's mapping would kill it).
+    daemon.wait_until("the pages are empty", 60, |_| page_lines(&bed.pages()) == 0);
+    bed.sim.prefill(50).unwrap();
+    let expected = bed.all_ids();
+    daemon.wait_until("both ledgers have the later events", 60, |_| {
+        ["ledger_a", "ledger_b"]
+            .iter()
+            .all(|plugin| ledger(&bed.ledgers(), plugin).len() >= expected.len())
+    });
     assert!(daemon.terminate(30).success());
+    let output = daemon.output();
+    assert!(
+        !output.contains("crashed") && !output.contains("signal"),
+        "a plugin process died: {output}"
+    );
     assert!(
         at_reload < expected.len(),
         "the reload came after the catch-up ({at_reload} events): raise the events"

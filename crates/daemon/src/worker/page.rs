@@ -95,24 +95,25 @@ pub(super) fn prepare(path: &Path, logger: &str) -> bool {
     }
 }
 
-/// Empties the page when every id on it is behind `cursor` (which must be saved), and drops
-/// those ids from `finished`. The plugin's process must hold no shipped events, so that
-/// nothing is appended meanwhile.
-pub(super) fn empty_if_covered(
+/// Whether the page should be emptied now: it lists ids, every one behind `cursor` (which
+/// must be saved); those ids leave `finished` then. Ids ahead of the cursor (finished during
+/// a pause, say) go into `finished`, for when their events come. The plugin's process must
+/// hold no shipped events, so that nothing is appended meanwhile.
+pub(super) fn covered(
     path: &Path,
     cursor: &Cursor,
     finished: &mut HashSet<i64>,
     logger: &str,
-) {
+) -> bool {
     if std::fs::metadata(path).map_or(true, |meta| meta.len() == 0) {
         finished.retain(|id| cursor.admit(*id) != Admission::Old);
-        return;
+        return false;
     }
     let read = match page::read(path) {
         Ok(read) => read,
         Err(err) => {
             tracing::warn!(logger = %logger, "Could not read the progress page {}: {err}", path.display());
-            return;
+            return false;
         }
     };
     if read
@@ -120,16 +121,22 @@ pub(super) fn empty_if_covered(
         .iter()
         .all(|id| cursor.admit(*id) == Admission::Old)
     {
-        if let Err(err) = page::empty(path) {
-            tracing::warn!(logger = %logger, "Could not empty the progress page {}: {err}", path.display());
-        }
         finished.retain(|id| cursor.admit(*id) != Admission::Old);
+        !read.ids.is_empty()
     } else {
-        // Finished ahead of the cursor (during a pause, say): keep them for when they come.
         finished.extend(
             read.ids
                 .into_iter()
                 .filter(|id| cursor.admit(*id) != Admission::Old),
         );
+        false
+    }
+}
+
+/// Empties the page file itself (for a page no process holds: the worker's own, or one the
+/// plugin's process could not empty).
+pub(super) fn empty(path: &Path, logger: &str) {
+    if let Err(err) = page::empty(path) {
+        tracing::warn!(logger = %logger, "Could not empty the progress page {}: {err}", path.display());
     }
 }

@@ -68,6 +68,7 @@ fn host_messages_match_the_fixture() {
             slot: 0,
             path: "/var/lib/sgevents/state.db.pages/ready_tasks-00ff00ff00ff00ff.page",
         },
+        HostMessage::EmptyPage { slot: 0 },
         HostMessage::Resume { slot: 0 },
     ]
     .iter()

@@ -217,6 +217,29 @@ async fn a_stop_while_running_ahead_runs_nothing_after_it_until_the_event_is_han
 }
 
 #[tokio::test]
+async fn the_process_empties_the_page_it_keeps_when_asked_and_appends_from_the_start() {
+    let sim = site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("ledger.page");
+    let mut plugin = load_plugin(&config(&sim), &test_plugin("ledger.py"))
+        .await
+        .unwrap();
+    assert!(!plugin.empty_progress().await, "no page kept yet");
+    assert!(plugin.keep_progress(&page).await);
+    let batch = events(701..=703);
+    plugin.upcoming(&hints(&batch)).await;
+    handle_all(&mut plugin, &batch).await;
+    assert_eq!(page_ids(&page), [701, 702, 703]);
+    assert!(plugin.empty_progress().await);
+    assert_eq!(page_ids(&page), Vec::<i64>::new());
+    let more = events(704..=705);
+    plugin.upcoming(&hints(&more)).await;
+    handle_all(&mut plugin, &more).await;
+    plugin.shutdown().await;
+    assert_eq!(page_ids(&page), [704, 705]);
+}
+
+#[tokio::test]
 async fn a_hang_while_running_ahead_is_blamed_on_the_hung_event_not_the_first_unanswered_one() {
     let (logs, _guard) = Logs::capture();
     let sim = site().await;
