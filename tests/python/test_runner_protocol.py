@@ -177,14 +177,20 @@ def test_the_runner_replays_the_golden_host_messages(runner, tmp_path, run_ahead
         assert second["entity"]["url"] == "file:///mnt/a.mov"
 
 
-def test_a_page_that_cannot_be_written_sends_the_slot_back_to_waiting_for_run(runner, tmp_path):
-    module, channel = runner
+def configured_with_plugin(module, tmp_path):
+    """The runner configured and the test plugin loaded in slot 0; its converter."""
     plugin_file = tmp_path / "ready_tasks.py"
     plugin_file.write_text(PLUGIN)
     converter = module.EventConverter()
     module.handle(golden("host")[0], converter)  # configure
     loaded = module.handle(dict(golden("host")[1], path=str(plugin_file)), converter)
     assert loaded["type"] == "loaded", loaded
+    return converter
+
+
+def test_a_page_that_cannot_be_written_sends_the_slot_back_to_waiting_for_run(runner, tmp_path):
+    module, channel = runner
+    converter = configured_with_plugin(module, tmp_path)
     reply = module.handle({"type": "page", "slot": 0, "path": str(tmp_path / "p.page")}, converter)
     assert reply["ok"] is True
     module.PLUGINS[0].page.close()  # the page can no longer be written (as on a full disk)
@@ -224,11 +230,7 @@ def test_a_mapped_page_keeps_what_was_there_grows_as_needed_and_empties_on_reque
 
 def test_empty_page_is_answered_and_the_page_is_empty_after(runner, tmp_path):
     module, channel = runner
-    plugin_file = tmp_path / "ready_tasks.py"
-    plugin_file.write_text(PLUGIN)
-    converter = module.EventConverter()
-    module.handle(golden("host")[0], converter)  # configure
-    module.handle(dict(golden("host")[1], path=str(plugin_file)), converter)
+    converter = configured_with_plugin(module, tmp_path)
     page = tmp_path / "p.page"
     assert module.handle({"type": "page", "slot": 0, "path": str(page)}, converter)["ok"] is True
     events = [m for m in golden("host") if m["type"] == "events"][0]

@@ -33,9 +33,9 @@ pub(crate) use reports::Reports;
 /// or that a plugin with a progress page finished (the page holds them meanwhile).
 const COMMIT_EVERY: u32 = 1_000;
 /// At rest, how long to wait before checking the page again when the plugin's process was
-/// busy, and how many times to try before waiting for the next rest.
+/// busy, times the tries so far, up to the longest wait.
 const SETTLE_RETRY: Duration = Duration::from_millis(100);
-const SETTLE_RETRIES: u32 = 50;
+const SETTLE_RETRY_MAX: Duration = Duration::from_secs(5);
 /// A plugin still busy with an event after this long is reported as running it; faster
 /// events are only reported done.
 const STARTED_AFTER: Duration = Duration::from_millis(20);
@@ -188,7 +188,7 @@ impl Worker {
                     tokio::select! {
                         biased;
                         () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(SETTLE_RETRY), if running.page_unchecked => continue,
+                        () = tokio::time::sleep(settle_retry(running.page_retries)), if running.page_unchecked => continue,
                         order = control.recv() => match order {
                             Some(order) => {
                                 self.handle_control(&mut running, order).await;
@@ -246,15 +246,15 @@ impl Worker {
             }
             commit_until_durable(&self.committer, &self.key, &self.cursor).await;
             running.page_unchecked = true;
+            running.page_retries = 0;
         }
         if !running.page_unchecked {
             return;
         }
         if running.plugin.as_ref().is_some_and(|p| p.holds_events()) {
             // Still running what it was shipped (or its shared process is busy): again
-            // shortly, a few times, then at the next rest.
-            running.page_retries += 1;
-            running.page_unchecked = running.page_retries < SETTLE_RETRIES;
+            // shortly, then less and less often.
+            running.page_retries = running.page_retries.saturating_add(1);
             return;
         }
         running.page_unchecked = false;
@@ -629,6 +629,12 @@ impl Worker {
         }
         !expired.is_empty()
     }
+}
+
+/// How long to wait before the next check of the page at rest, after `tries` found the
+/// plugin's process busy.
+fn settle_retry(tries: u32) -> Duration {
+    (SETTLE_RETRY * tries.max(1)).min(SETTLE_RETRY_MAX)
 }
 
 /// Commits the cursor, retrying until the store takes it: moving on without a durable cursor
