@@ -1,6 +1,6 @@
 //! Plugin processes and the plugins loaded into them: loading, dispatch, restart, shutdown.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -792,7 +792,10 @@ impl Wait<'_> {
     ) -> Result<Vec<(usize, String)>, (usize, ReplyError)> {
         let mut failures = Vec::new();
         // Found on the page: every callback answered, and its failures were sent before.
-        let mut on_page = false;
+        let mut on_page = runner
+            .on_page
+            .get(&self.slot)
+            .is_some_and(|ids| ids.contains(&self.id));
         for (done, &callback) in self.callbacks.iter().enumerate() {
             let began = runner.began.get(&self.slot).copied();
             let deadline = began.unwrap_or_else(Instant::now) + config.callback_timeout;
@@ -820,12 +823,12 @@ impl Wait<'_> {
                         ok,
                         error,
                     }) if slot == self.slot && id == self.id && got == callback => {
-                        runner.began.remove(&slot);
+                        runner.heard_from(slot);
                         break (!ok)
                             .then(|| error.unwrap_or_else(|| "the callback failed".to_owned()));
                     }
                     Some(ChildMessage::Done { slot, entries }) if slot == self.slot => {
-                        runner.began.remove(&slot);
+                        runner.heard_from(slot);
                         runner.done.insert(slot, entries);
                         if self.counted(runner) {
                             break None;
@@ -833,18 +836,18 @@ impl Wait<'_> {
                     }
                     Some(other) => keep_for_later(runner, other),
                     None => {
-                        if let Some(since) =
+                        if let Some(ids) =
                             self.page.and_then(|page| finished_on_page(page, self.id))
                         {
-                            // Done: a later event holds the process, since the page's last
-                            // write. What it sent before that is read now.
+                            // Done: a later event holds the process (running since before
+                            // now, so it is timed from now: never cut short). Every event on
+                            // the page is done too, and what the process sent before it
+                            // wrote them is read now.
                             while let Some(message) = runner.try_recv() {
                                 keep_for_later(runner, message);
                             }
-                            let began = Instant::now()
-                                .checked_sub(since)
-                                .unwrap_or_else(Instant::now);
-                            runner.began.insert(self.slot, began);
+                            runner.began.entry(self.slot).or_insert_with(Instant::now);
+                            runner.on_page.insert(self.slot, ids);
                             on_page = true;
                             look = true;
                             continue;
@@ -871,17 +874,11 @@ impl Wait<'_> {
     }
 }
 
-/// When the page lists `id`: how long ago it was last written.
-fn finished_on_page(page: &Path, id: i64) -> Option<Duration> {
+/// The ids on the page, when it lists `id`.
+fn finished_on_page(page: &Path, id: i64) -> Option<HashSet<i64>> {
     let read = sgevents_store::page::read(page).ok()?;
-    if !read.ids.contains(&id) {
-        return None;
-    }
-    let since = std::fs::metadata(page)
-        .and_then(|meta| meta.modified())
-        .ok()
-        .and_then(|written| written.elapsed().ok());
-    Some(since.unwrap_or_default())
+    let ids: HashSet<i64> = read.ids.into_iter().collect();
+    ids.contains(&id).then_some(ids)
 }
 
 /// A message that came while the host waited for another: a result of an event that ran
@@ -895,6 +892,7 @@ fn keep_for_later(runner: &mut Runner, message: ChildMessage) {
             ok,
             error,
         } => {
+            runner.heard_from(slot);
             if runner.parked.len() >= MAX_PARKED {
                 runner.parked.pop_front();
             }
@@ -906,7 +904,7 @@ fn keep_for_later(runner: &mut Runner, message: ChildMessage) {
             runner.parked.push_back((slot, id, callback, error));
         }
         ChildMessage::Done { slot, entries } => {
-            runner.began.remove(&slot);
+            runner.heard_from(slot);
             runner.done.insert(slot, entries);
         }
         ChildMessage::Paged {

@@ -112,9 +112,12 @@ pub(crate) struct Runner {
     pub(crate) kept: crate::wire::KeptRows,
     /// Per slot with a progress page: how many shipped entries the process said are done.
     pub(crate) done: HashMap<u32, u64>,
-    /// Per slot: when the event after one found finished on the progress page began (the
-    /// page's last write), so that a hang there is timed from then (see `host::Wait`).
+    /// Per slot, after a late answer was found on the progress page: since when the process
+    /// is known to be on a later event (a hang there is timed from then), and the ids the
+    /// page listed, done without waiting (see `host::Wait`). Both are forgotten once the
+    /// process is heard from again.
     pub(crate) began: HashMap<u32, Instant>,
+    pub(crate) on_page: HashMap<u32, std::collections::HashSet<i64>>,
     pub(crate) hello: Hello,
 }
 
@@ -231,6 +234,7 @@ impl Runner {
             kept: crate::wire::KeptRows::default(),
             done: HashMap::new(),
             began: HashMap::new(),
+            on_page: HashMap::new(),
             hello: Hello {
                 python: String::new(),
                 shotgun_api3: String::new(),
@@ -354,6 +358,12 @@ impl Runner {
                 Err(ReplyError::TimedOut(timeout))
             }
         }
+    }
+
+    /// The process said something of `slot`: what a page read told of it is out of date.
+    pub(crate) fn heard_from(&mut self, slot: u32) {
+        self.began.remove(&slot);
+        self.on_page.remove(&slot);
     }
 
     /// Waits until `deadline` for the next message that is not a log record; `None` when
