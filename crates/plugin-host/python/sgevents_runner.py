@@ -406,8 +406,9 @@ class Plugin(object):
         # Set by a failed stopOnError callback while running ahead: shipped events are
         # dropped until the host sends `resume`.
         self.stopped = False
-        # Entries of `events` messages this process has taken for the plugin (run, queued or
-        # dropped), and how many of them the host last heard of in a `done`.
+        # Entries of `events` messages this process has taken for the plugin since its load
+        # or its last `resume` (run, or queued for `run`), and how many of them the host last
+        # heard of in a `done`.
         self.entries = 0
         self.reported = 0
 
