@@ -135,11 +135,9 @@ struct Running {
     uncommitted: u32,
     /// Ids a progress page says the plugin finished, which the cursor may not show yet.
     finished: HashSet<i64>,
-    /// The cursor was saved at rest and the page not yet checked against it (the plugin's
-    /// process was busy then): [`Worker::settle`] tries again at the next rest.
-    page_unchecked: bool,
-    /// How many times in a row the page could not be checked at rest.
-    page_retries: u32,
+    /// The cursor was saved at rest and the page not yet checked against it: how many
+    /// times in a row the plugin's process was busy ([`Worker::settle`] tries again).
+    page_unchecked: Option<u32>,
 }
 
 impl Worker {
@@ -159,8 +157,7 @@ impl Worker {
             own_page: None,
             uncommitted: 0,
             finished: HashSet::new(),
-            page_unchecked: false,
-            page_retries: 0,
+            page_unchecked: None,
         };
         let mut ahead = Lookahead::default();
         loop {
@@ -188,7 +185,7 @@ impl Worker {
                     tokio::select! {
                         biased;
                         () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(settle_retry(running.page_retries)), if running.page_unchecked => continue,
+                        () = tokio::time::sleep(settle_retry(running.page_unchecked.unwrap_or(0))), if running.page_unchecked.is_some() => continue,
                         order = control.recv() => match order {
                             Some(order) => {
                                 self.handle_control(&mut running, order).await;
@@ -245,20 +242,18 @@ impl Worker {
                 return;
             }
             commit_until_durable(&self.committer, &self.key, &self.cursor).await;
-            running.page_unchecked = true;
-            running.page_retries = 0;
+            running.page_unchecked = Some(0);
         }
-        if !running.page_unchecked {
+        let Some(tries) = running.page_unchecked else {
             return;
-        }
+        };
         if running.plugin.as_ref().is_some_and(|p| p.holds_events()) {
             // Still running what it was shipped (or its shared process is busy): again
             // shortly, then less and less often.
-            running.page_retries = running.page_retries.saturating_add(1);
+            running.page_unchecked = Some(tries.saturating_add(1));
             return;
         }
-        running.page_unchecked = false;
-        running.page_retries = 0;
+        running.page_unchecked = None;
         if let Some(path) = &self.page
             && page::covered(path, &self.cursor, &mut running.finished, &running.logger)
         {

@@ -15,7 +15,7 @@ use crate::plugin::{Emails, PythonPlugin};
 use crate::protocol::{
     CallbackInfo, ChildMessage, EmailsInfo, HostMessage, LoadFailureKind, short,
 };
-use crate::runner::{MAX_PARKED, ReplyError, Runner};
+use crate::runner::{MAX_PARKED, PageRead, ReplyError, Runner};
 use crate::wire::EventsMessage;
 use crate::{HostConfig, MAX_AHEAD_BYTES, MAX_AHEAD_EVENTS, ProcessMode};
 
@@ -793,11 +793,11 @@ impl Wait<'_> {
         let mut failures = Vec::new();
         // Found on the page: every callback answered, and its failures were sent before.
         let mut on_page = runner
-            .on_page
+            .page_read
             .get(&self.slot)
-            .is_some_and(|ids| ids.contains(&self.id));
+            .is_some_and(|read| read.ids.contains(&self.id));
         for (done, &callback) in self.callbacks.iter().enumerate() {
-            let began = runner.began.get(&self.slot).copied();
+            let began = runner.page_read.get(&self.slot).map(|read| read.at);
             let deadline = began.unwrap_or_else(Instant::now) + config.callback_timeout;
             let key = (self.slot, self.id, callback);
             let mut look = true;
@@ -827,14 +827,12 @@ impl Wait<'_> {
                         break (!ok)
                             .then(|| error.unwrap_or_else(|| "the callback failed".to_owned()));
                     }
-                    Some(ChildMessage::Done { slot, entries }) if slot == self.slot => {
-                        runner.heard_from(slot);
-                        runner.done.insert(slot, entries);
+                    Some(other) => {
+                        keep_for_later(runner, other); // a `done` is noted there
                         if self.counted(runner) {
                             break None;
                         }
                     }
-                    Some(other) => keep_for_later(runner, other),
                     None => {
                         if let Some(ids) =
                             self.page.and_then(|page| finished_on_page(page, self.id))
@@ -846,8 +844,11 @@ impl Wait<'_> {
                             while let Some(message) = runner.try_recv() {
                                 keep_for_later(runner, message);
                             }
-                            runner.began.entry(self.slot).or_insert_with(Instant::now);
-                            runner.on_page.insert(self.slot, ids);
+                            let at = runner
+                                .page_read
+                                .remove(&self.slot)
+                                .map_or_else(Instant::now, |read| read.at);
+                            runner.page_read.insert(self.slot, PageRead { at, ids });
                             on_page = true;
                             look = true;
                             continue;

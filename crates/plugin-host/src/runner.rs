@@ -40,6 +40,14 @@ pub(crate) struct Hello {
     pub(crate) shotgun_api3: String,
 }
 
+/// What the progress page said when an answer was late: the ids on it are done, and a later
+/// event has held the process since at least `at` (a hang there is timed from then).
+#[derive(Debug)]
+pub(crate) struct PageRead {
+    pub(crate) at: Instant,
+    pub(crate) ids: std::collections::HashSet<i64>,
+}
+
 /// A `result` nobody waited for yet: slot, event id, callback, and the error if it failed.
 pub(crate) type ParkedResult = (u32, i64, usize, Option<String>);
 
@@ -112,12 +120,9 @@ pub(crate) struct Runner {
     pub(crate) kept: crate::wire::KeptRows,
     /// Per slot with a progress page: how many shipped entries the process said are done.
     pub(crate) done: HashMap<u32, u64>,
-    /// Per slot, after a late answer was found on the progress page: since when the process
-    /// is known to be on a later event (a hang there is timed from then), and the ids the
-    /// page listed, done without waiting (see `host::Wait`). Both are forgotten once the
-    /// process is heard from again.
-    pub(crate) began: HashMap<u32, Instant>,
-    pub(crate) on_page: HashMap<u32, std::collections::HashSet<i64>>,
+    /// Per slot, what reading the progress page told after a late answer (see `host::Wait`);
+    /// forgotten once the process is heard from again.
+    pub(crate) page_read: HashMap<u32, PageRead>,
     pub(crate) hello: Hello,
 }
 
@@ -233,8 +238,7 @@ impl Runner {
             lost_pages: Vec::new(),
             kept: crate::wire::KeptRows::default(),
             done: HashMap::new(),
-            began: HashMap::new(),
-            on_page: HashMap::new(),
+            page_read: HashMap::new(),
             hello: Hello {
                 python: String::new(),
                 shotgun_api3: String::new(),
@@ -362,8 +366,7 @@ impl Runner {
 
     /// The process said something of `slot`: what a page read told of it is out of date.
     pub(crate) fn heard_from(&mut self, slot: u32) {
-        self.began.remove(&slot);
-        self.on_page.remove(&slot);
+        self.page_read.remove(&slot);
     }
 
     /// Waits until `deadline` for the next message that is not a log record; `None` when

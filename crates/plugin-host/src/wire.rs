@@ -77,29 +77,33 @@ impl EventsMessage {
 
     /// Adds an event whose row the process kept for an earlier entry: no row, no extras.
     fn push_held(&mut self, id: i64, callbacks: &[usize]) {
+        self.push_tuple(id, callbacks, None, false);
+    }
+
+    /// Adds one event in full; with `keep` the process keeps its row for later entries.
+    fn push_entry(&mut self, event: &Event, callbacks: &[usize], keep: bool) {
+        // Only the id, the callbacks and `keep` are written per plugin: the row and its
+        // extras (the walk over every value) are encoded once per event and shared by
+        // every plugin's host.
+        let rest = event.wire_bytes(encode_rest);
+        self.push_tuple(event.id, callbacks, Some(rest), keep);
+    }
+
+    /// `(id, callbacks, row, extras, keep)`; `rest` is the row and extras already written,
+    /// or `None` for a held entry (both `None`).
+    fn push_tuple(&mut self, id: i64, callbacks: &[usize], rest: Option<&[u8]>, keep: bool) {
         self.count += 1;
         let out = &mut self.buf;
         pickle::open_tuple(out);
         pickle::int(out, id);
         write_callbacks(out, callbacks);
-        pickle::none(out);
-        pickle::none(out);
-        pickle::boolean(out, false);
-        pickle::close_tuple(out);
-    }
-
-    /// Adds one event in full; with `keep` the process keeps its row for later entries.
-    fn push_entry(&mut self, event: &Event, callbacks: &[usize], keep: bool) {
-        self.count += 1;
-        // Only the id, the callbacks and `keep` are written per plugin: the row and its
-        // extras (the walk over every value) are encoded once per event and shared by
-        // every plugin's host.
-        let rest = event.wire_bytes(encode_rest);
-        let out = &mut self.buf;
-        pickle::open_tuple(out);
-        pickle::int(out, event.id);
-        write_callbacks(out, callbacks);
-        out.extend_from_slice(rest);
+        match rest {
+            Some(rest) => out.extend_from_slice(rest),
+            None => {
+                pickle::none(out);
+                pickle::none(out);
+            }
+        }
         pickle::boolean(out, keep);
         pickle::close_tuple(out);
     }

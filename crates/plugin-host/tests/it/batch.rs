@@ -140,6 +140,19 @@ async fn handle_all(plugin: &mut impl Plugin, events: &[Arc<Event>]) {
     }
 }
 
+/// The ledger test plugin loaded with `config`, keeping its progress page in `dir`.
+async fn paged_ledger(
+    config: &HostConfig,
+    dir: &std::path::Path,
+) -> (impl Plugin + use<>, std::path::PathBuf) {
+    let page = dir.join("ledger.page");
+    let mut plugin = load_plugin(config, &test_plugin("ledger.py"))
+        .await
+        .unwrap();
+    assert!(plugin.keep_progress(&page).await);
+    (plugin, page)
+}
+
 /// The ids on a progress page.
 fn page_ids(page: &std::path::Path) -> Vec<i64> {
     sgevents_store::page::read(page).unwrap().ids
@@ -184,17 +197,13 @@ async fn a_stop_while_running_ahead_runs_nothing_after_it_until_the_event_is_han
     let (logs, _guard) = Logs::capture();
     let sim = site().await;
     let dir = tempfile::tempdir().unwrap();
-    let page = dir.path().join("ledger.page");
     let mut config = config(&sim);
     let marker = dir.path().join("failed-once");
     config.extra_env.push((
         "LEDGER_FAIL_ONCE".to_owned(),
         format!("502:{}", marker.display()),
     ));
-    let mut plugin = load_plugin(&config, &test_plugin("ledger.py"))
-        .await
-        .unwrap();
-    assert!(plugin.keep_progress(&page).await);
+    let (mut plugin, page) = paged_ledger(&config, dir.path()).await;
     let batch = events(501..=504);
     assert_eq!(plugin.upcoming(&hints(&batch)).await, 4);
     assert!(plugin.handle(&batch[0], &[0]).await.failures.is_empty());
@@ -244,16 +253,12 @@ async fn a_hang_while_running_ahead_is_blamed_on_the_hung_event_not_the_first_un
     let (logs, _guard) = Logs::capture();
     let sim = site().await;
     let dir = tempfile::tempdir().unwrap();
-    let page = dir.path().join("ledger.page");
     let mut config = config(&sim);
     config.callback_timeout = std::time::Duration::from_secs(2);
     config
         .extra_env
         .push(("LEDGER_HANG_ID".to_owned(), "603".to_owned()));
-    let mut plugin = load_plugin(&config, &test_plugin("ledger.py"))
-        .await
-        .unwrap();
-    assert!(plugin.keep_progress(&page).await);
+    let (mut plugin, page) = paged_ledger(&config, dir.path()).await;
     let batch = events(601..=606);
     assert_eq!(plugin.upcoming(&hints(&batch)).await, 6);
     // 601 and 602 finish, 603 hangs before the process says so (its `done` comes halfway
