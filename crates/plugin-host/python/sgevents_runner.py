@@ -576,9 +576,9 @@ def run_callback(plugin, index, event):
     STATE["current"] = plugin
     try:
         # As upstream, at DEBUG on the plugin's logger: shown when the plugin raised its level.
-        plugin.logger.debug(
-            "Dispatching event %s to callback %s.", event.get("id"), callback.name
-        )
+        logger = plugin.logger
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Dispatching event %s to callback %s.", event.get("id"), callback.name)
         if STATE["use_session_uuid"]:
             callback.sg.set_session_uuid(event.get("session_uuid"))
         try:
@@ -595,8 +595,13 @@ def run_callback(plugin, index, event):
         return OK
     finally:
         STATE["current"] = None
-        sys.stdout.flush()
-        sys.stderr.flush()
+        # What the callback printed without a newline goes out now, under its name; our
+        # own streams say cheaply when nothing is pending (most callbacks print nothing).
+        out, err = sys.stdout, sys.stderr
+        if out.__class__ is not PrintStream or out._buffer:
+            out.flush()
+        if err.__class__ is not PrintStream or err._buffer:
+            err.flush()
 
 
 # ----------------------------------------------------------------------------------------
@@ -635,37 +640,37 @@ def run_event(plugin, event_id, event, callbacks):
     page, the event's id goes on the page before its last result is sent, so whatever the
     host has heard of is on the page; and a successful last result is not sent at all: the
     next ``done`` (see receive_events) stands for it."""
-    succeeded = None  # the index of a success whose result is not sent yet
-    pending = None  # or the line of a result not sent yet
-    for index in callbacks:
-        if succeeded is not None:
-            send_result(plugin, RESULT_OK % (plugin.slot, event_id, succeeded))
-            succeeded = None
-        elif pending is not None:
-            send_result(plugin, pending)
-            pending = None
-        if not 0 <= index < len(plugin.callbacks):
-            reply = {"ok": False, "error": "the plugin has no callback number %d" % index}
-        else:
+    last = len(callbacks) - 1
+    for position, index in enumerate(callbacks):
+        if 0 <= index < len(plugin.callbacks):
             reply = run_callback(plugin, index, event)
+        else:
+            reply = {"ok": False, "error": "the plugin has no callback number %d" % index}
         if reply is OK and event_id.__class__ is int:
             # The common answer, formatted directly when sent (json.dumps costs more).
-            succeeded = index
-            continue
+            if position < last:
+                send_result(plugin, RESULT_OK % (plugin.slot, event_id, index))
+                continue
+            if plugin.page is not None:
+                record_progress(plugin, event_id)
+                if plugin.page is not None:
+                    return True  # the next `done` says it
+            send_result(plugin, RESULT_OK % (plugin.slot, event_id, index))
+            return True
         reply = dict(reply, type="result", slot=plugin.slot, id=event_id, callback=index)
-        pending = (json.dumps(reply) + "\n").encode("utf-8")
-        if not reply["ok"] and 0 <= index < len(plugin.callbacks):
-            if plugin.callbacks[index].stop_on_error:
-                send_result(plugin, pending)
-                return False
-    if plugin.page is not None:
+        line = (json.dumps(reply) + "\n").encode("utf-8")
+        if (
+            not reply["ok"]
+            and 0 <= index < len(plugin.callbacks)
+            and plugin.callbacks[index].stop_on_error
+        ):
+            send_result(plugin, line)
+            return False
+        if position == last and plugin.page is not None:
+            record_progress(plugin, event_id)
+        send_result(plugin, line)
+    if not callbacks and plugin.page is not None:
         record_progress(plugin, event_id)
-        if succeeded is not None and plugin.page is not None:
-            return True  # the next `done` says it
-    if succeeded is not None:
-        send_result(plugin, RESULT_OK % (plugin.slot, event_id, succeeded))
-    elif pending is not None:
-        send_result(plugin, pending)
     return True
 
 
@@ -686,12 +691,11 @@ class ProgressPage(object):
     def __init__(self, path):
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(path, flags, 0o600)
-        self._map = None
+        self.map = None
         try:
             # Lines already there (an earlier process, or the daemon) stay; a torn last
             # line and the zero room after the last line are written over.
-            self._at = self._after_last_line()
-            self._move(self._at, self._at)
+            self._move(self._after_last_line(), 0)
         except BaseException:
             os.close(self._fd)
             raise
@@ -709,39 +713,40 @@ class ProgressPage(object):
             end = start
         return 0
 
-    def _move(self, at, end):
-        """Maps a window that starts at or before `at` and holds `end`, with room reserved."""
+    def _move(self, at, length):
+        """Maps a window that starts at or before `at` and has room for `length` bytes
+        there, with room reserved; the mapping's position is where the next line goes."""
         base = at - at % mmap.ALLOCATIONGRANULARITY
-        size = max(self.WINDOW, end - base + self.WINDOW)
+        size = max(self.WINDOW, at + length - base + self.WINDOW)
         os.posix_fallocate(self._fd, base, size)
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-        self._map = mmap.mmap(self._fd, size, offset=base)
+        if self.map is not None:
+            self.map.close()
+            self.map = None
+        self.map = mmap.mmap(self._fd, size, offset=base)
+        self.map.seek(at - base)
         self._base = base
 
     def write(self, line):
-        at = self._at
-        end = at + len(line)
-        if end - self._base > len(self._map):
-            self._move(at, end)
-        base = self._base
-        self._map[at - base : end - base] = line
-        self._at = end
+        """Appends a line: one copy into the mapping (``map.write``, which writes nothing
+        and raises ValueError when the window is full), else into the next window."""
+        try:
+            self.map.write(line)
+        except ValueError:
+            self._move(self._base + self.map.tell(), len(line))
+            self.map.write(line)
 
     def empty(self):
         """Drops every line: the file is made empty (then room is reserved again)."""
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        if self.map is not None:
+            self.map.close()
+            self.map = None
         os.ftruncate(self._fd, 0)
-        self._at = 0
         self._move(0, 0)
 
     def close(self):
         try:
-            if self._map is not None:
-                self._map.close()
+            if self.map is not None:
+                self.map.close()
         finally:
             os.close(self._fd)
 
@@ -759,8 +764,13 @@ def drop_page(plugin):
 def record_progress(plugin, event_id):
     """Appends the finished event's id to the plugin's progress page. When the page cannot
     be written the plugin goes back to waiting for `run`, and the host is told."""
+    page = plugin.page
     try:
-        plugin.page.write(b"%d\n" % event_id)
+        line = b"%d\n" % event_id
+        try:
+            page.map.write(line)  # the common case, one copy: the window has room
+        except ValueError:
+            page.write(line)
     except (OSError, ValueError, TypeError) as err:
         report_done(plugin)  # what finished before this is on the page
         drop_page(plugin)
@@ -811,10 +821,12 @@ def receive_events(message, converter):
             if entry[4]:
                 take_row(entry, converter)
             continue
-        row = take_row(entry, converter)
+        event_id, callbacks, row, extras, keep = entry
+        if row is None or extras is not None or keep:
+            row = take_row(entry, converter)
         if plugin.page is None:
-            plugin.ahead.append((entry[0], row))
-        elif not run_event(plugin, entry[0], row, entry[1]):
+            plugin.ahead.append((event_id, row))
+        elif not run_event(plugin, event_id, row, callbacks):
             # Stopped: the rest must not run; the host resumes the plugin when it may.
             plugin.stopped = True
         plugin.entries += 1
