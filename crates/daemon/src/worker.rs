@@ -292,12 +292,18 @@ impl Worker {
         if !ahead.has_offers() {
             return;
         }
+        // Hints the plugin would turn down are not built (it holds enough for now).
+        let room = plugin.room();
+        if room == 0 {
+            return;
+        }
         let (hints, positions) = ahead.hints(
             running.epoch,
             &self.cursor,
             &self.filters,
             plugin.as_ref(),
             &running.finished,
+            room,
         );
         let taken = if hints.is_empty() {
             0

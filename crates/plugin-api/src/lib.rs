@@ -85,6 +85,13 @@ pub trait Plugin: Send + 'static {
         Box::pin(async move { count })
     }
 
+    /// About how many more events [`Plugin::upcoming`] would take now, so that the daemon
+    /// builds no hints only to see them turned down; `usize::MAX` when the plugin cannot
+    /// tell (then it is offered every hint, and takes what it takes). The default takes all.
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+
     /// Asks the plugin to keep a progress page: a file, at `page`, to which it appends the
     /// id of each event it finishes (one decimal id and a newline), before it reports the
     /// event done. A plugin that does may run the events [`Plugin::upcoming`] hinted without

@@ -314,6 +314,36 @@ impl Shared {
         })
     }
 
+    /// About how many events [`Shared::upcoming`] would take now for the slot: 0 while a
+    /// process that runs ahead holds more than half its limit (it is shipped more in one
+    /// message once it is down to half), `usize::MAX` when that cannot be told without
+    /// waiting (the state is busy) or when `upcoming` has more to do (a stopped slot is
+    /// resumed there).
+    pub(crate) fn room(&self, slot: u32) -> usize {
+        let Ok(state) = self.state.try_lock() else {
+            return usize::MAX;
+        };
+        let Some(info) = state.slots.get(&slot) else {
+            return 0;
+        };
+        if state.runner.is_none() || info.broken.is_some() {
+            return 0;
+        }
+        if info.stopped {
+            return usize::MAX;
+        }
+        let limit = if info.page.is_some() {
+            let limit = ahead_limit(info.event_time);
+            if info.ahead.len() > limit / 2 {
+                return 0;
+            }
+            limit
+        } else {
+            MAX_AHEAD_EVENTS
+        };
+        limit.saturating_sub(info.ahead.len())
+    }
+
     /// Ships the events (with the callbacks that will run on them) that the daemon expects
     /// to hand this slot next, in one message, bounded by [`MAX_AHEAD_EVENTS`] and
     /// [`MAX_AHEAD_BYTES`], and with a progress page by about [`AHEAD_TIME`] of the plugin's

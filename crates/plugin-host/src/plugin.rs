@@ -84,6 +84,10 @@ impl Plugin for PythonPlugin {
         Box::pin(self.shared.upcoming(self.slot, events))
     }
 
+    fn room(&self) -> usize {
+        self.shared.room(self.slot)
+    }
+
     fn keep_progress<'a>(&'a mut self, page: &'a Path) -> BoxFuture<'a, bool> {
         Box::pin(self.shared.keep_progress(self.slot, page))
     }

@@ -339,3 +339,28 @@ async fn a_shared_process_gets_each_row_once_and_every_plugin_every_event_past_t
         assert_eq!(page_ids(&dir.path().join(format!("{name}.page"))), expected);
     }
 }
+
+#[tokio::test]
+async fn the_room_a_process_reports_is_what_it_takes_and_none_while_it_holds_over_half() {
+    let sim = site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut plugin, _page) = paged_ledger(&config(&sim), dir.path()).await;
+    let room = plugin.room();
+    assert!((1..usize::MAX).contains(&room), "room {room}");
+    let batch = events(701..=(700 + room as i64 + 10));
+    assert_eq!(plugin.upcoming(&hints(&batch)).await, room);
+    // It holds its whole limit: nothing more is taken until it is down to half.
+    assert_eq!(plugin.room(), 0);
+    assert_eq!(plugin.upcoming(&hints(&batch[room..])).await, 0);
+    for event in &batch[..room] {
+        let outcome = plugin.handle(event, &[0]).await;
+        assert!(outcome.failures.is_empty(), "{outcome:?}");
+    }
+    // It holds nothing now: it takes what it says (its limit follows how fast it ran them).
+    let now = plugin.room();
+    assert!((1..usize::MAX).contains(&now), "room {now}");
+    let more = events(901..=1100);
+    assert_eq!(plugin.upcoming(&hints(&more)).await, now);
+    assert_eq!(plugin.room(), 0);
+    plugin.shutdown().await;
+}
