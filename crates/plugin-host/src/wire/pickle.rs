@@ -2,9 +2,26 @@
 //! writes pickle's memo references and `REDUCE` calls, which let Python's C unpickler build
 //! each event exactly as the runner hands it to a callback, datetimes included.
 
-/// The strings every message defines first, in this order, as memo entries 0, 1, ...;
-/// a key or a value equal to one of them is written as a two-byte reference.
-pub(crate) const WORDS: &[&str] = &[
+/// Defines [`WORDS`] and [`word`], its lookup: one `match`, which the compiler turns into a
+/// test of the length and a comparison or two, where a search of the list costs a
+/// comparison per word (a row holds some fifty strings).
+macro_rules! words {
+    ($($word:literal,)*) => {
+        /// The strings every message defines first, in this order, as memo entries 0, 1, ...;
+        /// a key or a value equal to one of them is written as a two-byte reference.
+        pub(crate) const WORDS: &[&str] = &[$($word,)*];
+
+        /// The memo entry of `value` when it is one of the [`WORDS`].
+        fn word(value: &str) -> Option<u8> {
+            match value {
+                $($word => Some(const { position($word) }),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+words! {
     "type",
     "id",
     "name",
@@ -50,7 +67,39 @@ pub(crate) const WORDS: &[&str] = &[
     "local_path",
     "content_type",
     "valid",
-];
+}
+
+/// Where `word` is in [`WORDS`] (at compile time: a word not in the list does not build).
+const fn position(word: &str) -> u8 {
+    let mut index = 0;
+    while index < WORDS.len() {
+        if same(WORDS[index].as_bytes(), word.as_bytes()) {
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "WORDS has fewer than 256 entries (checked below)"
+            )]
+            return index as u8;
+        }
+        index += 1;
+    }
+    panic!("not one of the words");
+}
+
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut index = 0;
+    while index < a.len() {
+        if a[index] != b[index] {
+            return false;
+        }
+        index += 1;
+    }
+    true
+}
+
+const _: () = assert!(WORDS.len() < 255, "a memo index is one byte, after the words");
 
 /// Memo entry of the runner's datetime maker (after the words): `date(unix_seconds)`.
 pub(crate) const DATE_MEMO: u8 = WORDS.len() as u8;
@@ -157,12 +206,8 @@ pub(crate) fn float(out: &mut Vec<u8>, value: f64) {
 
 /// A string: a memo reference when it is one of the [`WORDS`].
 pub(crate) fn text(out: &mut Vec<u8>, value: &str) {
-    match WORDS.iter().position(|word| *word == value) {
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "WORDS has fewer than 256 entries"
-        )]
-        Some(index) => out.extend_from_slice(&[BINGET, index as u8]),
+    match word(value) {
+        Some(index) => out.extend_from_slice(&[BINGET, index]),
         None => string(out, value),
     }
 }
