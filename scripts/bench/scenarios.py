@@ -314,7 +314,11 @@ def instructions(kind, run_dir, sim, plugins, events, python, timeout):
     first_id = sim.stats()["latest_event_id"] - events + 1
     folder = os.path.join(run_dir, "callgrind")
     os.makedirs(folder)
+    # A forked process starts with its parent's counts so far; zeroing them where CPython's
+    # fork returns in the child counts each forked plugin process's own work only (the fork
+    # server's imports are counted once, in the fork server).
     wrap = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+            "--zero-before=PyOS_AfterFork_Child",
             "--callgrind-out-file=%s/callgrind.%%p" % folder]
     with _noop_catchup(kind, run_dir, sim, plugins, first_id, python, timeout, wrap=wrap,
                        stop_wait=timeout) as (run, _, _):

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{AccessFlags, access};
 use sgevents_config::{ConfigFormat, ConfigProblem, Settings};
 use sgevents_daemon::setup;
+use sgevents_plugin_host::HostConfig;
 
 /// What the checks found: the problems, and each interpreter that started with its Python
 /// version (so `run` need not start it again to say which Python plugins run with).
@@ -23,11 +24,17 @@ pub(crate) struct Checked {
 /// Everything wrong with starting `run` on `settings` with `default_python` for folders
 /// that set no interpreter.
 pub(crate) async fn check(settings: &Settings, default_python: &Path) -> Vec<ConfigProblem> {
-    check_all(settings, default_python).await.problems
+    check_all(settings, default_python, None).await.problems
 }
 
-/// [`check`], with the interpreters' versions.
-pub(crate) async fn check_all(settings: &Settings, default_python: &Path) -> Checked {
+/// [`check`], with the interpreters' versions. With `fork_env` (a daemon about to run, and
+/// the environment its plugin processes get) each interpreter is asked through the fork
+/// server its plugins will use, so that no Python starts only for the check.
+pub(crate) async fn check_all(
+    settings: &Settings,
+    default_python: &Path,
+    fork_env: Option<&[(String, String)]>,
+) -> Checked {
     let mut out = Problems {
         settings,
         list: Vec::new(),
@@ -71,7 +78,7 @@ pub(crate) async fn check_all(settings: &Settings, default_python: &Path) -> Che
             );
         }
     }
-    interpreters(&mut out, default_python).await;
+    interpreters(&mut out, default_python, fork_env).await;
     Checked {
         problems: out.list,
         pythons: out.pythons,
@@ -228,8 +235,13 @@ fn parent(path: &Path) -> PathBuf {
     }
 }
 
-/// Starts each distinct interpreter once and has it import shotgun_api3.
-async fn interpreters(out: &mut Problems<'_>, default_python: &Path) {
+/// Starts each distinct interpreter once (or asks its fork server, with `fork_env`) and
+/// has it import shotgun_api3.
+async fn interpreters(
+    out: &mut Problems<'_>,
+    default_python: &Path,
+    fork_env: Option<&[(String, String)]>,
+) {
     let mut seen: Vec<PathBuf> = Vec::new();
     for (index, dir) in out.settings.plugins.iter().enumerate() {
         let python = dir
@@ -240,7 +252,14 @@ async fn interpreters(out: &mut Problems<'_>, default_python: &Path) {
             continue;
         }
         seen.push(python.clone());
-        let checked = sgevents_plugin_host::check_interpreter(&python).await;
+        let checked = match fork_env {
+            Some(env) => {
+                let mut host = HostConfig::new(&python, out.settings.site.server.clone());
+                host.extra_env = env.to_vec();
+                sgevents_plugin_host::check_plugin_interpreter(&host).await
+            }
+            None => sgevents_plugin_host::check_interpreter(&python).await,
+        };
         if let Ok(version) = &checked {
             out.pythons.push((python.clone(), version.clone()));
         }

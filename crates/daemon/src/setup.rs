@@ -225,16 +225,38 @@ pub fn warm_up_plugin_processes(
     default_python: &Path,
     extra_env: &[(String, String)],
 ) {
-    for dir in &settings.plugins {
-        let mut host = HostConfig::new(
-            dir.python
-                .clone()
-                .unwrap_or_else(|| default_python.to_owned()),
-            settings.site.server.clone(),
-        );
-        host.extra_env = extra_env.to_vec();
+    for host in interpreter_hosts(settings, default_python, extra_env) {
         sgevents_plugin_host::warm_up(&host);
     }
+}
+
+/// One host configuration per interpreter (and environment) the plugin folders use, in
+/// the order of the interpreters' paths: what [`warm_up_plugin_processes`] starts and the
+/// daemon checks once at start-up (`sgevents_plugin_host::check_plugin_interpreter`).
+pub fn interpreter_hosts(
+    settings: &Settings,
+    default_python: &Path,
+    extra_env: &[(String, String)],
+) -> Vec<HostConfig> {
+    let mut pythons: Vec<PathBuf> = settings
+        .plugins
+        .iter()
+        .map(|dir| {
+            dir.python
+                .clone()
+                .unwrap_or_else(|| default_python.to_owned())
+        })
+        .collect();
+    pythons.sort();
+    pythons.dedup();
+    pythons
+        .into_iter()
+        .map(|python| {
+            let mut host = HostConfig::new(python, settings.site.server.clone());
+            host.extra_env = extra_env.to_vec();
+            host
+        })
+        .collect()
 }
 
 /// The plugin folders, each with a Python host configured from the settings.

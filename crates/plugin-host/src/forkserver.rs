@@ -43,6 +43,8 @@ enum ServerMessage {
     Hello {
         #[serde(default)]
         shotgun_api3: Option<String>,
+        #[serde(default)]
+        python: String,
     },
     Forked {
         pid: u32,
@@ -69,6 +71,8 @@ struct Exits {
 struct Server {
     _process: Child,
     pid: u32,
+    /// The interpreter's version, as its hello gave it.
+    python: String,
     control: UnixStream,
     forked: mpsc::UnboundedReceiver<u32>,
     exits: Arc<Mutex<Exits>>,
@@ -118,6 +122,17 @@ pub(crate) async fn warm(config: &HostConfig, runner: &OsStr) {
     }
 }
 
+/// The Python version of `config`'s fork server, starting it when none runs yet; `None`
+/// when it cannot start (the interpreter, or shotgun_api3 in it, is missing or broken).
+pub(crate) async fn python_version(config: &HostConfig, runner: &OsStr) -> Option<String> {
+    let entry = entry(config);
+    let mut server = entry.lock().await;
+    if server.is_none() {
+        *server = start(config, runner).await;
+    }
+    server.as_ref().map(|server| server.python.clone())
+}
+
 /// The fork server slot for `config`'s interpreter and environment.
 fn entry(config: &HostConfig) -> Entry {
     let key = (config.python.clone(), config.extra_env.clone());
@@ -149,9 +164,10 @@ async fn start(config: &HostConfig, runner: &OsStr) -> Option<Server> {
     }
     let ready = tokio::time::timeout(config.callback_timeout, hello_rx).await;
     match ready {
-        Ok(Ok(true)) => Some(Server {
+        Ok(Ok(Some(python))) => Some(Server {
             _process: process,
             pid,
+            python,
             control: ours,
             forked,
             exits,
@@ -173,7 +189,7 @@ async fn drain(stream: Box<dyn tokio::io::AsyncRead + Unpin + Send>, level: i64)
 
 fn read_replies(
     reader: UnixStream,
-    hello: oneshot::Sender<bool>,
+    hello: oneshot::Sender<Option<String>>,
     forked: &mpsc::UnboundedSender<u32>,
     exits: &Mutex<Exits>,
 ) {
@@ -181,9 +197,13 @@ fn read_replies(
     for line in BufReader::new(reader).lines() {
         let Ok(line) = line else { break };
         match serde_json::from_str::<ServerMessage>(&line) {
-            Ok(ServerMessage::Hello { shotgun_api3 }) => {
+            Ok(ServerMessage::Hello {
+                shotgun_api3,
+                python,
+            }) => {
                 if let Some(hello) = hello.take() {
-                    let _ = hello.send(shotgun_api3.is_some());
+                    // Without shotgun_api3 it cannot serve (it exits).
+                    let _ = hello.send(shotgun_api3.map(|_| python));
                 }
             }
             Ok(ServerMessage::Forked { pid }) => {

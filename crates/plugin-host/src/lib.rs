@@ -106,6 +106,20 @@ pub fn warm_up(config: &HostConfig) {
     runner::warm_up(config);
 }
 
+/// [`check_interpreter`] for the plugins of a daemon that will use `config`: with a fork
+/// server, its hello answers (the server the plugins fork from, started now if
+/// [`warm_up`] has not), so no Python process starts only to be asked; without one, or
+/// when it cannot start, a runner is started and asked, which also says what is wrong.
+///
+/// # Errors
+/// As [`check_interpreter`].
+pub async fn check_plugin_interpreter(config: &HostConfig) -> Result<String, LoadError> {
+    match runner::fork_server_python(config).await {
+        Some(version) => Ok(version),
+        None => check_interpreter(&config.python).await,
+    }
+}
+
 /// Starts `python` with the runner and returns its Python version when it can run plugins.
 ///
 /// # Errors

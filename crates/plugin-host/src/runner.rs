@@ -136,6 +136,16 @@ pub(crate) fn warm_up(config: &HostConfig) {
     tokio::spawn(async move { forkserver::warm(&config, path.as_os_str()).await });
 }
 
+/// The Python version of `config`'s fork server (started when none runs yet), or `None`
+/// without one (see [`crate::check_plugin_interpreter`]).
+pub(crate) async fn fork_server_python(config: &HostConfig) -> Option<String> {
+    if !config.fork_server {
+        return None;
+    }
+    let path = runner_file()?;
+    forkserver::python_version(config, path.as_os_str()).await
+}
+
 impl Runner {
     /// Starts a runner with `config`'s interpreter, waits for its `hello`, checks it and
     /// sends `configure`. `logger` names the Python logger that unattributed output of the

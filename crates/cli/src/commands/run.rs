@@ -99,12 +99,18 @@ pub(crate) struct RunOptions {
 pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let _enter = runtime.enter();
-    if settings.cluster.is_none() {
+    let fork_env = settings.cluster.is_none().then_some(options.extra_env.as_slice());
+    if fork_env.is_some() {
         // Imports shotgun_api3 while the checks below run, not after the first site read.
         setup::warm_up_plugin_processes(&settings, &options.python, &options.extra_env);
     }
-    // The same checks as `sgevents config check`, before anything is created.
-    let checked = runtime.block_on(crate::preflight::check_all(&settings, &options.python));
+    // The same checks as `sgevents config check`, before anything is created; the
+    // interpreters are asked through the fork servers just started.
+    let checked = runtime.block_on(crate::preflight::check_all(
+        &settings,
+        &options.python,
+        fork_env,
+    ));
     if !checked.problems.is_empty() {
         let problems = checked.problems;
         return Err(sgevents_config::ConfigError::Invalid { problems }.into());
@@ -190,7 +196,7 @@ pub(crate) async fn serve(
                 log_python(python, version);
             }
         }
-        None => check_interpreters(settings, &options.python).await,
+        None => check_interpreters(settings, &options.python, &options.extra_env).await,
     }
     let plugin_dirs = setup::plugin_dirs(
         settings,
@@ -328,22 +334,15 @@ async fn own_api_users(settings: &Settings, client: &sgevents_api::Client) -> BT
 }
 
 /// Checks each interpreter once, so a missing Python or shotgun_api3 is one clear error
-/// instead of one per plugin.
-async fn check_interpreters(settings: &Settings, default_python: &Path) {
-    let mut pythons: Vec<PathBuf> = settings
-        .plugins
-        .iter()
-        .map(|dir| {
-            dir.python
-                .clone()
-                .unwrap_or_else(|| default_python.to_owned())
-        })
-        .collect();
-    pythons.sort();
-    pythons.dedup();
-    for python in pythons {
-        match sgevents_plugin_host::check_interpreter(&python).await {
-            Ok(version) => log_python(&python, &version),
+/// instead of one per plugin (through the fork server the plugins will use, when it can).
+async fn check_interpreters(
+    settings: &Settings,
+    default_python: &Path,
+    extra_env: &[(String, String)],
+) {
+    for host in setup::interpreter_hosts(settings, default_python, extra_env) {
+        match sgevents_plugin_host::check_plugin_interpreter(&host).await {
+            Ok(version) => log_python(&host.python, &version),
             Err(err) => tracing::error!(logger = "engine", "{err}"),
         }
     }

@@ -1,7 +1,8 @@
 //! Where plugins start, with the real binary against the sim: an interrupted first start
 //! records nothing, upstream's `None` entries start as upstream would, a state database that
 //! is empty, truncated, of an unknown version or with nonsense cursors stops the daemon with a
-//! message saying how to proceed, and an unreachable site or a rejected key ends in an ERROR.
+//! message saying how to proceed, an unreachable site or a rejected key ends in an ERROR, and
+//! each interpreter is checked once (one without shotgun_api3 is refused with its fix).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -381,5 +382,33 @@ fn a_cursor_that_makes_no_sense_stops_the_daemon_naming_plugin_and_ids() {
         assert!(output.contains("--start-at"), "{output}");
     }
     assert!(ledger(&setup.ledgers, "ledger_a").is_empty(), "nothing ran");
+    setup.shutdown();
+}
+
+#[test]
+fn each_interpreter_is_checked_once_at_start_and_one_without_shotgun_api3_is_refused_with_its_fix() {
+    let setup = Setup::new(5, &["ledger_a"], "", SCRIPT.1);
+    let mut daemon = setup.run(&[]);
+    daemon.wait_for("(Python 3.", 60);
+    assert_eq!(daemon.output().matches("Plugins run with").count(), 1);
+    assert!(daemon.terminate(30).success(), "{}", daemon.output());
+
+    // The same folder with an interpreter that lacks shotgun_api3.
+    let bare = setup.dir.path().join("bare");
+    let made = Command::new(python())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&bare)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let bare_python = bare.join("bin").join("python");
+    let mut text = std::fs::read_to_string(&setup.config).unwrap();
+    text.push_str(&format!("python = {:?}\n", bare_python.display().to_string()));
+    std::fs::write(&setup.config, text).unwrap();
+    let output = setup.refused();
+    assert!(output.contains("plugins[0].python"), "{output}");
+    assert!(output.contains("cannot import shotgun_api3"), "{output}");
+    let fix = format!("{} -m pip install shotgun-api3", bare_python.display());
+    assert!(output.contains(&fix), "{output}");
     setup.shutdown();
 }
