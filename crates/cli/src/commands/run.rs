@@ -99,7 +99,10 @@ pub(crate) struct RunOptions {
 pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::Result<ExitCode> {
     let runtime = runtime()?;
     let _enter = runtime.enter();
-    let fork_env = settings.cluster.is_none().then_some(options.extra_env.as_slice());
+    let fork_env = settings
+        .cluster
+        .is_none()
+        .then_some(options.extra_env.as_slice());
     if fork_env.is_some() {
         // Imports shotgun_api3 while the checks below run, not after the first site read.
         setup::warm_up_plugin_processes(&settings, &options.python, &options.extra_env);

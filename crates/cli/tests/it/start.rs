@@ -386,7 +386,7 @@ fn a_cursor_that_makes_no_sense_stops_the_daemon_naming_plugin_and_ids() {
 }
 
 #[test]
-fn each_interpreter_is_checked_once_at_start_and_one_without_shotgun_api3_is_refused_with_its_fix() {
+fn each_interpreter_is_checked_once_and_one_without_shotgun_api3_is_refused_with_its_fix() {
     let setup = Setup::new(5, &["ledger_a"], "", SCRIPT.1);
     let mut daemon = setup.run(&[]);
     daemon.wait_for("(Python 3.", 60);
@@ -403,7 +403,10 @@ fn each_interpreter_is_checked_once_at_start_and_one_without_shotgun_api3_is_ref
     assert!(made.success());
     let bare_python = bare.join("bin").join("python");
     let mut text = std::fs::read_to_string(&setup.config).unwrap();
-    text.push_str(&format!("python = {:?}\n", bare_python.display().to_string()));
+    text.push_str(&format!(
+        "python = {:?}\n",
+        bare_python.display().to_string()
+    ));
     std::fs::write(&setup.config, text).unwrap();
     let output = setup.refused();
     assert!(output.contains("plugins[0].python"), "{output}");

@@ -99,7 +99,10 @@ const fn same(a: &[u8], b: &[u8]) -> bool {
     true
 }
 
-const _: () = assert!(WORDS.len() < 255, "a memo index is one byte, after the words");
+const _: () = assert!(
+    WORDS.len() < 255,
+    "a memo index is one byte, after the words"
+);
 
 /// Memo entry of the runner's datetime maker (after the words): `date(unix_seconds)`.
 pub(crate) const DATE_MEMO: u8 = WORDS.len() as u8;
