@@ -65,6 +65,22 @@ fn html_and_garbage_are_bad_replies() {
 }
 
 #[test]
+fn a_body_that_is_not_utf8_is_a_bad_reply_that_says_so() {
+    let body = b"{\"results\": {\"entities\": [{\"description\": \"caf\xe9\"}]}}";
+    let bad = decode_for_test("read", Some("application/json"), body).unwrap_err();
+    assert!(
+        matches!(&bad, ClientError::BadReply { method, detail }
+            if method == "read" && detail.contains("not JSON") && detail.contains("UTF-8")),
+        "{bad:?}"
+    );
+    assert!(!bad.is_transient());
+    // The same body in UTF-8 decodes, its string intact.
+    let good = "{\"results\": {\"entities\": [{\"description\": \"caf\u{e9}\"}]}}";
+    let value = decode_for_test("read", Some("application/json"), good).unwrap();
+    assert_eq!(value["entities"][0]["description"], "caf\u{e9}");
+}
+
+#[test]
 fn http_status_classes() {
     for status in [500, 502, 503, 504, 429, 408] {
         assert!(

@@ -85,7 +85,15 @@ fn decode(method: &str, headers: &HeaderMap, bytes: &[u8]) -> Result<Value, Clie
             )));
         }
     }
-    let value: Value = serde_json::from_slice(bytes)
+    // Checked once for the whole body: parsing a `str`, serde_json does not check each
+    // string again (about 40 strings an event, a tenth of the parse).
+    let text = std::str::from_utf8(bytes).map_err(|err| {
+        bad(format!(
+            "the body is not JSON (not valid UTF-8: {err}): {}",
+            snippet(bytes)
+        ))
+    })?;
+    let value: Value = serde_json::from_str(text)
         .map_err(|err| bad(format!("the body is not JSON ({err}): {}", snippet(bytes))))?;
     let Value::Object(mut object) = value else {
         return Ok(value);
@@ -203,13 +211,13 @@ fn snippet(bytes: &[u8]) -> String {
 pub(super) fn decode_for_test(
     method: &str,
     content_type: Option<&str>,
-    body: &str,
+    body: impl AsRef<[u8]>,
 ) -> Result<Value, ClientError> {
     let mut headers = HeaderMap::new();
     if let Some(value) = content_type.and_then(|ct| ct.parse().ok()) {
         headers.insert(CONTENT_TYPE, value);
     }
-    decode(method, &headers, body.as_bytes())
+    decode(method, &headers, body.as_ref())
 }
 
 #[cfg(test)]
