@@ -252,17 +252,31 @@ class EventConverter(object):
         self._pattern = _date_time_pattern()
         self._utc, self._local = _timezones()
         self._local_path_field = _local_path_field()
-        self._cache = {}
         # Quarter hours whose local shift from UTC is known (see _shift).
         self._shifts = {}
         self._epoch = datetime.datetime(1970, 1, 1, tzinfo=self._local)
         converter = self
 
+        class Dates(dict):
+            """Datetimes by Unix second. The unpickler calls its ``__getitem__``, which
+            CPython runs in C: a second seen before costs no Python call."""
+
+            def __missing__(self, seconds):
+                if len(self) >= converter.CACHE_SIZE:
+                    self.clear()
+                    converter._shifts.clear()
+                value = converter._make_date(seconds)
+                self[seconds] = value
+                return value
+
+        self._dates = Dates()
+        date = self._dates.__getitem__
+
         class Loader(pickle.Unpickler):
             def find_class(self, module, name):
                 # The one global a payload may name: nothing is imported or called else.
                 if module == "sgevents" and name == "date":
-                    return converter.date
+                    return date
                 raise pickle.UnpicklingError("global %s.%s is not allowed" % (module, name))
 
         self._loader = Loader
@@ -273,20 +287,14 @@ class EventConverter(object):
 
     def date(self, seconds):
         """The local-zone datetime at a Unix time, exactly as the client makes it:
-        ``datetime.fromtimestamp(seconds, local)``."""
-        cache = self._cache
-        value = cache.get(seconds)
-        if value is None:
-            if len(cache) >= self.CACHE_SIZE:
-                cache.clear()
-                self._shifts.clear()
-            shift = self._shift(seconds // self.SPAN)
-            if shift is None:
-                value = datetime.datetime.fromtimestamp(seconds, self._local)
-            else:
-                value = self._epoch + datetime.timedelta(seconds=seconds + shift)
-            cache[seconds] = value
-        return value
+        ``datetime.fromtimestamp(seconds, local)`` (one object per second, kept)."""
+        return self._dates[seconds]
+
+    def _make_date(self, seconds):
+        shift = self._shift(seconds // self.SPAN)
+        if shift is None:
+            return datetime.datetime.fromtimestamp(seconds, self._local)
+        return self._epoch + datetime.timedelta(seconds=seconds + shift)
 
     def _shift(self, span):
         """How far the local wall clock is from UTC all through the SPAN seconds numbered
