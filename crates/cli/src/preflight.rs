@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{AccessFlags, access};
 use sgevents_config::{ConfigFormat, ConfigProblem, Settings};
 use sgevents_daemon::setup;
-use sgevents_plugin_host::HostConfig;
 
 /// What the checks found: the problems, and each interpreter that started with its Python
 /// version (so `run` need not start it again to say which Python plugins run with).
@@ -254,8 +253,7 @@ async fn interpreters(
         seen.push(python.clone());
         let checked = match fork_env {
             Some(env) => {
-                let mut host = HostConfig::new(&python, out.settings.site.server.clone());
-                host.extra_env = env.to_vec();
+                let host = setup::interpreter_host(out.settings, python.clone(), env);
                 sgevents_plugin_host::check_plugin_interpreter(&host).await
             }
             None => sgevents_plugin_host::check_interpreter(&python).await,

@@ -251,12 +251,20 @@ pub fn interpreter_hosts(
     pythons.dedup();
     pythons
         .into_iter()
-        .map(|python| {
-            let mut host = HostConfig::new(python, settings.site.server.clone());
-            host.extra_env = extra_env.to_vec();
-            host
-        })
+        .map(|python| interpreter_host(settings, python, extra_env))
         .collect()
+}
+
+/// The host configuration whose fork server [`warm_up_plugin_processes`] starts for
+/// `python`: the one its plugins fork from.
+pub fn interpreter_host(
+    settings: &Settings,
+    python: PathBuf,
+    extra_env: &[(String, String)],
+) -> HostConfig {
+    let mut host = HostConfig::new(python, settings.site.server.clone());
+    host.extra_env = extra_env.to_vec();
+    host
 }
 
 /// The plugin folders, each with a Python host configured from the settings.

@@ -115,11 +115,7 @@ pub(crate) async fn fork(config: &HostConfig, runner: &OsStr, name: &str) -> Opt
 /// Starts `config`'s fork server when none runs yet, so that the first plugin loads do not
 /// wait for its imports. Failing is quiet: the first load tries again and reports why.
 pub(crate) async fn warm(config: &HostConfig, runner: &OsStr) {
-    let entry = entry(config);
-    let mut server = entry.lock().await;
-    if server.is_none() {
-        *server = start(config, runner).await;
-    }
+    python_version(config, runner).await;
 }
 
 /// The Python version of `config`'s fork server, starting it when none runs yet; `None`

@@ -157,6 +157,17 @@ fn ahead_limit(event_time: Duration) -> usize {
         .clamp(1, MAX_AHEAD_EVENTS)
 }
 
+/// How many events the slot may hold shipped ahead now, or `None` while a process that runs
+/// ahead holds more than half of that: it has enough to run until its next `done`, and the
+/// rest is shipped in one message then.
+fn ship_limit(info: &Slot) -> Option<usize> {
+    if info.page.is_none() {
+        return Some(MAX_AHEAD_EVENTS);
+    }
+    let limit = ahead_limit(info.event_time);
+    (info.ahead.len() <= limit / 2).then_some(limit)
+}
+
 /// Why loading one slot into a runner failed.
 enum SlotError {
     /// The plugin itself is bad; the process is fine.
@@ -332,16 +343,7 @@ impl Shared {
         if info.stopped {
             return usize::MAX;
         }
-        let limit = if info.page.is_some() {
-            let limit = ahead_limit(info.event_time);
-            if info.ahead.len() > limit / 2 {
-                return 0;
-            }
-            limit
-        } else {
-            MAX_AHEAD_EVENTS
-        };
-        limit.saturating_sub(info.ahead.len())
+        ship_limit(info).map_or(0, |limit| limit.saturating_sub(info.ahead.len()))
     }
 
     /// Ships the events (with the callbacks that will run on them) that the daemon expects
@@ -363,15 +365,9 @@ impl Shared {
             state.runner = None;
             return 0;
         }
-        let limit = if run_ahead {
-            ahead_limit(info.event_time)
-        } else {
-            MAX_AHEAD_EVENTS
-        };
-        if run_ahead && info.ahead.len() > limit / 2 {
-            // Enough to run until its next `done`: ship the rest in one message then.
+        let Some(limit) = ship_limit(info) else {
             return 0;
-        }
+        };
         let mut held: usize = info.ahead.iter().map(|a| a.bytes).sum();
         let mut message = EventsMessage::new(slot, std::mem::take(&mut state.out));
         let mut taken = 0;

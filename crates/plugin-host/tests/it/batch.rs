@@ -140,7 +140,8 @@ async fn handle_all(plugin: &mut impl Plugin, events: &[Arc<Event>]) {
     }
 }
 
-/// The ledger test plugin loaded with `config`, keeping its progress page in `dir`.
+/// The ledger test plugin loaded with `config`, keeping its progress page in `dir` (it
+/// keeps none, and has none to empty, until asked).
 async fn paged_ledger(
     config: &HostConfig,
     dir: &std::path::Path,
@@ -149,7 +150,10 @@ async fn paged_ledger(
     let mut plugin = load_plugin(config, &test_plugin("ledger.py"))
         .await
         .unwrap();
+    assert!(!plugin.keeps_progress());
+    assert!(!plugin.empty_progress().await, "no page kept yet");
     assert!(plugin.keep_progress(&page).await);
+    assert!(plugin.keeps_progress());
     (plugin, page)
 }
 
@@ -163,13 +167,7 @@ async fn with_a_progress_page_shipped_events_run_at_once_and_each_finished_id_is
     let (logs, _guard) = Logs::capture();
     let sim = site().await;
     let dir = tempfile::tempdir().unwrap();
-    let page = dir.path().join("ledger.page");
-    let mut plugin = load_plugin(&config(&sim), &test_plugin("ledger.py"))
-        .await
-        .unwrap();
-    assert!(!plugin.keeps_progress());
-    assert!(plugin.keep_progress(&page).await);
-    assert!(plugin.keeps_progress());
+    let (mut plugin, page) = paged_ledger(&config(&sim), dir.path()).await;
     let batch = events(301..=303);
     assert_eq!(plugin.upcoming(&hints(&batch)).await, 3);
     assert!(plugin.holds_events());
@@ -229,12 +227,7 @@ async fn a_stop_while_running_ahead_runs_nothing_after_it_until_the_event_is_han
 async fn the_process_empties_the_page_it_keeps_when_asked_and_appends_from_the_start() {
     let sim = site().await;
     let dir = tempfile::tempdir().unwrap();
-    let page = dir.path().join("ledger.page");
-    let mut plugin = load_plugin(&config(&sim), &test_plugin("ledger.py"))
-        .await
-        .unwrap();
-    assert!(!plugin.empty_progress().await, "no page kept yet");
-    assert!(plugin.keep_progress(&page).await);
+    let (mut plugin, page) = paged_ledger(&config(&sim), dir.path()).await;
     let batch = events(701..=703);
     plugin.upcoming(&hints(&batch)).await;
     handle_all(&mut plugin, &batch).await;
