@@ -88,11 +88,12 @@ impl Poller {
         }
         // The window serves the plugins near the front; one further behind than the window
         // holds reads on its own, so the front never waits for it and it never holds the
-        // window at the start of history.
+        // window at the start of history. A plugin still loading counts from its cursor:
+        // the events it is about to want stay in memory, not read again once it is in.
         let active: Vec<i64> = self
             .slots
             .iter()
-            .filter(|slot| slot.dispatching())
+            .filter(|slot| slot.dispatching() || slot.loading())
             .map(|slot| slot.sent_upto)
             .collect();
         if let Some(front) = active.iter().max() {

@@ -71,6 +71,11 @@ impl Slot {
         self.state == PluginState::Active && !self.paused
     }
 
+    /// Whether the plugin is loading to be dispatched to (not paused).
+    pub(super) fn loading(&self) -> bool {
+        self.state == PluginState::Loading && !self.paused
+    }
+
     pub(super) fn has_room(&self) -> bool {
         self.tx.capacity() > 0
     }

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::support::*;
 
 /// `ok` loads a recorder; `fail_on=ID` one that fails (stopOnError) on that event; `hang`
-/// never finishes loading; anything else fails to load.
+/// never finishes loading; `gate` finishes loading once a file `<name>.open` is beside it;
+/// anything else fails to load.
 struct RecipeLoader {
     ledger: Ledger,
 }
@@ -30,6 +31,11 @@ impl PluginLoader for RecipeLoader {
             match recipe.trim() {
                 "ok" => {}
                 "hang" => std::future::pending::<()>().await,
+                "gate" => {
+                    while !path.with_extension("open").exists() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
                 other => match other.strip_prefix("fail_on=") {
                     Some(id) => {
                         recorder.fail_on = Some(
@@ -181,6 +187,68 @@ async fn a_hung_load_stalls_only_its_plugin_and_is_retried_when_its_file_changes
     .await;
     assert_eq!(per_plugin(&ledger)["hanger"], expected);
     assert_eq!(state_of(&watch, "hanger"), Some(PluginState::Active));
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_plugin_that_loads_after_another_caught_up_gets_the_history_from_memory() {
+    const EVENTS: u64 = 4_500;
+    const BATCH: usize = 500;
+    let sim = sgevents_sim::spawn(sgevents_sim::SimConfig {
+        scripts: vec![(SCRIPT.to_owned(), KEY.to_owned())],
+        prefill: EVENTS,
+        ..sgevents_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let expected = all_event_ids(&sim).await;
+    let reads = || sim.request_counts().get("read").copied().unwrap_or(0);
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    write_recipe(&plugins.join("early.py"), "ok", 0);
+    write_recipe(&plugins.join("late.py"), "gate", 0);
+    let ledger = Ledger::default();
+    let watch = Arc::new(Watch::default());
+    let deps = recipe_deps(
+        &sim,
+        dir.path(),
+        &plugins,
+        &ledger,
+        &watch,
+        Arc::new(sgevents_daemon::clock::SystemClock),
+    );
+    let mut options = options();
+    options.fetch_interval = Duration::from_secs(1);
+    options.max_event_batch_size = BATCH;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(sgevents_daemon::run(options, deps, shutdown.clone()));
+
+    wait_until("the early plugin caught up", || {
+        count(&ledger, "early") >= expected.len()
+    })
+    .await;
+    assert_eq!(state_of(&watch, "late"), Some(PluginState::Loading));
+    let before = reads();
+    let opened = std::time::Instant::now();
+    std::fs::write(plugins.join("late.open"), "").unwrap();
+    wait_until("the late plugin caught up", || {
+        count(&ledger, "late") >= expected.len()
+    })
+    .await;
+    assert_eq!(per_plugin(&ledger)["late"], expected);
+    // Reading the history again would take one read per batch; what may happen meanwhile
+    // is the loop's own few reads per interval (the latest id, new events, missing ids).
+    let intervals = opened.elapsed().as_secs() + 1;
+    let again = reads() - before;
+    assert!(
+        again <= 3 * intervals,
+        "{again} reads in {intervals} s while the late plugin took {} events the window held \
+         (reading them again is {} reads)",
+        expected.len(),
+        expected.len() / BATCH
+    );
     shutdown.cancel();
     task.await.unwrap().unwrap();
 }
