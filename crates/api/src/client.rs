@@ -125,11 +125,21 @@ impl Client {
     /// # Errors
     /// Any [`ClientError`]; see its variants.
     pub async fn call(&self, method: &str, payload: Option<Value>) -> Result<Value, ClientError> {
+        self.call_with(method, payload, transport::decode).await
+    }
+
+    /// As [`Client::call`], the reply's body read by `decoder`.
+    async fn call_with<T>(
+        &self,
+        method: &str,
+        payload: Option<Value>,
+        decoder: transport::Decoder<T>,
+    ) -> Result<T, ClientError> {
         let mut params = vec![Value::Object(self.auth_params())];
         if let Some(payload) = payload.filter(is_truthy) {
             params.push(payload);
         }
-        self.rpc(method, params).await
+        self.rpc_with(method, params, decoder).await
     }
 
     /// The site's unauthenticated `info` reply (version, page size, ...). Also adopts the site's
@@ -184,10 +194,7 @@ impl Client {
             "greater_than",
             json!([after_id]),
         )]);
-        let rows = self
-            .find("EventLogEntry", filters, crate::EVENT_FIELDS, "asc", limit)
-            .await?;
-        let events = read::parse_events(rows)?;
+        let events = self.find_events(filters, limit).await?;
         let mut previous = after_id;
         for event in &events {
             if event.id <= previous {
@@ -217,16 +224,7 @@ impl Client {
         let chunk_size = self.records_per_page().max(1);
         for chunk in wanted.chunks(chunk_size) {
             let filters = read::and_filter(vec![read::condition("id", "in", json!(chunk))]);
-            let rows = self
-                .find(
-                    "EventLogEntry",
-                    filters,
-                    crate::EVENT_FIELDS,
-                    "asc",
-                    chunk.len(),
-                )
-                .await?;
-            for event in read::parse_events(rows)? {
+            for event in self.find_events(filters, chunk.len()).await? {
                 if chunk.binary_search(&event.id).is_err() {
                     return Err(ClientError::BadReply {
                         method: "read".to_owned(),

@@ -1,7 +1,11 @@
 //! The EventLogEntry row as the daemon and plugins see it.
 
+use std::sync::OnceLock;
+
 use jiff::Timestamp;
 use serde_json::{Map, Value};
+
+mod head;
 
 /// The fields upstream shotgunEvents asks for on every EventLogEntry read.
 /// The site adds `type` on its own.
@@ -17,9 +21,11 @@ pub const EVENT_FIELDS: &[&str] = &[
     "created_at",
 ];
 
-/// One EventLogEntry row, kept exactly as the site returned it (`raw`), with the
-/// fields the daemon needs parsed once.
-#[derive(Debug, Clone, PartialEq)]
+/// One EventLogEntry row, kept exactly as the site returned it, with the fields the daemon
+/// needs parsed once. The row's JSON text is kept as it came; [`Event::raw`] parses it into an
+/// object on first use only, since a Python plugin's host encodes the text itself and most
+/// events never need the parsed object.
+#[derive(Debug, Clone)]
 pub struct Event {
     /// The row's id.
     pub id: i64,
@@ -29,23 +35,40 @@ pub struct Event {
     pub attribute_name: Option<String>,
     /// When the site wrote the row (site clock, second resolution).
     pub created_at: Timestamp,
-    /// The row as the site sent it: the JSON object a plugin receives.
-    pub raw: Map<String, Value>,
+    /// The row as the site sent it: a JSON object.
+    text: Box<str>,
+    /// `text` parsed, on first use.
+    raw: OnceLock<Map<String, Value>>,
+    links: Links,
     /// The plugin host's wire encoding of the row, made by the first host that sends the event
     /// and shared by every other one (the same `Arc<Event>` goes to every plugin).
     wire: Encoded,
 }
 
+/// The links the daemon's filters look at on every event.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Links {
+    pub(crate) project_id: Option<i64>,
+    pub(crate) user: Option<(String, i64)>,
+    pub(crate) sudo_actual_user: Option<(String, i64)>,
+}
+
+/// Two events are equal when their rows are: the same fields with the same values, in the
+/// same order (the JSON texts may differ in spacing).
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.id == other.id
+            && self.event_type == other.event_type
+            && self.attribute_name == other.attribute_name
+            && self.created_at == other.created_at
+            && (self.text == other.text || self.raw() == other.raw())
+    }
+}
+
 /// Bytes derived from an event once, on first use. Not part of the event's value: two events
 /// compare equal whatever their caches hold.
 #[derive(Default, Clone)]
-struct Encoded(std::sync::OnceLock<Box<[u8]>>);
-
-impl PartialEq for Encoded {
-    fn eq(&self, _other: &Encoded) -> bool {
-        true
-    }
-}
+struct Encoded(OnceLock<Box<[u8]>>);
 
 impl std::fmt::Debug for Encoded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -59,6 +82,9 @@ pub enum EventError {
     /// The row is not a JSON object.
     #[error("EventLogEntry row is not a JSON object: {0}")]
     NotAnObject(String),
+    /// The row's text is not JSON the parser takes (nested too deep, say).
+    #[error("EventLogEntry row could not be read: {0}")]
+    Unreadable(String),
     /// A required field is missing or has the wrong type.
     #[error("EventLogEntry row {id:?} has a missing or malformed `{field}` field")]
     BadField {
@@ -78,32 +104,94 @@ impl Event {
         let Value::Object(raw) = value else {
             return Err(EventError::NotAnObject(value.to_string()));
         };
-        let id = raw.get("id").and_then(Value::as_i64);
+        let fields = head::Fields {
+            id: head::Scalar::of(raw.get("id")),
+            event_type: head::Scalar::of(raw.get("event_type")),
+            attribute_name: head::Scalar::of(raw.get("attribute_name")),
+            created_at: head::Scalar::of(raw.get("created_at")),
+        };
+        let links = Links {
+            project_id: link_id(raw.get("project")),
+            user: link(raw.get("user")),
+            sudo_actual_user: link(
+                raw.get("meta")
+                    .and_then(|meta| meta.get("sudo_actual_user")),
+            ),
+        };
+        // A map with string keys always serializes.
+        let text = serde_json::to_string(&raw).unwrap_or_default();
+        let mut event = Event::checked(fields, links, text.into_boxed_str())?;
+        event.raw = OnceLock::from(raw);
+        Ok(event)
+    }
+
+    /// Reads a row from its JSON text, as it came in the site's reply; only the fields the
+    /// daemon needs are parsed now.
+    ///
+    /// # Errors
+    /// Returns [`EventError`] as [`Event::from_json`] does: [`EventError::NotAnObject`] for
+    /// text that is not a JSON object, [`EventError::Unreadable`] for one the parser refuses.
+    pub fn from_text(text: &str) -> Result<Event, EventError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(EventError::NotAnObject(text.to_owned()));
+        }
+        let (fields, links) =
+            head::read(text).map_err(|err| EventError::Unreadable(err.to_string()))?;
+        Event::checked(fields, links, text.into())
+    }
+
+    fn checked(
+        fields: head::Fields<'_>,
+        links: Links,
+        text: Box<str>,
+    ) -> Result<Event, EventError> {
+        use head::Scalar;
+        let id = match fields.id {
+            Some(Scalar::Int(id)) => Some(id),
+            _ => None,
+        };
         let bad = |field| EventError::BadField { id, field };
-        let event_type = raw
-            .get("event_type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("event_type"))?
-            .to_owned();
-        let attribute_name = match raw.get("attribute_name") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
+        let event_type = match fields.event_type {
+            Some(Scalar::Text(text)) => text.into_owned(),
+            _ => return Err(bad("event_type")),
+        };
+        let attribute_name = match fields.attribute_name {
+            None | Some(Scalar::Null) => None,
+            Some(Scalar::Text(name)) => Some(name.into_owned()),
             Some(_) => return Err(bad("attribute_name")),
         };
-        let created_at = raw
-            .get("created_at")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<Timestamp>().ok())
-            .ok_or_else(|| bad("created_at"))?;
+        let created_at = match &fields.created_at {
+            Some(Scalar::Text(text)) => text.parse::<Timestamp>().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| bad("created_at"))?;
         let id = id.ok_or_else(|| bad("id"))?;
         Ok(Event {
             id,
             event_type,
             attribute_name,
             created_at,
-            raw,
+            text,
+            raw: OnceLock::new(),
+            links,
             wire: Encoded::default(),
         })
+    }
+
+    /// The row as the site sent it: the JSON object a plugin receives (parsed on first use).
+    pub fn raw(&self) -> &Map<String, Value> {
+        self.raw.get_or_init(|| {
+            // The text was read as a JSON object when the event was made.
+            match serde_json::from_str::<Value>(&self.text) {
+                Ok(Value::Object(raw)) => raw,
+                _ => Map::new(),
+            }
+        })
+    }
+
+    /// The row's JSON text, as the site sent it.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// The plugin host's wire encoding of this event: `encode` runs on the first call only,
@@ -115,20 +203,28 @@ impl Event {
 
     /// The id of the event's project, if it has one.
     pub fn project_id(&self) -> Option<i64> {
-        link_id(self.raw.get("project"))
+        self.links.project_id
     }
 
     /// The `(type, id)` of the user who made the change, if known.
     pub fn user(&self) -> Option<(&str, i64)> {
-        let user = self.raw.get("user")?;
-        Some((user.get("type")?.as_str()?, user.get("id")?.as_i64()?))
+        let (kind, id) = self.links.user.as_ref()?;
+        Some((kind, *id))
     }
 
     /// `meta.sudo_actual_user`, the real principal behind a sudo write, as `(type, id)`.
     pub fn sudo_actual_user(&self) -> Option<(&str, i64)> {
-        let user = self.raw.get("meta")?.get("sudo_actual_user")?;
-        Some((user.get("type")?.as_str()?, user.get("id")?.as_i64()?))
+        let (kind, id) = self.links.sudo_actual_user.as_ref()?;
+        Some((kind, *id))
     }
+}
+
+fn link(value: Option<&Value>) -> Option<(String, i64)> {
+    let value = value?;
+    Some((
+        value.get("type")?.as_str()?.to_owned(),
+        value.get("id")?.as_i64()?,
+    ))
 }
 
 fn link_id(value: Option<&Value>) -> Option<i64> {
@@ -168,6 +264,84 @@ mod tests {
                 id: Some(9),
                 field: "created_at"
             }
+        );
+    }
+
+    /// What `from_text` reads from a row's text is what `from_json` reads from the row parsed:
+    /// the same event or the same error, the same links, the same object on `raw()`.
+    #[test]
+    fn a_row_read_from_its_text_is_the_row_parsed() {
+        let rows = [
+            r#"{"type": "EventLogEntry", "id": 7, "event_type": "Shotgun_Shot_Change",
+               "attribute_name": "sg_status_list",
+               "meta": {"type": "attribute_change", "new_value": "ip",
+                        "sudo_actual_user": {"type": "HumanUser", "id": 12, "name": "x"}},
+               "entity": {"type": "Shot", "id": 3, "name": "sh\u00e9010 \"q\""},
+               "user": {"name": "bot", "id": 2, "type": "ApiUser"},
+               "project": {"type": "Project", "id": 70, "name": "Demo"},
+               "session_uuid": null, "created_at": "2026-11-22T10:00:00Z"}"#,
+            // Links that are not objects, or lack a part, or have the wrong types.
+            r#"{"id": 8, "event_type": "X", "created_at": "2026-11-22T10:00:01Z",
+               "project": [1, 2], "user": {"type": "HumanUser"}, "meta": "text"}"#,
+            r#"{"id": 9, "event_type": "X", "created_at": "2026-11-22T10:00:01Z",
+               "project": {"id": "70"}, "user": {"type": 3, "id": 4},
+               "meta": {"sudo_actual_user": null}}"#,
+            // A key given twice counts with its last value, as in a parsed object.
+            r#"{"id": 10, "event_type": "X", "event_type": "Y", "created_at": "2026-11-22T10:00:01Z",
+               "user": {"type": "ApiUser", "id": 1}, "user": {"type": "ApiUser", "id": 5}}"#,
+            // Errors: each names the same field.
+            r#"{"id": 11, "event_type": 5, "created_at": "2026-11-22T10:00:01Z"}"#,
+            r#"{"id": 12, "event_type": "X", "attribute_name": 1, "created_at": "2026-11-22T10:00:01Z"}"#,
+            r#"{"id": "13", "event_type": "X", "created_at": "2026-11-22T10:00:01Z"}"#,
+            r#"{"event_type": "X", "created_at": "yesterday"}"#,
+            r#"{"id": 14, "event_type": "X"}"#,
+            r#"[1, 2]"#,
+            r#""text""#,
+        ];
+        for text in rows {
+            let parsed: Value = serde_json::from_str(text).unwrap();
+            let from_json = Event::from_json(parsed.clone());
+            let from_text = Event::from_text(text);
+            match (&from_json, &from_text) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "{text}");
+                    assert_eq!(b.raw(), parsed.as_object().unwrap(), "{text}");
+                    assert_eq!(b.text(), text);
+                    assert_eq!(
+                        (a.project_id(), a.user(), a.sudo_actual_user()),
+                        (b.project_id(), b.user(), b.sudo_actual_user()),
+                        "{text}"
+                    );
+                }
+                (Err(EventError::NotAnObject(_)), Err(EventError::NotAnObject(_))) => {}
+                _ => assert_eq!(from_json, from_text, "{text}"),
+            }
+        }
+        let first = Event::from_text(rows[0]).unwrap();
+        assert_eq!(first.project_id(), Some(70));
+        assert_eq!(first.user(), Some(("ApiUser", 2)));
+        assert_eq!(first.sudo_actual_user(), Some(("HumanUser", 12)));
+        assert_eq!(Event::from_text(rows[3]).unwrap().event_type, "Y");
+        assert_eq!(
+            Event::from_text(rows[3]).unwrap().user(),
+            Some(("ApiUser", 5))
+        );
+    }
+
+    /// A row nested deeper than the parser takes is refused when read, as a parse of the
+    /// whole reply refuses it, not taken in and then found unreadable.
+    #[test]
+    fn a_row_nested_too_deep_is_refused_when_read() {
+        let deep = format!(
+            r#"{{"id": 1, "event_type": "X", "created_at": "2026-11-22T10:00:01Z", "meta": {}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert!(serde_json::from_str::<Value>(&deep).is_err());
+        assert!(
+            matches!(Event::from_text(&deep), Err(EventError::Unreadable(_))),
+            "{:?}",
+            Event::from_text(&deep)
         );
     }
 }

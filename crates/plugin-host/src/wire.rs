@@ -5,13 +5,14 @@
 //! wire as calls that build them, so the runner's work per event is the unpickling and,
 //! for the rare rows that need it, one conversion per listed path.
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 
-use serde_json::Value;
 use sgevents_api::Event;
 
 mod pickle;
+mod row;
 
 /// Years whose datetimes the runner may build from a Unix timestamp; others are left to its
 /// exact slow path (`maybe_dates`), so no range or overflow case differs from the client.
@@ -143,84 +144,32 @@ fn write_callbacks(out: &mut Vec<u8>, callbacks: &[usize]) {
 }
 
 /// An entry's shared part: the row, with every datetime already a `date(seconds)` call,
-/// then its extras (`None`, or a dict of the rare conversions left to the runner).
+/// then its extras (`None`, or a dict of the rare conversions left to the runner). Written
+/// from the row's JSON text in one pass ([`row::write`]).
 fn encode_rest(event: &Event) -> Vec<u8> {
-    let mut out = Vec::with_capacity(512);
+    let mut out = Vec::with_capacity(event.text().len() / 2 + 64);
     let mut extras = Extras::default();
-    let mut path = Vec::new();
-    pickle::dict(&mut out, event.raw.is_empty(), |out| {
-        for (key, value) in &event.raw {
-            pickle::text(out, key);
-            match value {
-                Value::String(text) if text.contains("&lt;") => extras.unescape.push(key),
-                Value::Object(link)
-                    if link.get("link_type").and_then(Value::as_str) == Some("local") =>
-                {
-                    extras.local_links.push(key);
-                }
-                _ => {}
-            }
-            path.push(Step::Key(key));
-            write_value(out, value, &mut path, &mut extras.maybe_dates);
-            path.pop();
-        }
-    });
+    if let Err(err) = row::write(event.text(), &mut out, &mut extras) {
+        // Cannot happen: the event's text was read whole, with the same parser and limits,
+        // when the event was made. Said loudly, and the callback gets no row.
+        tracing::error!(
+            logger = "engine",
+            "EventLogEntry {} could not be encoded for its plugin process: {err}",
+            event.id
+        );
+        out.clear();
+        extras = Extras::default();
+        pickle::none(&mut out);
+    }
     extras.write(&mut out);
     out
 }
 
-/// Writes `value` as the object `shotgun_api3` makes of it, but for the strings only its
-/// own test can judge, which are listed in `maybe` (by their path) and written as they are.
-fn write_value<'a>(
-    out: &mut Vec<u8>,
-    value: &'a Value,
-    path: &mut Vec<Step<'a>>,
-    maybe: &mut Vec<Vec<Step<'a>>>,
-) {
-    match value {
-        Value::Null => pickle::none(out),
-        Value::Bool(flag) => pickle::boolean(out, *flag),
-        Value::Number(number) => {
-            if let Some(int) = number.as_i64() {
-                pickle::int(out, int);
-            } else if let Some(big) = number.as_u64() {
-                pickle::big_int(out, big);
-            } else {
-                // What json.loads gives for the shortest text of this double.
-                pickle::float(out, number.as_f64().unwrap_or(f64::NAN));
-            }
-        }
-        Value::String(text) => match classify(text) {
-            DateKind::Date(seconds) => pickle::date(out, seconds),
-            DateKind::Maybe => {
-                maybe.push(path.clone());
-                pickle::text(out, text);
-            }
-            DateKind::No => pickle::text(out, text),
-        },
-        Value::Array(items) => pickle::list(out, items.is_empty(), |out| {
-            for (idx, item) in items.iter().enumerate() {
-                path.push(Step::Index(idx));
-                write_value(out, item, path, maybe);
-                path.pop();
-            }
-        }),
-        Value::Object(map) => pickle::dict(out, map.is_empty(), |out| {
-            for (key, item) in map {
-                pickle::text(out, key);
-                path.push(Step::Key(key));
-                write_value(out, item, path, maybe);
-                path.pop();
-            }
-        }),
-    }
-}
-
 /// One step of a path into the row: a key or a list index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Step<'a> {
-    /// A key of an object.
-    Key(&'a str),
+    /// A key of an object (borrowed from the row's text unless it was escaped there).
+    Key(Cow<'a, str>),
     /// An index into a list.
     Index(usize),
 }
@@ -232,9 +181,9 @@ pub(crate) struct Extras<'a> {
     /// `shotgun_api3`'s own test and conversion to them.
     pub(crate) maybe_dates: Vec<Vec<Step<'a>>>,
     /// Top-level keys whose string holds `&lt;`, which the client turns into `<`.
-    pub(crate) unescape: Vec<&'a str>,
+    pub(crate) unescape: Vec<Cow<'a, str>>,
     /// Top-level keys holding a `link_type: local` file link, which gets `local_path`/`url`.
-    pub(crate) local_links: Vec<&'a str>,
+    pub(crate) local_links: Vec<Cow<'a, str>>,
 }
 
 impl Extras<'_> {
@@ -245,7 +194,7 @@ impl Extras<'_> {
             pickle::none(out);
             return;
         }
-        let keys = |out: &mut Vec<u8>, name: &str, keys: &[&str]| {
+        let keys = |out: &mut Vec<u8>, name: &str, keys: &[Cow<'_, str>]| {
             if !keys.is_empty() {
                 pickle::text(out, name);
                 pickle::list(out, false, |out| {

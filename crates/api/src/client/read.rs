@@ -1,8 +1,12 @@
 //! The api3 `read` method: filter wire format, `shotgun_api3`'s paging rules, event rows.
 
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::Client;
+use super::transport::{Decoder, body_text, decode};
+use super::{Client, is_truthy};
 use crate::{ClientError, Event, EventError};
 
 /// `{"logical_operator": "and", "conditions": [...]}`.
@@ -27,6 +31,30 @@ impl Client {
         direction: &str,
         limit: usize,
     ) -> Result<Vec<Value>, ClientError> {
+        self.pages(entity_type, filters, fields, direction, limit, row_page)
+            .await
+    }
+
+    /// Up to `limit` EventLogEntry rows with [`crate::EVENT_FIELDS`], ascending, as events.
+    pub(super) async fn find_events(
+        &self,
+        filters: Value,
+        limit: usize,
+    ) -> Result<Vec<Event>, ClientError> {
+        let fields = crate::EVENT_FIELDS;
+        self.pages("EventLogEntry", filters, fields, "asc", limit, event_page)
+            .await
+    }
+
+    async fn pages<T>(
+        &self,
+        entity_type: &str,
+        filters: Value,
+        fields: &[&str],
+        direction: &str,
+        limit: usize,
+        page_of: Decoder<(Vec<T>, bool)>,
+    ) -> Result<Vec<T>, ClientError> {
         let per_page = self.records_per_page().max(1);
         let single = limit <= per_page;
         let entities_per_page = if single { limit } else { per_page };
@@ -43,8 +71,7 @@ impl Client {
                 "api_return_image_urls": true,
                 "return_paging_info_without_counts": !single,
             });
-            let result = self.call("read", Some(payload)).await?;
-            let (entities, has_next) = split_read_result(result)?;
+            let (entities, has_next) = self.call_with("read", Some(payload), page_of).await?;
             let n_entities = entities.len();
             rows.extend(entities);
             if single {
@@ -60,6 +87,64 @@ impl Client {
                 return Ok(rows);
             }
             page += 1;
+        }
+    }
+}
+
+/// A page of rows: the `results` of a `read`.
+fn row_page(
+    method: &str,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<(Vec<Value>, bool), ClientError> {
+    split_read_result(decode(method, headers, bytes)?)
+}
+
+/// The reply of a `read` as it nearly always comes: only the envelope and the paging are
+/// parsed here, each row is kept as its text for [`Event::from_text`].
+#[derive(Deserialize)]
+struct EventReply<'a> {
+    #[serde(borrow)]
+    results: EventResults<'a>,
+    #[serde(default)]
+    exception: Value,
+}
+
+#[derive(Deserialize)]
+struct EventResults<'a> {
+    #[serde(borrow)]
+    entities: Vec<&'a RawValue>,
+    #[serde(default)]
+    paging_info: Value,
+}
+
+/// A page of events. A reply of any other shape (an error, a surprise) is read as
+/// [`row_page`] reads it, so it gets the same error or the same events.
+fn event_page(
+    method: &str,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<(Vec<Event>, bool), ClientError> {
+    let text = body_text(method, headers, bytes)?;
+    match serde_json::from_str::<EventReply<'_>>(text) {
+        Ok(reply) if !is_truthy(&reply.exception) => {
+            let has_next = reply
+                .results
+                .paging_info
+                .get("has_next_page")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let events = reply
+                .results
+                .entities
+                .iter()
+                .map(|row| Event::from_text(row.get()).map_err(bad_event))
+                .collect::<Result<Vec<Event>, ClientError>>()?;
+            Ok((events, has_next))
+        }
+        _ => {
+            let (rows, has_next) = row_page(method, headers, bytes)?;
+            Ok((parse_events(rows)?, has_next))
         }
     }
 }
@@ -89,21 +174,29 @@ fn split_read_result(result: Value) -> Result<(Vec<Value>, bool), ClientError> {
 /// Parses EventLogEntry rows, naming the id and field of the first malformed one.
 pub(super) fn parse_events(rows: Vec<Value>) -> Result<Vec<Event>, ClientError> {
     rows.into_iter()
-        .map(|row| {
-            Event::from_json(row).map_err(|err| ClientError::BadReply {
-                method: "read".to_owned(),
-                detail: match err {
-                    EventError::NotAnObject(text) => {
-                        format!("an EventLogEntry row is not an object: {text}")
-                    }
-                    EventError::BadField { id: Some(id), field } => {
-                        format!("EventLogEntry {id} has a missing or malformed `{field}` field")
-                    }
-                    EventError::BadField { id: None, field } => format!(
-                        "an EventLogEntry row without an integer id has a missing or malformed `{field}` field"
-                    ),
-                },
-            })
-        })
+        .map(|row| Event::from_json(row).map_err(bad_event))
         .collect()
+}
+
+fn bad_event(err: EventError) -> ClientError {
+    ClientError::BadReply {
+        method: "read".to_owned(),
+        detail: match err {
+            EventError::NotAnObject(text) => {
+                format!("an EventLogEntry row is not an object: {text}")
+            }
+            EventError::Unreadable(reason) => {
+                format!("an EventLogEntry row could not be read: {reason}")
+            }
+            EventError::BadField {
+                id: Some(id),
+                field,
+            } => {
+                format!("EventLogEntry {id} has a missing or malformed `{field}` field")
+            }
+            EventError::BadField { id: None, field } => format!(
+                "an EventLogEntry row without an integer id has a missing or malformed `{field}` field"
+            ),
+        },
+    }
 }

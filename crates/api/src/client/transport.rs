@@ -13,11 +13,24 @@ use crate::ClientError;
 /// The longest piece of an unexpected body quoted in an error message.
 const SNIPPET_CHARS: usize = 200;
 
+/// How a reply's body becomes what the caller wants: [`decode`] for the whole `results`.
+pub(super) type Decoder<T> = fn(&str, &HeaderMap, &[u8]) -> Result<T, ClientError>;
+
 impl Client {
     /// Posts `{"method_name", "params"}` once and maps the reply.
     pub(super) async fn rpc(&self, method: &str, params: Vec<Value>) -> Result<Value, ClientError> {
+        self.rpc_with(method, params, decode).await
+    }
+
+    /// As [`Client::rpc`], the body read by `decoder`.
+    pub(super) async fn rpc_with<T>(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        decoder: Decoder<T>,
+    ) -> Result<T, ClientError> {
         let started = Instant::now();
-        let result = self.rpc_once(method, params).await;
+        let result = self.rpc_once(method, params, decoder).await;
         let latency = started.elapsed();
         lock(&self.inner.stats).record(method, latency, result.is_err());
         if let Err(err) = &result {
@@ -26,7 +39,12 @@ impl Client {
         result
     }
 
-    async fn rpc_once(&self, method: &str, params: Vec<Value>) -> Result<Value, ClientError> {
+    async fn rpc_once<T>(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        decoder: Decoder<T>,
+    ) -> Result<T, ClientError> {
         let envelope = json!({"method_name": method, "params": params});
         let body = serde_json::to_vec(&envelope).map_err(|err| ClientError::Config {
             field: "payload",
@@ -51,7 +69,7 @@ impl Client {
         if !status.is_success() {
             return Err(status_error(method, status, &headers, &bytes));
         }
-        decode(method, &headers, &bytes)
+        decoder(method, &headers, &bytes)
     }
 
     fn note_server_time(&self, headers: &HeaderMap) {
@@ -69,30 +87,17 @@ impl Client {
     }
 }
 
-fn decode(method: &str, headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ClientError> {
+/// The reply's `results` (or the whole reply when it has none), or the error it holds.
+pub(super) fn decode(
+    method: &str,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<Value, ClientError> {
     let bad = |detail: String| ClientError::BadReply {
         method: method.to_owned(),
         detail,
     };
-    if let Some(content_type) = headers.get(CONTENT_TYPE) {
-        let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
-        if !(content_type.starts_with("application/json")
-            || content_type.starts_with("text/javascript"))
-        {
-            return Err(bad(format!(
-                "content type `{content_type}` instead of JSON: {}",
-                snippet(bytes)
-            )));
-        }
-    }
-    // Checked once for the whole body: parsing a `str`, serde_json does not check each
-    // string again (about 40 strings an event, a tenth of the parse).
-    let text = std::str::from_utf8(bytes).map_err(|err| {
-        bad(format!(
-            "the body is not JSON (not valid UTF-8: {err}): {}",
-            snippet(bytes)
-        ))
-    })?;
+    let text = body_text(method, headers, bytes)?;
     let value: Value = serde_json::from_str(text)
         .map_err(|err| bad(format!("the body is not JSON ({err}): {}", snippet(bytes))))?;
     let Value::Object(mut object) = value else {
@@ -120,6 +125,37 @@ fn decode(method: &str, headers: &HeaderMap, bytes: &[u8]) -> Result<Value, Clie
         Some(results) => Ok(results),
         None => Ok(Value::Object(object)),
     }
+}
+
+/// The body as text, once its content type says JSON.
+pub(super) fn body_text<'b>(
+    method: &str,
+    headers: &HeaderMap,
+    bytes: &'b [u8],
+) -> Result<&'b str, ClientError> {
+    let bad = |detail: String| ClientError::BadReply {
+        method: method.to_owned(),
+        detail,
+    };
+    if let Some(content_type) = headers.get(CONTENT_TYPE) {
+        let content_type = content_type.to_str().unwrap_or("").to_ascii_lowercase();
+        if !(content_type.starts_with("application/json")
+            || content_type.starts_with("text/javascript"))
+        {
+            return Err(bad(format!(
+                "content type `{content_type}` instead of JSON: {}",
+                snippet(bytes)
+            )));
+        }
+    }
+    // Checked once for the whole body: parsing a `str`, serde_json does not check each
+    // string again (about 40 strings an event, a tenth of the parse).
+    std::str::from_utf8(bytes).map_err(|err| {
+        bad(format!(
+            "the body is not JSON (not valid UTF-8: {err}): {}",
+            snippet(bytes)
+        ))
+    })
 }
 
 fn status_error(method: &str, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ClientError {

@@ -55,12 +55,12 @@ async fn events_after_honours_limit_order_and_fields() {
     for event in &first {
         for field in EVENT_FIELDS {
             assert!(
-                event.raw.contains_key(*field),
+                event.raw().contains_key(*field),
                 "event {} lacks {field}",
                 event.id
             );
         }
-        assert_eq!(event.raw["type"], "EventLogEntry");
+        assert_eq!(event.raw()["type"], "EventLogEntry");
     }
 
     let rest = client.events_after(first[9].id, 1000).await.unwrap();
@@ -135,7 +135,7 @@ async fn call_sends_auth_and_session_uuid_and_counts_requests() {
     let latest = client.latest_event_id().await.unwrap().unwrap();
     let event = client.events_by_id(&[latest]).await.unwrap().remove(0);
     assert_eq!(
-        event.raw["session_uuid"],
+        event.raw()["session_uuid"],
         "0b9a3b5e-6f5c-11ee-b962-0242ac120002"
     );
     assert_eq!(event.user().map(|(kind, _)| kind), Some("ApiUser"));

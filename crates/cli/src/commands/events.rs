@@ -58,7 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             count += 1;
             let line = if args.json {
-                serde_json::to_string(&event.raw)?
+                serde_json::to_string(&event.raw())?
             } else {
                 describe(event)
             };
@@ -127,7 +127,7 @@ pub(crate) async fn each_event(
 /// One line for a person: id, time, type, attribute, entity and user.
 fn describe(event: &Event) -> String {
     let link = |field: &str| {
-        event.raw.get(field).and_then(|value| {
+        event.raw().get(field).and_then(|value| {
             let kind = value.get("type")?.as_str()?;
             let id = value.get("id")?.as_i64()?;
             Some(match value.get("name").and_then(|name| name.as_str()) {

@@ -390,9 +390,9 @@ impl Leader {
     }
 
     async fn send(&self, event: &Event) -> Result<Sending, String> {
-        let row = serde_json::to_vec(&event.raw).map_err(|err| err.to_string())?;
+        let row = Bytes::copy_from_slice(event.text().as_bytes());
         self.stream
-            .send(event.id, &event.event_type, Bytes::from(row))
+            .send(event.id, &event.event_type, row)
             .await
             .map_err(|err| err.to_string())
     }

@@ -291,9 +291,9 @@ impl PluginTask {
             return;
         }
         self.check_aged(held, &delivery).await;
-        let event = serde_json::from_slice::<serde_json::Value>(&delivery.row)
+        let event = std::str::from_utf8(&delivery.row)
             .map_err(|err| err.to_string())
-            .and_then(|value| Event::from_json(value).map_err(|err| err.to_string()));
+            .and_then(|text| Event::from_text(text).map_err(|err| err.to_string()));
         let event = match event {
             Ok(event) => Arc::new(event),
             Err(err) => {

@@ -85,7 +85,7 @@ fn host_messages_match_the_fixture() {
         .unwrap();
     assert_eq!(
         entry["rows"],
-        json!([first.raw, second.raw]),
+        json!([first.raw(), second.raw()]),
         "the rows the Python side checks against"
     );
     assert_eq!(entry["payload_hex"], payload.as_str(), "the payload");

@@ -256,3 +256,34 @@ pub(crate) fn dict(out: &mut Vec<u8>, empty: bool, items: impl FnOnce(&mut Vec<u
         out.push(SETITEMS);
     }
 }
+
+/// Opens a list whose items are written next, of a length not known yet: [`close_list`]
+/// gets the returned position and writes what [`list`] would have.
+pub(crate) fn open_list(out: &mut Vec<u8>) -> usize {
+    out.extend_from_slice(&[EMPTY_LIST, MARK]);
+    out.len()
+}
+
+pub(crate) fn close_list(out: &mut Vec<u8>, start: usize) {
+    close_items(out, start, APPENDS);
+}
+
+/// Opens a dict, as [`open_list`] a list.
+pub(crate) fn open_dict(out: &mut Vec<u8>) -> usize {
+    out.extend_from_slice(&[EMPTY_DICT, MARK]);
+    out.len()
+}
+
+pub(crate) fn close_dict(out: &mut Vec<u8>, start: usize) {
+    close_items(out, start, SETITEMS);
+}
+
+/// An empty container loses its mark (the bytes are then those of an empty one); a full one
+/// gets the opcode that adds its items.
+fn close_items(out: &mut Vec<u8>, start: usize, add: u8) {
+    if out.len() == start {
+        out.pop();
+    } else {
+        out.push(add);
+    }
+}

@@ -111,7 +111,7 @@ fn entries_carry_datetimes_at_any_depth_as_calls_and_list_the_rest() {
     });
     let event = Event::from_json(raw).unwrap();
     let entry = one(&event, &[0, 2]);
-    let mut row = event.raw.clone();
+    let mut row = event.raw().clone();
     row["meta"]["at"] = json!({"$date": 1_772_360_430});
     row["meta"]["history"][0]["at"] = json!({"$date": 1_772_323_199});
     row["created_at"] = json!({"$date": 1_772_360_431});
@@ -125,7 +125,7 @@ fn entries_carry_datetimes_at_any_depth_as_calls_and_list_the_rest() {
     );
     // Key order is the site's (JSON objects keep it here, as Python dicts do).
     let keys: Vec<&String> = entry[2].as_object().unwrap().keys().collect();
-    let want: Vec<&String> = event.raw.keys().collect();
+    let want: Vec<&String> = event.raw().keys().collect();
     assert_eq!(keys, want);
 }
 
@@ -155,7 +155,7 @@ fn every_json_value_comes_out_as_json_loads_makes_it() {
     });
     let event = Event::from_json(raw).unwrap();
     let entry = one(&event, &[1]);
-    let mut row = event.raw.clone();
+    let mut row = event.raw().clone();
     row["created_at"] = json!({"$date": 1_772_360_431});
     assert_eq!(entry[2], Value::Object(row));
 }

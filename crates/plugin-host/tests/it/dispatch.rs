@@ -156,11 +156,11 @@ async fn layout_final_readies_waiting_tasks_and_its_writes_make_new_events() {
             .find(|e| {
                 e.event_type == "Shotgun_Task_Change"
                     && e.attribute_name.as_deref() == Some("sg_status_list")
-                    && e.raw["entity"]["id"] == json!(task)
+                    && e.raw()["entity"]["id"] == json!(task)
             })
             .unwrap_or_else(|| panic!("no status event for task {task}: {after:#?}"));
-        assert_eq!(change.raw["meta"]["new_value"], json!("rdy"));
-        assert_eq!(change.raw["user"]["type"], json!("ApiUser"));
+        assert_eq!(change.raw()["meta"]["new_value"], json!("rdy"));
+        assert_eq!(change.raw()["user"]["type"], json!("ApiUser"));
     }
     plugin.shutdown().await;
 }

@@ -120,7 +120,7 @@ pub(crate) fn find_event(
 
 /// An event row built from `base` with some fields replaced.
 pub(crate) fn with_fields(base: &Event, fields: Value) -> Arc<Event> {
-    let mut raw = base.raw.clone();
+    let mut raw = base.raw().clone();
     for (key, value) in fields.as_object().unwrap() {
         raw.insert(key.clone(), value.clone());
     }
