@@ -86,14 +86,10 @@ async fn a_stopped_plugin_resumes_at_its_failed_event_when_its_file_changes() {
     write_recipe(&plugins.join("broken.py"), "syntax error", 0);
     std::fs::write(plugins.join(".hidden.py"), "ok").unwrap();
 
-    let ledger = Ledger::default();
-    let watch = Arc::new(Watch::default());
-    let deps = recipe_deps(
+    let (ledger, watch, deps) = recipe_deps(
         &sim,
         dir.path(),
         &plugins,
-        &ledger,
-        &watch,
         Arc::new(sgevents_daemon::clock::SystemClock),
     );
     let shutdown = CancellationToken::new();
@@ -149,11 +145,9 @@ async fn a_hung_load_stalls_only_its_plugin_and_is_retried_when_its_file_changes
     std::fs::create_dir(&plugins).unwrap();
     write_recipe(&plugins.join("hanger.py"), "hang", 0);
     write_recipe(&plugins.join("good.py"), "ok", 0);
-    let ledger = Ledger::default();
-    let watch = Arc::new(Watch::default());
     let t1: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
     let clock = Arc::new(sgevents_daemon::clock::ManualClock::new(t1));
-    let deps = recipe_deps(&sim, dir.path(), &plugins, &ledger, &watch, clock.clone());
+    let (ledger, watch, deps) = recipe_deps(&sim, dir.path(), &plugins, clock.clone());
     let mut options = options();
     options.load_timeout = Duration::from_millis(300);
     let shutdown = CancellationToken::new();
@@ -209,14 +203,10 @@ async fn a_plugin_that_loads_after_another_caught_up_gets_the_history_from_memor
     std::fs::create_dir(&plugins).unwrap();
     write_recipe(&plugins.join("early.py"), "ok", 0);
     write_recipe(&plugins.join("late.py"), "gate", 0);
-    let ledger = Ledger::default();
-    let watch = Arc::new(Watch::default());
-    let deps = recipe_deps(
+    let (ledger, watch, deps) = recipe_deps(
         &sim,
         dir.path(),
         &plugins,
-        &ledger,
-        &watch,
         Arc::new(sgevents_daemon::clock::SystemClock),
     );
     let mut options = options();
@@ -253,17 +243,18 @@ async fn a_plugin_that_loads_after_another_caught_up_gets_the_history_from_memor
     task.await.unwrap().unwrap();
 }
 
-/// The daemon's dependencies for one folder of recipe plugins, with the state in `dir`.
+/// The daemon's dependencies for one folder of recipe plugins, with the state in `dir`, and
+/// the ledger its plugins write and the watch it shows them in.
 fn recipe_deps(
     sim: &sgevents_sim::Sim,
     dir: &std::path::Path,
     plugins: &std::path::Path,
-    ledger: &Ledger,
-    watch: &Arc<Watch>,
     clock: Arc<dyn sgevents_daemon::clock::Clock>,
-) -> Deps {
+) -> (Ledger, Arc<Watch>, Deps) {
+    let ledger = Ledger::default();
+    let watch = Arc::new(Watch::default());
     let store = sgevents_store::Store::open(&dir.join("state.db")).unwrap();
-    Deps {
+    let deps = Deps {
         client: client(sim),
         saved: store.load().unwrap(),
         store: Box::new(store),
@@ -283,5 +274,6 @@ fn recipe_deps(
         status: None,
         tasks: Vec::new(),
         clock,
-    }
+    };
+    (ledger, watch, deps)
 }
