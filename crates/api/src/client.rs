@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use reqwest::Url;
+use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 
 use crate::config::{endpoint_url, proxy_url, redact_userinfo};
-use crate::{ClientConfig, ClientError, ClientStats, Event};
+use crate::{ClientConfig, ClientError, ClientStats, Event, EventReader};
 
 /// The page size `shotgun_api3` uses when the site does not announce `api_max_entities_per_page`.
 pub const DEFAULT_RECORDS_PER_PAGE: usize = 500;
@@ -22,6 +23,8 @@ pub const DEFAULT_RECORDS_PER_PAGE: usize = 500;
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// What makes events of the rows event reads return (`Event::from_text` without one).
+    reader: Option<Arc<dyn EventReader>>,
 }
 
 struct Inner {
@@ -105,7 +108,16 @@ impl Client {
                 server_time: Mutex::new(None),
                 stats: Mutex::new(ClientStats::default()),
             }),
+            reader: None,
         })
+    }
+
+    /// This client, making the events its event reads return with `reader` (the plugin host's
+    /// reader also writes each row's pickle in the same pass).
+    #[must_use]
+    pub fn with_event_reader(mut self, reader: Arc<dyn EventReader>) -> Client {
+        self.reader = Some(reader);
+        self
     }
 
     /// The api3 endpoint this client posts to.
@@ -133,7 +145,7 @@ impl Client {
         &self,
         method: &str,
         payload: Option<Value>,
-        decoder: transport::Decoder<T>,
+        decoder: impl FnOnce(&str, &HeaderMap, &[u8]) -> Result<T, ClientError>,
     ) -> Result<T, ClientError> {
         let mut params = vec![Value::Object(self.auth_params())];
         if let Some(payload) = payload.filter(is_truthy) {

@@ -11,6 +11,6 @@ pub mod stats;
 pub use client::{Client, DEFAULT_RECORDS_PER_PAGE};
 pub use config::ClientConfig;
 pub use error::ClientError;
-pub use event::{EVENT_FIELDS, Event, EventError};
+pub use event::{EVENT_FIELDS, Event, EventError, EventReader, PathStep, RowSink};
 pub use retry::{RetryNotice, RetryPolicy, with_retry, with_retry_notify};
 pub use stats::{ClientStats, MethodStats};

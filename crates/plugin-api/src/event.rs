@@ -7,6 +7,8 @@ use serde_json::{Map, Value};
 
 mod head;
 
+pub use head::{PathStep, RowSink};
+
 /// The fields upstream shotgunEvents asks for on every EventLogEntry read.
 /// The site adds `type` on its own.
 pub const EVENT_FIELDS: &[&str] = &[
@@ -76,6 +78,16 @@ impl std::fmt::Debug for Encoded {
     }
 }
 
+/// Makes events of the rows a site read returns: [`Event::from_text`], or one that does
+/// more in the same pass over the text (the plugin host's, which writes its pickle).
+pub trait EventReader: Send + Sync {
+    /// The event of one row's JSON text.
+    ///
+    /// # Errors
+    /// As [`Event::from_text`].
+    fn read(&self, text: &str) -> Result<Event, EventError>;
+}
+
 /// Why a row from the site could not be read as an event.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EventError {
@@ -132,12 +144,28 @@ impl Event {
     /// Returns [`EventError`] as [`Event::from_json`] does: [`EventError::NotAnObject`] for
     /// text that is not a JSON object, [`EventError::Unreadable`] for one the parser refuses.
     pub fn from_text(text: &str) -> Result<Event, EventError> {
-        if !text.trim_start().starts_with('{') {
-            return Err(EventError::NotAnObject(text.to_owned()));
-        }
-        let (fields, links) =
-            head::read(text).map_err(|err| EventError::Unreadable(err.to_string()))?;
+        Event::from_text_with(text, &mut head::NoSink)
+    }
+
+    /// [`Event::from_text`], with every key and value of the row handed to `sink` on the
+    /// way: one pass over the text serves both.
+    ///
+    /// # Errors
+    /// As [`Event::from_text`].
+    pub fn from_text_with<'t, S: RowSink<'t>>(
+        text: &'t str,
+        sink: &mut S,
+    ) -> Result<Event, EventError> {
+        let (fields, links) = read_row(text, sink)?;
         Event::checked(fields, links, text.into())
+    }
+
+    /// Hands every key and value of the row's JSON text `text` to `sink`, in order.
+    ///
+    /// # Errors
+    /// As [`Event::from_text`], for text that is not one JSON object.
+    pub fn walk_text<'t, S: RowSink<'t>>(text: &'t str, sink: &mut S) -> Result<(), EventError> {
+        read_row(text, sink).map(|_| ())
     }
 
     fn checked(
@@ -194,6 +222,12 @@ impl Event {
         &self.text
     }
 
+    /// Gives the event its plugin host's wire encoding, made while it was read
+    /// ([`Event::from_text_with`]); an encoding it already has stays.
+    pub fn set_wire_bytes(&self, bytes: Box<[u8]>) {
+        let _ = self.wire.0.set(bytes);
+    }
+
     /// The plugin host's wire encoding of this event: `encode` runs on the first call only,
     /// later calls (from other plugins' hosts) share its bytes. Only the plugin host calls
     /// this, always with the same `encode`.
@@ -217,6 +251,16 @@ impl Event {
         let (kind, id) = self.links.sudo_actual_user.as_ref()?;
         Some((kind, *id))
     }
+}
+
+fn read_row<'t, S: RowSink<'t>>(
+    text: &'t str,
+    sink: &mut S,
+) -> Result<(head::Fields<'t>, Links), EventError> {
+    if !text.trim_start().starts_with('{') {
+        return Err(EventError::NotAnObject(text.to_owned()));
+    }
+    head::read(text, sink).map_err(|err| EventError::Unreadable(err.to_string()))
 }
 
 fn link(value: Option<&Value>) -> Option<(String, i64)> {

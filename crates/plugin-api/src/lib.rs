@@ -12,7 +12,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use event::{EVENT_FIELDS, Event, EventError};
+pub use event::{EVENT_FIELDS, Event, EventError, EventReader, PathStep, RowSink};
 pub use match_events::{MatchEvents, MatchEventsError};
 
 /// A boxed future, so that [`Plugin`] stays object-safe.

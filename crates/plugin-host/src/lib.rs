@@ -23,6 +23,7 @@ use std::time::Duration;
 pub use error::LoadError;
 pub use host::PluginHost;
 pub use plugin::{Emails, PythonPlugin};
+pub use wire::PickledEvents;
 
 /// The per-callback timeout when the configuration does not set one.
 pub const DEFAULT_CALLBACK_TIMEOUT: Duration = Duration::from_secs(300);

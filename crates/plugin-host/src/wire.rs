@@ -9,10 +9,13 @@ use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 
-use sgevents_api::Event;
+use sgevents_api::{Event, PathStep};
 
 mod pickle;
 mod row;
+
+use row::PickleRow;
+pub use row::PickledEvents;
 
 /// Years whose datetimes the runner may build from a Unix timestamp; others are left to its
 /// exact slow path (`maybe_dates`), so no range or overflow case differs from the client.
@@ -144,35 +147,31 @@ fn write_callbacks(out: &mut Vec<u8>, callbacks: &[usize]) {
 }
 
 /// An entry's shared part: the row, with every datetime already a `date(seconds)` call,
-/// then its extras (`None`, or a dict of the rare conversions left to the runner). Written
-/// from the row's JSON text in one pass ([`row::write`]).
+/// then its extras (`None`, or a dict of the rare conversions left to the runner). An event
+/// read by [`PickledEvents`] has it already; this writes it for the others (an event made
+/// from a parsed row, or read without that reader).
 fn encode_rest(event: &Event) -> Vec<u8> {
-    let mut out = Vec::with_capacity(event.text().len() / 2 + 64);
-    let mut extras = Extras::default();
-    if let Err(err) = row::write(event.text(), &mut out, &mut extras) {
-        // Cannot happen: the event's text was read whole, with the same parser and limits,
-        // when the event was made. Said loudly, and the callback gets no row.
-        tracing::error!(
-            logger = "engine",
-            "EventLogEntry {} could not be encoded for its plugin process: {err}",
-            event.id
-        );
-        out.clear();
-        extras = Extras::default();
-        pickle::none(&mut out);
+    let mut row = PickleRow::with_capacity(event.text().len() / 2 + 64);
+    match Event::walk_text(event.text(), &mut row) {
+        Ok(()) => row.finish(),
+        Err(err) => {
+            // Cannot happen: the event's text was read whole, with the same parser and
+            // limits, when the event was made. Said loudly, and the callback gets no row.
+            tracing::error!(
+                logger = "engine",
+                "EventLogEntry {} could not be encoded for its plugin process: {err}",
+                event.id
+            );
+            let mut out = Vec::new();
+            pickle::none(&mut out);
+            Extras::default().write(&mut out);
+            out
+        }
     }
-    extras.write(&mut out);
-    out
 }
 
 /// One step of a path into the row: a key or a list index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Step<'a> {
-    /// A key of an object (borrowed from the row's text unless it was escaped there).
-    Key(Cow<'a, str>),
-    /// An index into a list.
-    Index(usize),
-}
+pub(crate) type Step<'a> = PathStep<'a>;
 
 /// The conversions of a row the runner makes itself (rare; most rows have none).
 #[derive(Debug, Default)]

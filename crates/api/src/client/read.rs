@@ -5,9 +5,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::transport::{Decoder, body_text, decode};
+use super::transport::{body_text, decode};
 use super::{Client, is_truthy};
-use crate::{ClientError, Event, EventError};
+use crate::{ClientError, Event, EventError, EventReader};
 
 /// `{"logical_operator": "and", "conditions": [...]}`.
 pub(super) fn and_filter(conditions: Vec<Value>) -> Value {
@@ -31,7 +31,7 @@ impl Client {
         direction: &str,
         limit: usize,
     ) -> Result<Vec<Value>, ClientError> {
-        self.pages(entity_type, filters, fields, direction, limit, row_page)
+        self.pages(entity_type, filters, fields, direction, limit, &row_page)
             .await
     }
 
@@ -42,7 +42,11 @@ impl Client {
         limit: usize,
     ) -> Result<Vec<Event>, ClientError> {
         let fields = crate::EVENT_FIELDS;
-        self.pages("EventLogEntry", filters, fields, "asc", limit, event_page)
+        let reader = self.reader.as_deref();
+        let page_of = |method: &str, headers: &HeaderMap, bytes: &[u8]| {
+            event_page(method, headers, bytes, reader)
+        };
+        self.pages("EventLogEntry", filters, fields, "asc", limit, &page_of)
             .await
     }
 
@@ -53,7 +57,7 @@ impl Client {
         fields: &[&str],
         direction: &str,
         limit: usize,
-        page_of: Decoder<(Vec<T>, bool)>,
+        page_of: &PageOf<'_, T>,
     ) -> Result<Vec<T>, ClientError> {
         let per_page = self.records_per_page().max(1);
         let single = limit <= per_page;
@@ -91,6 +95,11 @@ impl Client {
     }
 }
 
+/// How a `read` reply's body (method, headers, bytes) becomes a page of rows and whether
+/// more pages follow.
+type PageOf<'a, T> =
+    dyn Fn(&str, &HeaderMap, &[u8]) -> Result<(Vec<T>, bool), ClientError> + Sync + 'a;
+
 /// A page of rows: the `results` of a `read`.
 fn row_page(
     method: &str,
@@ -124,6 +133,7 @@ fn event_page(
     method: &str,
     headers: &HeaderMap,
     bytes: &[u8],
+    reader: Option<&dyn EventReader>,
 ) -> Result<(Vec<Event>, bool), ClientError> {
     let text = body_text(method, headers, bytes)?;
     match serde_json::from_str::<EventReply<'_>>(text) {
@@ -138,7 +148,12 @@ fn event_page(
                 .results
                 .entities
                 .iter()
-                .map(|row| Event::from_text(row.get()).map_err(bad_event))
+                .map(|row| {
+                    let text = row.get();
+                    reader
+                        .map_or_else(|| Event::from_text(text), |reader| reader.read(text))
+                        .map_err(bad_event)
+                })
                 .collect::<Result<Vec<Event>, ClientError>>()?;
             Ok((events, has_next))
         }

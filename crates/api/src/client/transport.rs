@@ -13,9 +13,6 @@ use crate::ClientError;
 /// The longest piece of an unexpected body quoted in an error message.
 const SNIPPET_CHARS: usize = 200;
 
-/// How a reply's body becomes what the caller wants: [`decode`] for the whole `results`.
-pub(super) type Decoder<T> = fn(&str, &HeaderMap, &[u8]) -> Result<T, ClientError>;
-
 impl Client {
     /// Posts `{"method_name", "params"}` once and maps the reply.
     pub(super) async fn rpc(&self, method: &str, params: Vec<Value>) -> Result<Value, ClientError> {
@@ -23,11 +20,12 @@ impl Client {
     }
 
     /// As [`Client::rpc`], the body read by `decoder`.
+    /// `decoder` reads the body (method, headers, bytes): [`decode`] for the whole `results`.
     pub(super) async fn rpc_with<T>(
         &self,
         method: &str,
         params: Vec<Value>,
-        decoder: Decoder<T>,
+        decoder: impl FnOnce(&str, &HeaderMap, &[u8]) -> Result<T, ClientError>,
     ) -> Result<T, ClientError> {
         let started = Instant::now();
         let result = self.rpc_once(method, params, decoder).await;
@@ -43,7 +41,7 @@ impl Client {
         &self,
         method: &str,
         params: Vec<Value>,
-        decoder: Decoder<T>,
+        decoder: impl FnOnce(&str, &HeaderMap, &[u8]) -> Result<T, ClientError>,
     ) -> Result<T, ClientError> {
         let envelope = json!({"method_name": method, "params": params});
         let body = serde_json::to_vec(&envelope).map_err(|err| ClientError::Config {

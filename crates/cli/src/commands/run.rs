@@ -191,7 +191,12 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let state = setup::open_state(settings, options.start_at.is_some())?;
     let start_at = options.start_at.or(state.start_at).unwrap_or_default();
-    let client = setup::client(settings)?;
+    let mut client = setup::client(settings)?;
+    if settings.cluster.is_none() && !settings.plugins.is_empty() {
+        // Rows are read once: the fields the daemon needs and the plugin processes' pickle
+        // in the same pass (a cluster's poller only publishes the rows as they came).
+        client = client.with_event_reader(std::sync::Arc::new(sgevents_plugin_host::PickledEvents));
+    }
     let own_users = own_api_users(settings, &client).await;
     match &options.checked_pythons {
         Some(pythons) => {

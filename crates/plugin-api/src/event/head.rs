@@ -1,13 +1,58 @@
-//! The fields of a row the daemon reads on every event, taken from its JSON text in one pass
-//! that builds nothing else: the rest of the row is skipped, not parsed into maps.
+//! One pass over a row's JSON text: the fields the daemon reads on every event are taken on
+//! the way, and every key and value goes to a [`RowSink`] (the plugin host writes its pickle
+//! from them), so the row is parsed once and never into maps.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::Links;
+
+/// One step of the path from the row to a value: a key, or an index into a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathStep<'t> {
+    /// A key of an object (borrowed from the row's text unless it was escaped there).
+    Key(Cow<'t, str>),
+    /// An index into a list.
+    Index(usize),
+}
+
+/// What a walk over a row hands on, in the text's order, with the path to each value (the
+/// row itself is the empty path). A key comes before its value.
+#[allow(
+    unused_variables,
+    reason = "each method does nothing unless a sink says otherwise"
+)]
+pub trait RowSink<'t> {
+    /// An object starts at `path`.
+    fn open_map(&mut self, path: &[PathStep<'t>]) {}
+    /// The next key of the object being written.
+    fn key(&mut self, key: &str) {}
+    /// The object at `path` ends.
+    fn close_map(&mut self, path: &[PathStep<'t>]) {}
+    /// A list starts at `path`.
+    fn open_list(&mut self, path: &[PathStep<'t>]) {}
+    /// The list at `path` ends.
+    fn close_list(&mut self, path: &[PathStep<'t>]) {}
+    /// `null` at `path`.
+    fn null(&mut self, path: &[PathStep<'t>]) {}
+    /// `true` or `false` at `path`.
+    fn boolean(&mut self, path: &[PathStep<'t>], flag: bool) {}
+    /// An integer at `path` that fits an `i64`.
+    fn int(&mut self, path: &[PathStep<'t>], int: i64) {}
+    /// An integer at `path` above `i64::MAX`.
+    fn big_int(&mut self, path: &[PathStep<'t>], int: u64) {}
+    /// Any other number at `path`.
+    fn float(&mut self, path: &[PathStep<'t>], float: f64) {}
+    /// A string at `path`.
+    fn text(&mut self, path: &[PathStep<'t>], text: &str) {}
+}
+
+/// A sink that takes nothing: only the fields are read.
+pub(super) struct NoSink;
+
+impl RowSink<'_> for NoSink {}
 
 /// A value as far as the row's fields need it: an integer (as `Value::as_i64` reads one),
 /// a string, null, or anything else.
@@ -22,7 +67,8 @@ pub(super) enum Scalar<'t> {
 
 impl Scalar<'_> {
     /// The scalar of a parsed value.
-    pub(super) fn of(value: Option<&Value>) -> Option<Scalar<'_>> {
+    pub(super) fn of(value: Option<&serde_json::Value>) -> Option<Scalar<'_>> {
+        use serde_json::Value;
         Some(match value? {
             Value::Null => Scalar::Null,
             Value::String(text) => Scalar::Text(Cow::Borrowed(text)),
@@ -40,263 +86,279 @@ pub(super) struct Fields<'t> {
     pub(super) created_at: Option<Scalar<'t>>,
 }
 
-/// The fields and links of the JSON object `text`. As in a parsed object, a key given twice
-/// counts with its last value; what is skipped is still read through with the limits of a
-/// full parse (nesting included), so a text read here parses whole.
+/// Walks the JSON object `text` into `sink`, and returns the row's fields and links. As in
+/// a parsed object, a key given twice counts with its last value; the text is read with the
+/// limits of a full parse (nesting included).
 ///
 /// # Errors
 /// The parser's, for text that is not one JSON object.
-pub(super) fn read(text: &str) -> Result<(Fields<'_>, Links), serde_json::Error> {
-    let head = serde_json::from_str::<Head<'_>>(text)?;
-    Ok((head.fields, head.links))
-}
-
-/// A value read through and dropped. Unlike serde's `IgnoredAny`, which serde_json skips
-/// without its nesting limit, it is read as a parse would read it.
-struct Skip;
-
-impl<'de> Deserialize<'de> for Skip {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Skip, D::Error> {
-        struct Any;
-        impl<'de> Visitor<'de> for Any {
-            type Value = Skip;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any value")
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_unit<E>(self) -> Result<Skip, E> {
-                Ok(Skip)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Skip, A::Error> {
-                while seq.next_element::<Skip>()?.is_some() {}
-                Ok(Skip)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Skip, A::Error> {
-                while map.next_entry::<IgnoredAny, Skip>()?.is_some() {}
-                Ok(Skip)
-            }
-        }
-        deserializer.deserialize_any(Any)
-    }
-}
-
-/// An enum of the keys a visitor reads, `Other` for the rest.
-macro_rules! keys {
-    ($name:ident { $($text:literal => $key:ident,)* }) => {
-        enum $name {
-            $($key,)*
-            Other,
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
-                struct Name;
-                impl Visitor<'_> for Name {
-                    type Value = $name;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("a field name")
-                    }
-                    fn visit_str<E>(self, name: &str) -> Result<$name, E> {
-                        Ok(match name {
-                            $($text => $name::$key,)*
-                            _ => $name::Other,
-                        })
-                    }
-                }
-                deserializer.deserialize_str(Name)
-            }
-        }
+pub(super) fn read<'t, S: RowSink<'t>>(
+    text: &'t str,
+    sink: &mut S,
+) -> Result<(Fields<'t>, Links), serde_json::Error> {
+    let mut parser = serde_json::Deserializer::from_str(text);
+    let mut walk = Walk {
+        sink,
+        path: Vec::new(),
+        fields: Fields::default(),
+        parts: Default::default(),
     };
+    Value(&mut walk).deserialize_top(&mut parser)?;
+    parser.end()?;
+    let links = walk.links();
+    Ok((walk.fields, links))
 }
 
-keys!(RowKey {
-    "id" => Id,
-    "event_type" => EventType,
-    "attribute_name" => AttributeName,
-    "created_at" => CreatedAt,
-    "project" => Project,
-    "user" => User,
-    "meta" => Meta,
-});
-
-keys!(LinkKey {
-    "type" => Type,
-    "id" => Id,
-});
-
-keys!(MetaKey {
-    "sudo_actual_user" => SudoActualUser,
-});
-
-struct Head<'t> {
+struct Walk<'s, 't, S> {
+    sink: &'s mut S,
+    path: Vec<PathStep<'t>>,
     fields: Fields<'t>,
-    links: Links,
+    /// `project`, `user` and `meta.sudo_actual_user` as read so far.
+    parts: [Link<'t>; 3],
 }
 
-impl<'de> Deserialize<'de> for Head<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Head<'de>, D::Error> {
-        struct Row;
-        impl<'de> Visitor<'de> for Row {
-            type Value = Head<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an EventLogEntry object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Head<'de>, A::Error> {
-                let mut fields = Fields::default();
-                let mut links = Links::default();
-                while let Some(key) = map.next_key::<RowKey>()? {
-                    match key {
-                        RowKey::Id => fields.id = Some(map.next_value()?),
-                        RowKey::EventType => fields.event_type = Some(map.next_value()?),
-                        RowKey::AttributeName => fields.attribute_name = Some(map.next_value()?),
-                        RowKey::CreatedAt => fields.created_at = Some(map.next_value()?),
-                        RowKey::Project => links.project_id = map.next_value::<Link<'_>>()?.id,
-                        RowKey::User => links.user = map.next_value::<Link<'_>>()?.pair(),
-                        RowKey::Meta => {
-                            links.sudo_actual_user = map.next_value::<Meta<'_>>()?.0.pair();
-                        }
-                        RowKey::Other => {
-                            map.next_value::<Skip>()?;
-                        }
-                    }
-                }
-                Ok(Head { fields, links })
-            }
-        }
-        deserializer.deserialize_map(Row)
-    }
-}
-
-/// A visitor of any value that looks into `$map` objects only; every other value gives
-/// `$other`.
-macro_rules! lenient {
-    ($value:ident, |$scalar:ident| $other:expr, |$map:ident| $body:expr) => {
-        impl<'de> Deserialize<'de> for $value<'de> {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$value<'de>, D::Error> {
-                struct Any;
-                impl<'de> Visitor<'de> for Any {
-                    type Value = $value<'de>;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("any value")
-                    }
-                    fn visit_bool<E>(self, _: bool) -> Result<$value<'de>, E> {
-                        let $scalar = Scalar::Other;
-                        Ok($other)
-                    }
-                    fn visit_i64<E>(self, int: i64) -> Result<$value<'de>, E> {
-                        let $scalar = Scalar::Int(int);
-                        Ok($other)
-                    }
-                    fn visit_u64<E>(self, int: u64) -> Result<$value<'de>, E> {
-                        let $scalar = i64::try_from(int).map_or(Scalar::Other, Scalar::Int);
-                        Ok($other)
-                    }
-                    fn visit_f64<E>(self, _: f64) -> Result<$value<'de>, E> {
-                        let $scalar = Scalar::Other;
-                        Ok($other)
-                    }
-                    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<$value<'de>, E> {
-                        let $scalar = Scalar::Text(Cow::Borrowed(text));
-                        Ok($other)
-                    }
-                    fn visit_str<E>(self, text: &str) -> Result<$value<'de>, E> {
-                        let $scalar = Scalar::Text(Cow::Owned(text.to_owned()));
-                        Ok($other)
-                    }
-                    fn visit_unit<E>(self) -> Result<$value<'de>, E> {
-                        let $scalar = Scalar::Null;
-                        Ok($other)
-                    }
-                    fn visit_seq<A: SeqAccess<'de>>(
-                        self,
-                        mut seq: A,
-                    ) -> Result<$value<'de>, A::Error> {
-                        while seq.next_element::<Skip>()?.is_some() {}
-                        let $scalar = Scalar::Other;
-                        Ok($other)
-                    }
-                    fn visit_map<A: MapAccess<'de>>(
-                        self,
-                        mut $map: A,
-                    ) -> Result<$value<'de>, A::Error> {
-                        $body
-                    }
-                }
-                deserializer.deserialize_any(Any)
-            }
-        }
-    };
-}
-
-lenient!(Scalar, |scalar| scalar, |map| {
-    while map.next_entry::<IgnoredAny, Skip>()?.is_some() {}
-    Ok(Scalar::Other)
-});
-
-/// `{"type": ..., "id": ...}`, read as `Value::as_str` and `as_i64` read them.
+/// A link's `type` and `id`, as `Value::as_str` and `as_i64` read them.
 #[derive(Default)]
 struct Link<'t> {
     kind: Option<Cow<'t, str>>,
     id: Option<i64>,
 }
 
-impl Link<'_> {
-    fn pair(self) -> Option<(String, i64)> {
-        Some((self.kind?.into_owned(), self.id?))
+/// Which of the row's fields a value is, by its path.
+#[derive(Clone, Copy)]
+enum Place {
+    Id,
+    EventType,
+    AttributeName,
+    CreatedAt,
+    /// `project`, `user` or `meta.sudo_actual_user` itself.
+    Link(usize),
+    /// `type` or `id` inside one of them.
+    LinkType(usize),
+    LinkId(usize),
+    /// `meta`, for its `sudo_actual_user`.
+    Meta,
+    Elsewhere,
+}
+
+const PROJECT: usize = 0;
+const USER: usize = 1;
+const SUDO: usize = 2;
+
+fn key<'a>(step: &'a PathStep<'_>) -> &'a str {
+    match step {
+        PathStep::Key(key) => key,
+        PathStep::Index(_) => "",
     }
 }
 
-lenient!(Link, |_scalar| Link::default(), |map| {
-    let mut link = Link::default();
-    while let Some(key) = map.next_key::<LinkKey>()? {
-        match key {
-            LinkKey::Type => {
-                link.kind = match map.next_value::<Scalar<'_>>()? {
+fn place(path: &[PathStep<'_>]) -> Place {
+    let link = |which, rest: &[PathStep<'_>]| match rest {
+        [] => Place::Link(which),
+        [step] => match key(step) {
+            "type" => Place::LinkType(which),
+            "id" => Place::LinkId(which),
+            _ => Place::Elsewhere,
+        },
+        _ => Place::Elsewhere,
+    };
+    let Some((first, rest)) = path.split_first() else {
+        return Place::Elsewhere;
+    };
+    match (key(first), rest) {
+        ("id", []) => Place::Id,
+        ("event_type", []) => Place::EventType,
+        ("attribute_name", []) => Place::AttributeName,
+        ("created_at", []) => Place::CreatedAt,
+        ("project", rest) => link(PROJECT, rest),
+        ("user", rest) => link(USER, rest),
+        ("meta", []) => Place::Meta,
+        ("meta", [second, rest @ ..]) if key(second) == "sudo_actual_user" => link(SUDO, rest),
+        _ => Place::Elsewhere,
+    }
+}
+
+impl<'t, S> Walk<'_, 't, S> {
+    /// A value starts at the current path: a field takes it (`scalar` is asked only then),
+    /// and a link it replaces starts over, so the last of a repeated key counts whatever
+    /// its type.
+    fn arrive(&mut self, scalar: impl FnOnce() -> Scalar<'t>) {
+        if self.path.is_empty() || self.path.len() > 3 {
+            return;
+        }
+        match place(&self.path) {
+            Place::Id => self.fields.id = Some(scalar()),
+            Place::EventType => self.fields.event_type = Some(scalar()),
+            Place::AttributeName => self.fields.attribute_name = Some(scalar()),
+            Place::CreatedAt => self.fields.created_at = Some(scalar()),
+            Place::Link(which) => self.parts[which] = Link::default(),
+            Place::LinkType(which) => {
+                self.parts[which].kind = match scalar() {
                     Scalar::Text(text) => Some(text),
                     _ => None,
                 };
             }
-            LinkKey::Id => {
-                link.id = match map.next_value::<Scalar<'_>>()? {
+            Place::LinkId(which) => {
+                self.parts[which].id = match scalar() {
                     Scalar::Int(id) => Some(id),
                     _ => None,
                 };
             }
-            LinkKey::Other => {
-                map.next_value::<Skip>()?;
-            }
+            Place::Meta => self.parts[SUDO] = Link::default(),
+            Place::Elsewhere => {}
         }
     }
-    Ok(link)
-});
 
-/// `meta`, for its `sudo_actual_user` only.
-#[derive(Default)]
-struct Meta<'t>(Link<'t>);
-
-lenient!(Meta, |_scalar| Meta::default(), |map| {
-    let mut meta = Meta::default();
-    while let Some(key) = map.next_key::<MetaKey>()? {
-        match key {
-            MetaKey::SudoActualUser => meta.0 = map.next_value()?,
-            MetaKey::Other => {
-                map.next_value::<Skip>()?;
-            }
+    fn links(&mut self) -> Links {
+        let [project, user, sudo] = std::mem::take(&mut self.parts);
+        let pair = |link: Link<'_>| Some((link.kind?.into_owned(), link.id?));
+        Links {
+            project_id: project.id,
+            user: pair(user),
+            sudo_actual_user: pair(sudo),
         }
     }
-    Ok(meta)
-});
+}
+
+/// Any value, at the walk's current path.
+struct Value<'w, 's, 't, S>(&'w mut Walk<'s, 't, S>);
+
+impl<'t, S: RowSink<'t>> DeserializeSeed<'t> for Value<'_, '_, 't, S> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'t>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'t, S: RowSink<'t>> Value<'_, '_, 't, S> {
+    /// The row itself: an object.
+    fn deserialize_top<D: Deserializer<'t>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'t, S: RowSink<'t>> Visitor<'t> for Value<'_, '_, 't, S> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        let walk = self.0;
+        walk.arrive(|| Scalar::Null);
+        walk.sink.null(&walk.path);
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, flag: bool) -> Result<(), E> {
+        let walk = self.0;
+        walk.arrive(|| Scalar::Other);
+        walk.sink.boolean(&walk.path, flag);
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, int: i64) -> Result<(), E> {
+        let walk = self.0;
+        walk.arrive(|| Scalar::Int(int));
+        walk.sink.int(&walk.path, int);
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, int: u64) -> Result<(), E> {
+        let walk = self.0;
+        match i64::try_from(int) {
+            Ok(small) => {
+                walk.arrive(|| Scalar::Int(small));
+                walk.sink.int(&walk.path, small);
+            }
+            Err(_) => {
+                walk.arrive(|| Scalar::Other);
+                walk.sink.big_int(&walk.path, int);
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, float: f64) -> Result<(), E> {
+        let walk = self.0;
+        walk.arrive(|| Scalar::Other);
+        walk.sink.float(&walk.path, float);
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'t str) -> Result<(), E> {
+        let walk = self.0;
+        walk.arrive(|| Scalar::Text(Cow::Borrowed(text)));
+        walk.sink.text(&walk.path, text);
+        Ok(())
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<(), E> {
+        let walk = self.0;
+        walk.arrive(|| Scalar::Text(Cow::Owned(text.to_owned())));
+        walk.sink.text(&walk.path, text);
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'t>>(self, mut seq: A) -> Result<(), A::Error> {
+        let walk = self.0;
+        walk.arrive(|| Scalar::Other);
+        walk.sink.open_list(&walk.path);
+        let mut index = 0;
+        loop {
+            walk.path.push(PathStep::Index(index));
+            let item = seq.next_element_seed(Value(&mut *walk))?;
+            walk.path.pop();
+            if item.is_none() {
+                break;
+            }
+            index += 1;
+        }
+        walk.sink.close_list(&walk.path);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'t>>(self, mut map: A) -> Result<(), A::Error> {
+        let walk = self.0;
+        walk.arrive(|| Scalar::Other);
+        walk.sink.open_map(&walk.path);
+        while let Some(key) = map.next_key_seed(Key)? {
+            walk.sink.key(&key);
+            walk.path.push(PathStep::Key(key));
+            let value = map.next_value_seed(Value(&mut *walk));
+            walk.path.pop();
+            value?;
+        }
+        walk.sink.close_map(&walk.path);
+        Ok(())
+    }
+}
+
+/// A key, borrowed from the text unless it had to be unescaped.
+struct Key;
+
+impl<'t> DeserializeSeed<'t> for Key {
+    type Value = Cow<'t, str>;
+
+    fn deserialize<D: Deserializer<'t>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'t> Visitor<'t> for Key {
+    type Value = Cow<'t, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'t str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+}

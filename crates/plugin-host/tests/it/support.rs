@@ -61,8 +61,13 @@ pub(crate) fn config(sim: &Sim) -> HostConfig {
 }
 
 /// An api3 client for `sim`, as the daemon's poller uses it.
+/// A client that reads events as the daemon does for Python plugins: each row's pickle is
+/// written in the same pass as its fields (the fidelity tests that build an event from
+/// text themselves cover the pickle written later, from the event's text).
 pub(crate) fn client(sim: &Sim) -> Client {
-    Client::new(ClientConfig::new(&sim.url(), SCRIPT.0, SCRIPT.1)).unwrap()
+    Client::new(ClientConfig::new(&sim.url(), SCRIPT.0, SCRIPT.1))
+        .unwrap()
+        .with_event_reader(Arc::new(sgevents_plugin_host::PickledEvents))
 }
 
 /// Every event after `after_id`, read from the site.
