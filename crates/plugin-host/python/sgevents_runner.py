@@ -648,6 +648,21 @@ def run_event(plugin, event_id, event, callbacks):
     page, the event's id goes on the page before its last result is sent, so whatever the
     host has heard of is on the page; and a successful last result is not sent at all: the
     next ``done`` (see receive_events) stands for it."""
+    page = plugin.page
+    if page is not None and len(callbacks) == 1 and event_id.__class__ is int:
+        # The common case, in short: one callback, run ahead with a progress page.
+        index = callbacks[0]
+        if 0 <= index < len(plugin.callbacks):
+            reply = run_callback(plugin, index, event)
+            if reply is OK:
+                try:
+                    page.map.write(b"%d\n" % event_id)  # one copy: the window has room
+                except ValueError:
+                    record_progress(plugin, event_id)
+                    if plugin.page is None:
+                        send_result(plugin, RESULT_OK % (plugin.slot, event_id, index))
+                return True
+            return send_reply(plugin, event_id, index, reply, True)
     last = len(callbacks) - 1
     for position, index in enumerate(callbacks):
         if 0 <= index < len(plugin.callbacks):
@@ -665,20 +680,29 @@ def run_event(plugin, event_id, event, callbacks):
                     return True  # the next `done` says it
             send_result(plugin, RESULT_OK % (plugin.slot, event_id, index))
             return True
-        reply = dict(reply, type="result", slot=plugin.slot, id=event_id, callback=index)
-        line = (json.dumps(reply) + "\n").encode("utf-8")
-        if (
-            not reply["ok"]
-            and 0 <= index < len(plugin.callbacks)
-            and plugin.callbacks[index].stop_on_error
-        ):
-            send_result(plugin, line)
+        if not send_reply(plugin, event_id, index, reply, position == last):
             return False
-        if position == last and plugin.page is not None:
-            record_progress(plugin, event_id)
-        send_result(plugin, line)
     if not callbacks and plugin.page is not None:
         record_progress(plugin, event_id)
+    return True
+
+
+def send_reply(plugin, event_id, index, reply, last):
+    """Sends a callback's answer other than the common success; for the event's `last`
+    callback its id goes on the page first. Returns False when a failed stopOnError
+    callback stops the plugin."""
+    reply = dict(reply, type="result", slot=plugin.slot, id=event_id, callback=index)
+    line = (json.dumps(reply) + "\n").encode("utf-8")
+    if (
+        not reply["ok"]
+        and 0 <= index < len(plugin.callbacks)
+        and plugin.callbacks[index].stop_on_error
+    ):
+        send_result(plugin, line)
+        return False
+    if last and plugin.page is not None:
+        record_progress(plugin, event_id)
+    send_result(plugin, line)
     return True
 
 
