@@ -89,7 +89,7 @@ pub trait EventReader: Send + Sync {
 }
 
 /// Why a row from the site could not be read as an event.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum EventError {
     /// The row is not a JSON object.
     #[error("EventLogEntry row is not a JSON object: {0}")]
@@ -116,23 +116,10 @@ impl Event {
         let Value::Object(raw) = value else {
             return Err(EventError::NotAnObject(value.to_string()));
         };
-        let fields = head::Fields {
-            id: head::Scalar::of(raw.get("id")),
-            event_type: head::Scalar::of(raw.get("event_type")),
-            attribute_name: head::Scalar::of(raw.get("attribute_name")),
-            created_at: head::Scalar::of(raw.get("created_at")),
-        };
-        let links = Links {
-            project_id: link_id(raw.get("project")),
-            user: link(raw.get("user")),
-            sudo_actual_user: link(
-                raw.get("meta")
-                    .and_then(|meta| meta.get("sudo_actual_user")),
-            ),
-        };
-        // A map with string keys always serializes.
+        // A map with string keys always serializes; the text is then read as any row's is.
         let text = serde_json::to_string(&raw).unwrap_or_default();
-        let mut event = Event::checked(fields, links, text.into_boxed_str())?;
+        let (fields, links) = read_row(&text, &mut head::NoSink)?;
+        let mut event = Event::checked(fields, links, text.as_str().into())?;
         event.raw = OnceLock::from(raw);
         Ok(event)
     }
@@ -263,18 +250,6 @@ fn read_row<'t, S: RowSink<'t>>(
     head::read(text, sink).map_err(|err| EventError::Unreadable(err.to_string()))
 }
 
-fn link(value: Option<&Value>) -> Option<(String, i64)> {
-    let value = value?;
-    Some((
-        value.get("type")?.as_str()?.to_owned(),
-        value.get("id")?.as_i64()?,
-    ))
-}
-
-fn link_id(value: Option<&Value>) -> Option<i64> {
-    value?.get("id")?.as_i64()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,8 +286,10 @@ mod tests {
         );
     }
 
-    /// What `from_text` reads from a row's text is what `from_json` reads from the row parsed:
-    /// the same event or the same error, the same links, the same object on `raw()`.
+    /// What a row's text reads as is what the parsed row says, looked up as a map is (the
+    /// last of a repeated key counts, a link is an object with a string `type` and an
+    /// integer `id`): the same fields or the same error, the same links, the same `raw()`;
+    /// and `from_json` of the parsed row is the same event.
     #[test]
     fn a_row_read_from_its_text_is_the_row_parsed() {
         let rows = [
@@ -344,21 +321,28 @@ mod tests {
         ];
         for text in rows {
             let parsed: Value = serde_json::from_str(text).unwrap();
-            let from_json = Event::from_json(parsed.clone());
             let from_text = Event::from_text(text);
-            match (&from_json, &from_text) {
-                (Ok(a), Ok(b)) => {
-                    assert_eq!(a, b, "{text}");
-                    assert_eq!(b.raw(), parsed.as_object().unwrap(), "{text}");
-                    assert_eq!(b.text(), text);
+            match reference(&parsed) {
+                Ok((id, event_type, attribute_name, links)) => {
+                    let event = from_text.unwrap_or_else(|err| panic!("{text}: {err}"));
                     assert_eq!(
-                        (a.project_id(), a.user(), a.sudo_actual_user()),
-                        (b.project_id(), b.user(), b.sudo_actual_user()),
+                        (event.id, &event.event_type, &event.attribute_name),
+                        (id, &event_type, &attribute_name),
                         "{text}"
                     );
+                    assert_eq!(event.links, links, "{text}");
+                    assert_eq!(event.raw(), parsed.as_object().unwrap(), "{text}");
+                    assert_eq!(event.text(), text);
+                    assert_eq!(Event::from_json(parsed.clone()).unwrap(), event, "{text}");
                 }
-                (Err(EventError::NotAnObject(_)), Err(EventError::NotAnObject(_))) => {}
-                _ => assert_eq!(from_json, from_text, "{text}"),
+                Err(EventError::NotAnObject(_)) => assert!(
+                    matches!(from_text, Err(EventError::NotAnObject(_))),
+                    "{text}: {from_text:?}"
+                ),
+                Err(err) => {
+                    assert_eq!(from_text, Err(err.clone()), "{text}");
+                    assert_eq!(Event::from_json(parsed), Err(err), "{text}");
+                }
             }
         }
         let first = Event::from_text(rows[0]).unwrap();
@@ -387,5 +371,44 @@ mod tests {
             "{:?}",
             Event::from_text(&deep)
         );
+    }
+
+    type Expected = (i64, String, Option<String>, Links);
+
+    /// The fields and links of a parsed row, by map lookups.
+    fn reference(row: &Value) -> Result<Expected, EventError> {
+        let Value::Object(raw) = row else {
+            return Err(EventError::NotAnObject(row.to_string()));
+        };
+        let id = raw.get("id").and_then(Value::as_i64);
+        let bad = |field| EventError::BadField { id, field };
+        let event_type = raw
+            .get("event_type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("event_type"))?
+            .to_owned();
+        let attribute_name = match raw.get("attribute_name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.clone()),
+            Some(_) => return Err(bad("attribute_name")),
+        };
+        raw.get("created_at")
+            .and_then(Value::as_str)
+            .and_then(|text| text.parse::<Timestamp>().ok())
+            .ok_or_else(|| bad("created_at"))?;
+        let id = id.ok_or_else(|| bad("id"))?;
+        let link = |value: Option<&Value>| {
+            let value = value?;
+            Some((
+                value.get("type")?.as_str()?.to_owned(),
+                value.get("id")?.as_i64()?,
+            ))
+        };
+        let links = Links {
+            project_id: raw.get("project").and_then(|p| p.get("id")?.as_i64()),
+            user: link(raw.get("user")),
+            sudo_actual_user: link(raw.get("meta").and_then(|m| m.get("sudo_actual_user"))),
+        };
+        Ok((id, event_type, attribute_name, links))
     }
 }

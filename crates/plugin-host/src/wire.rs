@@ -139,7 +139,7 @@ impl EventsMessage {
 }
 
 fn write_callbacks(out: &mut Vec<u8>, callbacks: &[usize]) {
-    pickle::list(out, callbacks.is_empty(), |out| {
+    pickle::list(out, |out| {
         for &callback in callbacks {
             pickle::int(out, i64::try_from(callback).unwrap_or(i64::MAX));
         }
@@ -170,15 +170,12 @@ fn encode_rest(event: &Event) -> Vec<u8> {
     }
 }
 
-/// One step of a path into the row: a key or a list index.
-pub(crate) type Step<'a> = PathStep<'a>;
-
 /// The conversions of a row the runner makes itself (rare; most rows have none).
 #[derive(Debug, Default)]
 pub(crate) struct Extras<'a> {
     /// Strings that may be datetimes (non-ASCII digits, far years): the runner applies
     /// `shotgun_api3`'s own test and conversion to them.
-    pub(crate) maybe_dates: Vec<Vec<Step<'a>>>,
+    pub(crate) maybe_dates: Vec<Vec<PathStep<'a>>>,
     /// Top-level keys whose string holds `&lt;`, which the client turns into `<`.
     pub(crate) unescape: Vec<Cow<'a, str>>,
     /// Top-level keys holding a `link_type: local` file link, which gets `local_path`/`url`.
@@ -196,17 +193,17 @@ impl Extras<'_> {
         let keys = |out: &mut Vec<u8>, name: &str, keys: &[Cow<'_, str>]| {
             if !keys.is_empty() {
                 pickle::text(out, name);
-                pickle::list(out, false, |out| {
+                pickle::list(out, |out| {
                     for key in keys {
                         pickle::text(out, key);
                     }
                 });
             }
         };
-        pickle::dict(out, false, |out| {
+        pickle::dict(out, |out| {
             if !self.maybe_dates.is_empty() {
                 pickle::text(out, "maybe_dates");
-                pickle::list(out, false, |out| {
+                pickle::list(out, |out| {
                     for path in &self.maybe_dates {
                         write_path(out, path);
                     }
@@ -218,16 +215,16 @@ impl Extras<'_> {
     }
 }
 
-fn write_path(out: &mut Vec<u8>, path: &[Step<'_>]) {
-    let step = |out: &mut Vec<u8>, step: &Step<'_>| match step {
-        Step::Key(key) => pickle::text(out, key),
-        Step::Index(idx) => pickle::int(out, i64::try_from(*idx).unwrap_or(i64::MAX)),
+fn write_path(out: &mut Vec<u8>, path: &[PathStep<'_>]) {
+    let step = |out: &mut Vec<u8>, step: &PathStep<'_>| match step {
+        PathStep::Key(key) => pickle::text(out, key),
+        PathStep::Index(idx) => pickle::int(out, i64::try_from(*idx).unwrap_or(i64::MAX)),
     };
-    if let [Step::Key(key)] = path {
+    if let [PathStep::Key(key)] = path {
         pickle::text(out, key);
         return;
     }
-    pickle::list(out, path.is_empty(), |out| {
+    pickle::list(out, |out| {
         for each in path {
             step(out, each);
         }

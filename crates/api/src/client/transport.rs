@@ -19,8 +19,8 @@ impl Client {
         self.rpc_with(method, params, decode).await
     }
 
-    /// As [`Client::rpc`], the body read by `decoder`.
-    /// `decoder` reads the body (method, headers, bytes): [`decode`] for the whole `results`.
+    /// As [`Client::rpc`], the body (method, headers, bytes) read by `decoder`; [`decode`]
+    /// reads the whole `results`.
     pub(super) async fn rpc_with<T>(
         &self,
         method: &str,

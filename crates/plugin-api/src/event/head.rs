@@ -65,18 +65,6 @@ pub(super) enum Scalar<'t> {
     Other,
 }
 
-impl Scalar<'_> {
-    /// The scalar of a parsed value.
-    pub(super) fn of(value: Option<&serde_json::Value>) -> Option<Scalar<'_>> {
-        use serde_json::Value;
-        Some(match value? {
-            Value::Null => Scalar::Null,
-            Value::String(text) => Scalar::Text(Cow::Borrowed(text)),
-            value => value.as_i64().map_or(Scalar::Other, Scalar::Int),
-        })
-    }
-}
-
 /// The row's own fields (`None`: the key is not there).
 #[derive(Default)]
 pub(super) struct Fields<'t> {

@@ -238,27 +238,21 @@ pub(crate) fn date(out: &mut Vec<u8>, seconds: i64) {
 }
 
 /// A list whose items `items` writes.
-pub(crate) fn list(out: &mut Vec<u8>, empty: bool, items: impl FnOnce(&mut Vec<u8>)) {
-    out.push(EMPTY_LIST);
-    if !empty {
-        out.push(MARK);
-        items(out);
-        out.push(APPENDS);
-    }
+pub(crate) fn list(out: &mut Vec<u8>, items: impl FnOnce(&mut Vec<u8>)) {
+    let start = open_list(out);
+    items(out);
+    close_list(out, start);
 }
 
 /// A dict whose keys and values, in turn, `items` writes.
-pub(crate) fn dict(out: &mut Vec<u8>, empty: bool, items: impl FnOnce(&mut Vec<u8>)) {
-    out.push(EMPTY_DICT);
-    if !empty {
-        out.push(MARK);
-        items(out);
-        out.push(SETITEMS);
-    }
+pub(crate) fn dict(out: &mut Vec<u8>, items: impl FnOnce(&mut Vec<u8>)) {
+    let start = open_dict(out);
+    items(out);
+    close_dict(out, start);
 }
 
 /// Opens a list whose items are written next, of a length not known yet: [`close_list`]
-/// gets the returned position and writes what [`list`] would have.
+/// gets the returned position (an empty list is written as one, without a mark).
 pub(crate) fn open_list(out: &mut Vec<u8>) -> usize {
     out.extend_from_slice(&[EMPTY_LIST, MARK]);
     out.len()
