@@ -1,5 +1,9 @@
-//! `read`: filtering, sorting, paging and rendering records, with a fast path for polling
-//! EventLogEntry by id.
+//! `read`: filtering, sorting, paging and rendering records, with fast paths for polling
+//! EventLogEntry by id (selection here, rendering in [`events`]).
+
+mod events;
+#[cfg(test)]
+mod tests;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -234,12 +238,42 @@ impl ReadRequest {
 
 /// Runs a read and serialises the whole `{"results": ...}` reply.
 pub(crate) fn read(db: &Db, req: &ReadRequest, now_ms: i64) -> Vec<u8> {
+    read_with(db, req, now_ms, true)
+}
+
+/// [`read`], writing EventLogEntry rows of plain event fields straight to bytes when `fast`
+/// (the generic renderer otherwise; both give the same bytes).
+fn read_with(db: &Db, req: &ReadRequest, now_ms: i64, fast: bool) -> Vec<u8> {
     let offset = (req.page - 1).saturating_mul(req.per_page);
     let (rows, has_next, total) = if req.ty == "EventLogEntry" {
         select_events(db, req, offset, now_ms)
     } else {
         select_entities(db, req, offset)
     };
+    let paging_info = paging_info(req, has_next, total);
+    if fast
+        && req.ty == "EventLogEntry"
+        && let Some(plan) = events::Plan::new(db, &req.return_fields)
+        && let Ok(bytes) = events::write(db, &plan, &rows, &paging_info)
+    {
+        return bytes;
+    }
+    generic(db, req, &rows, paging_info)
+}
+
+fn paging_info(req: &ReadRequest, has_next: bool, total: Option<usize>) -> Value {
+    let mut paging_info = json!({
+        "current_page": req.page, "entities_per_page": req.per_page, "has_next_page": has_next,
+    });
+    if let Some(total) = total {
+        paging_info["entity_count"] = Value::from(total);
+        paging_info["page_count"] = Value::from(total.div_ceil(req.per_page));
+    }
+    paging_info
+}
+
+/// Renders every cell as a value tree, then serialises the envelope.
+fn generic(db: &Db, req: &ReadRequest, rows: &[Row<'_>], paging_info: Value) -> Vec<u8> {
     let paths: Vec<(&str, Option<Path>)> = req
         .return_fields
         .iter()
@@ -272,13 +306,6 @@ pub(crate) fn read(db: &Db, req: &ReadRequest, now_ms: i64) -> Vec<u8> {
             OutRow(cells)
         })
         .collect();
-    let mut paging_info = json!({
-        "current_page": req.page, "entities_per_page": req.per_page, "has_next_page": has_next,
-    });
-    if let Some(total) = total {
-        paging_info["entity_count"] = Value::from(total);
-        paging_info["page_count"] = Value::from(total.div_ceil(req.per_page));
-    }
     let envelope = Envelope {
         results: ReadResults {
             entities,
