@@ -13,11 +13,14 @@ use nix::unistd::{AccessFlags, access};
 use sgevents_config::{ConfigFormat, ConfigProblem, Settings};
 use sgevents_daemon::setup;
 
-/// What the checks found: the problems, and each interpreter that started with its Python
-/// version (so `run` need not start it again to say which Python plugins run with).
+/// What the checks found: the problems, each interpreter that started with its Python
+/// version (so `run` need not start it again to say which Python plugins run with), and
+/// the site client they built (so `run` does not build a second one, and load the TLS
+/// roots again, before its first read).
 pub(crate) struct Checked {
     pub(crate) problems: Vec<ConfigProblem>,
     pub(crate) pythons: Vec<(PathBuf, String)>,
+    pub(crate) client: Option<sgevents_api::Client>,
 }
 
 /// Everything wrong with starting `run` on `settings` with `default_python` for folders
@@ -39,8 +42,8 @@ pub(crate) async fn check_all(
         list: Vec::new(),
         pythons: Vec::new(),
     };
-    match setup::client(settings) {
-        Ok(_) => {}
+    let client = match setup::client(settings) {
+        Ok(client) => Some(client),
         Err(setup::SetupError::Client {
             source: sgevents_api::ClientError::Config { field, message },
             ..
@@ -57,13 +60,17 @@ pub(crate) async fn check_all(
                 .replace("site.script_", "shotgun.")
                 .replace("site.", "shotgun.");
             out.push_at(toml, &ini, message.to_owned(), fix.to_owned());
+            None
         }
-        Err(err) => out.push(
-            ("site.server", "shotgun.server"),
-            sgevents_config::redact_url(&err.to_string()),
-            "fix the site settings".to_owned(),
-        ),
-    }
+        Err(err) => {
+            out.push(
+                ("site.server", "shotgun.server"),
+                sgevents_config::redact_url(&err.to_string()),
+                "fix the site settings".to_owned(),
+            );
+            None
+        }
+    };
     state_db(&mut out);
     log_dir(&mut out);
     emails(&mut out).await;
@@ -81,6 +88,7 @@ pub(crate) async fn check_all(
     Checked {
         problems: out.list,
         pythons: out.pythons,
+        client,
     }
 }
 

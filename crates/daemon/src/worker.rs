@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -494,19 +495,24 @@ impl Worker {
         let (outcome, reported) = {
             let run = run_plugin(plugin, event, &matching);
             tokio::pin!(run);
-            tokio::select! {
-                biased;
-                outcome = &mut run => (outcome, false),
-                () = tokio::time::sleep(STARTED_AFTER) => {
-                    self.report(
-                        epoch,
-                        Progress::Started {
-                            event_id: event.id,
-                            event_type: event.event_type.clone(),
-                        },
-                    );
-                    (run.await, true)
-                }
+            // Polled once first: an event the plugin process already ran ahead is answered
+            // at once, and then no timer is registered and dropped for it.
+            match std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await {
+                Poll::Ready(outcome) => (outcome, false),
+                Poll::Pending => tokio::select! {
+                    biased;
+                    outcome = &mut run => (outcome, false),
+                    () = tokio::time::sleep(STARTED_AFTER) => {
+                        self.report(
+                            epoch,
+                            Progress::Started {
+                                event_id: event.id,
+                                event_type: event.event_type.clone(),
+                            },
+                        );
+                        (run.await, true)
+                    }
+                },
             }
         };
         let elapsed = clock.elapsed();

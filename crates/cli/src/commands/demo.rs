@@ -132,6 +132,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         pid_file: None,
         http_from_flag: true,
         checked_pythons: None,
+        checked_client: None,
     };
     runtime.block_on(async {
         let result = serve(&settings, &options, &alerts).await;

@@ -38,6 +38,7 @@ pub(crate) fn foreground(args: Args) -> anyhow::Result<ExitCode> {
             pid_file: None,
             http_from_flag: false,
             checked_pythons: None,
+            checked_client: None,
         },
     )
 }

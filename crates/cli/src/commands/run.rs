@@ -77,6 +77,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         pid_file: args.pid_file,
         http_from_flag: args.http.is_some(),
         checked_pythons: None,
+        checked_client: None,
     };
     run_settings(settings, options)
 }
@@ -93,6 +94,8 @@ pub(crate) struct RunOptions {
     /// The interpreters the preflight started, with their versions; `None` when no preflight
     /// ran, and `serve` starts each once to check it.
     pub(crate) checked_pythons: Option<Vec<(PathBuf, String)>>,
+    /// The site client the preflight built from these settings, when it ran.
+    pub(crate) checked_client: Option<sgevents_api::Client>,
 }
 
 /// Runs the daemon with `settings` until SIGTERM or SIGINT; SIGHUP reloads every plugin.
@@ -120,6 +123,7 @@ pub(crate) fn run_settings(settings: Settings, options: RunOptions) -> anyhow::R
     }
     let options = RunOptions {
         checked_pythons: Some(checked.pythons),
+        checked_client: checked.client,
         ..options
     };
     let (_log_guard, alerts) = init_logs(&settings)?;
@@ -191,7 +195,10 @@ pub(crate) async fn serve(
 ) -> anyhow::Result<()> {
     let state = setup::open_state(settings, options.start_at.is_some())?;
     let start_at = options.start_at.or(state.start_at).unwrap_or_default();
-    let mut client = setup::client(settings)?;
+    let mut client = match &options.checked_client {
+        Some(client) => client.clone(),
+        None => setup::client(settings)?,
+    };
     if settings.cluster.is_none() && !settings.plugins.is_empty() {
         // Rows are read once: the fields the daemon needs and the plugin processes' pickle
         // in the same pass (a cluster's poller only publishes the rows as they came).
