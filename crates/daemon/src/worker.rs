@@ -264,7 +264,8 @@ impl Worker {
                 Some(plugin) if plugin.keeps_progress() => plugin.empty_progress().await,
                 _ => false,
             };
-            if !emptied {
+            // The worker's own page is mapped: emptied through its writer.
+            if !emptied && !page::Writer::empty(&mut running.own_page, &running.logger) {
                 page::empty(path, &running.logger);
             }
         }
