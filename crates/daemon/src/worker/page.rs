@@ -163,8 +163,9 @@ fn map_window(file: &File, at: u64, len: usize) -> io::Result<(MmapMut, u64)> {
     // the plugin keeps no page of its own (that is why the worker keeps this one), the
     // worker empties it only through `Writer::empty`, which unmaps first, and the file is
     // at least `base + size` long (allocated just above), so every mapped byte is backed.
-    // Other processes only read it (`sgevents state`, which asks for the daemon to be
-    // stopped before it changes a page). Bytes are only copied in, never borrowed out.
+    // Other processes never shorten it: `sgevents state set` blanks a page in place, its
+    // length kept, for writers that have it mapped. Bytes are only copied in, never read
+    // or borrowed out, so what another process writes there cannot change this one's memory.
     #[allow(unsafe_code)]
     let map = unsafe { MmapOptions::new().offset(base).len(size).map_mut(file)? };
     Ok((map, base))
