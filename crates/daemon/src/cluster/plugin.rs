@@ -432,12 +432,14 @@ impl PluginTask {
     /// raises the recorded sequence past the failed event), and writes this node's name back
     /// when another node's is there.
     async fn refresh(&self, held: &mut Held) {
-        if let Ok(Some(read)) = self
+        let Ok(Some(read)) = self
             .shared
             .read::<PluginRecord>(&plugin_key(&self.key))
             .await
-            && Some(read.revision) != held.revision
-        {
+        else {
+            return;
+        };
+        if Some(read.revision) != held.revision {
             held.record.seed = read.value.seed;
             held.record.stopped = read.value.stopped;
             held.record.paused = read.value.paused;
@@ -445,15 +447,20 @@ impl PluginTask {
             held.record.last_id = held.record.last_id.max(read.value.last_id);
             held.revision = Some(read.revision);
             held.seed = Cursor::from(held.record.seed.clone());
-            // The node it moved from wrote last, finishing its event: say who runs it now.
-            if read.value.node.as_deref() != Some(self.node.as_str())
-                && let Err(err) = claim_plugin(
-                    &self.shared,
-                    &self.key,
-                    &mut held.record,
-                    &mut held.revision,
-                )
-                .await
+        }
+        // The node it moved from wrote last, finishing its event, or claimed it for a
+        // moment while the nodes saw different members: say who runs it now. Checked also
+        // when the record is this node's own last write, since a write that is not a claim
+        // keeps the node the record names.
+        if read.value.node.as_deref() != Some(self.node.as_str()) {
+            held.record.node = Some(self.node.clone());
+            if let Err(err) = claim_plugin(
+                &self.shared,
+                &self.key,
+                &mut held.record,
+                &mut held.revision,
+            )
+            .await
             {
                 tracing::warn!(logger = "engine", plugin = %self.key, "{err}");
             }
