@@ -1,6 +1,7 @@
 //! The in-memory site database: records per entity type, the EventLogEntry table, id counters
 //! and per-call transactions (undo journal, gap decisions, write-through persistence).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -11,6 +12,37 @@ use crate::error::ApiError;
 use crate::gaps::{Fate, Gaps};
 use crate::persist::Persist;
 use crate::schema::Schema;
+
+/// How links name the records of a type: an ApiUser by `firstname lastname`, others by
+/// their type's name field; a type without one has no name.
+#[derive(Clone, Copy)]
+pub(crate) enum Naming<'a> {
+    Script,
+    Field(&'a str),
+    None,
+}
+
+impl Naming<'_> {
+    /// The name of `entity`, borrowed when it is a stored string.
+    pub(crate) fn name<'e>(self, entity: &'e Entity) -> Option<Cow<'e, str>> {
+        let text = |field: &str| entity.fields.get(field).and_then(Value::as_str);
+        match self {
+            Naming::Script => {
+                let first = text("firstname").unwrap_or("");
+                Some(match text("lastname") {
+                    Some(last) if !last.is_empty() => Cow::Owned(format!("{first} {last}")),
+                    _ => Cow::Borrowed(first),
+                })
+            }
+            Naming::Field(field) => Some(match entity.fields.get(field) {
+                Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
+                Some(Value::Null) | None => Cow::Borrowed(""),
+                Some(other) => Cow::Owned(other.to_string()),
+            }),
+            Naming::None => None,
+        }
+    }
+}
 
 /// A link to a record: entity type and id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -162,25 +194,18 @@ impl Db {
     /// The display name of a record, from its type's identifier field.
     pub(crate) fn display_name(&self, ty: &str, id: i64) -> Option<String> {
         let entity = self.get(ty, id)?;
+        self.naming(ty).name(entity).map(Cow::into_owned)
+    }
+
+    /// How links name the records of `ty` (what [`Db::display_name`] applies).
+    pub(crate) fn naming(&self, ty: &str) -> Naming<'_> {
         if ty == "ApiUser" {
-            let first = entity
-                .fields
-                .get("firstname")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            return Some(
-                match entity.fields.get("lastname").and_then(Value::as_str) {
-                    Some(last) if !last.is_empty() => format!("{first} {last}"),
-                    _ => first.to_owned(),
-                },
-            );
+            return Naming::Script;
         }
-        let field = self.schema.entity(ty)?.name_field.as_deref()?;
-        Some(match entity.fields.get(field) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Null) | None => String::new(),
-            Some(other) => other.to_string(),
-        })
+        match self.schema.entity(ty).and_then(|d| d.name_field.as_deref()) {
+            Some(field) => Naming::Field(field),
+            None => Naming::None,
+        }
     }
 
     /// `{"type", "id", "name"}` for a live record, `null` for a retired or missing one.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::ser::Error as _;
 use serde_json::Value;
 
-use crate::db::{Db, Entity, EventRow};
+use crate::db::{Db, Entity, EventRow, Naming};
 use crate::read::Row;
 use crate::schema::DataType;
 use crate::time;
@@ -85,7 +85,6 @@ pub(super) fn write<'a>(
     let mut w = Writer {
         db,
         out: Vec::with_capacity(128 + rows.len() * (48 + 64 * plan.cells.len())),
-        scratch: String::new(),
         stamp: None,
         types: Vec::new(),
     };
@@ -105,22 +104,11 @@ pub(super) fn write<'a>(
     Ok(w.out)
 }
 
-/// What naming a link to one entity type needs: its table and how `Db::display_name` names
-/// its records.
+/// What naming a link to one entity type needs: its table and how its records are named.
 struct Kind<'a> {
     ty: &'a str,
     table: &'a BTreeMap<i64, Entity>,
     name: Naming<'a>,
-}
-
-#[derive(Clone, Copy)]
-enum Naming<'a> {
-    /// ApiUser: `firstname lastname`.
-    Script,
-    /// The type's name field.
-    Field(&'a str),
-    /// No name field (or no schema entry): `null`.
-    None,
 }
 
 struct Writer<'a> {
@@ -128,8 +116,6 @@ struct Writer<'a> {
     /// The link target types seen so far (a page links to a handful).
     types: Vec<Kind<'a>>,
     out: Vec<u8>,
-    /// Reused for ApiUser "first last" names.
-    scratch: String,
     /// The last `created_at` written and its wire text (events come a few per second).
     stamp: Option<(i64, String)>,
 }
@@ -220,14 +206,7 @@ impl<'a> Writer<'a> {
         }
         let db = self.db;
         let (key, table) = db.tables.get_key_value(ty)?;
-        let name = if ty == "ApiUser" {
-            Naming::Script
-        } else {
-            match db.schema.entity(ty).and_then(|d| d.name_field.as_deref()) {
-                Some(field) => Naming::Field(field),
-                None => Naming::None,
-            }
-        };
+        let name = db.naming(ty);
         self.types.push(Kind {
             ty: key,
             table,
@@ -238,37 +217,12 @@ impl<'a> Writer<'a> {
 
     /// As `Db::display_name`, without allocating when the name is a stored string.
     fn name(&mut self, naming: Naming<'_>, entity: &Entity) -> serde_json::Result<()> {
-        let field = match naming {
-            Naming::Script => return self.script_name(entity),
-            Naming::Field(field) => field,
-            Naming::None => {
+        match naming.name(entity) {
+            Some(name) => serde_json::to_writer(&mut self.out, name.as_ref()),
+            None => {
                 self.null();
-                return Ok(());
+                Ok(())
             }
-        };
-        match entity.fields.get(field) {
-            Some(Value::String(s)) => serde_json::to_writer(&mut self.out, s.as_str()),
-            Some(Value::Null) | None => serde_json::to_writer(&mut self.out, ""),
-            Some(other) => serde_json::to_writer(&mut self.out, &other.to_string()),
-        }
-    }
-
-    /// An ApiUser's `firstname lastname`, or only `firstname` without a (non-empty) lastname.
-    fn script_name(&mut self, entity: &Entity) -> serde_json::Result<()> {
-        let first = entity
-            .fields
-            .get("firstname")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        match entity.fields.get("lastname").and_then(Value::as_str) {
-            Some(last) if !last.is_empty() => {
-                self.scratch.clear();
-                self.scratch.push_str(first);
-                self.scratch.push(' ');
-                self.scratch.push_str(last);
-                serde_json::to_writer(&mut self.out, self.scratch.as_str())
-            }
-            _ => serde_json::to_writer(&mut self.out, first),
         }
     }
 }
