@@ -87,9 +87,11 @@ pub trait Plugin: Send + 'static {
 
     /// About how many more events [`Plugin::upcoming`] would take now, so that the daemon
     /// builds no hints only to see them turned down; `usize::MAX` when the plugin cannot
-    /// tell (then it is offered every hint, and takes what it takes). The default takes all.
+    /// tell (then it is offered every hint, and takes what it takes). The default is 0: a
+    /// plugin that keeps the default `upcoming` does nothing with hints, so none are built
+    /// for it. A plugin that overrides `upcoming` overrides this too.
     fn room(&self) -> usize {
-        usize::MAX
+        0
     }
 
     /// Asks the plugin to keep a progress page: a file, at `page`, to which it appends the
