@@ -181,17 +181,61 @@ fn a_reload_of_slow_plugins_in_a_shared_process_runs_no_event_twice() {
     bed.runtime.block_on(bed.sim.shutdown());
 }
 
+/// [`LEDGER_PLUGIN`] that, while the file `hold` is in its ledger folder, stops after
+/// recording event [`HELD_AT`] and writes its pid to `hold.pid`: the worker then holds an
+/// event and never comes to rest, so its page keeps what it finished.
+fn held_ledger() -> String {
+    let hold = format!(
+        r#"        os.close(fd)
+    hold = os.path.join(os.environ["LEDGER_DIR"], "hold")
+    if event["id"] == {HELD_AT} and os.path.exists(hold):
+        with open(hold + ".part", "w") as out:
+            out.write(str(os.getpid()))
+        os.replace(hold + ".part", hold + ".pid")
+        time.sleep(3600)
+"#
+    );
+    LEDGER_PLUGIN
+        .replace("import os\n", "import os\nimport time\n")
+        .replace("        os.close(fd)\n", &hold)
+}
+
+/// Mid-way through a page of the site's events, so that the worker does not come to rest
+/// (and empty its page) just before it.
+const HELD_AT: i64 = 3_250;
+
 #[test]
 fn start_at_empties_the_progress_pages_so_their_events_run_again() {
-    let bed = Bed::new(20_000, &["ledger_a"]);
+    let bed = Bed::new(20_000, &[]);
+    let plugin = bed.dir.path().join("plugins").join("ledger_a.py");
+    std::fs::write(plugin, held_ledger()).unwrap();
     let expected = bed.all_ids();
+    std::fs::write(bed.ledgers().join("hold"), "").unwrap();
+    let held_pid = bed.ledgers().join("hold.pid");
     let mut daemon = bed.start(&["--start-at", "1"]);
-    daemon.wait_until("the page holds finished events", 60, |_| {
-        ledger(&bed.ledgers(), "ledger_a").len() > 1_000 && page_lines(&bed.pages()) > 0
-    });
+    daemon.wait_until(
+        "the plugin holds an event and the page lists finished ones",
+        60,
+        |_| held_pid.exists() && page_lines(&bed.pages()) > 0,
+    );
     daemon.child.kill().unwrap(); // SIGKILL: the page keeps what the cursor does not show
     daemon.child.wait().unwrap();
+    // The held plugin's process is its own group and sleeps on: it goes too.
+    let pid: i32 = std::fs::read_to_string(&held_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    std::fs::remove_file(bed.ledgers().join("hold")).unwrap();
     let first_run = ledger(&bed.ledgers(), "ledger_a").len();
+    assert_eq!(
+        first_run, HELD_AT as usize,
+        "the first run stopped at the held event"
+    );
     assert!(page_lines(&bed.pages()) > 0, "the killed run left no page");
 
     let mut daemon = bed.start(&["--start-at", "1"]);
