@@ -2,9 +2,11 @@
 //! close expire; restarts resume where plugins stopped.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sgevents_daemon::{DispatchMode, Options, PluginKey, PluginState};
+use sgevents_plugin_api::{BoxFuture, CallbackSpec, Event, Outcome, Plugin};
 use sgevents_sim::{Delay, GapProfile};
 
 use super::support::*;
@@ -34,6 +36,78 @@ async fn every_plugin_sees_every_event_once_in_order() {
             "plugin {plugin} must see every event once, in id order"
         );
     }
+}
+
+/// A [`Recorder`] that has room for every hint.
+struct WithRoom(Recorder);
+
+impl Plugin for WithRoom {
+    fn callbacks(&self) -> &[CallbackSpec] {
+        self.0.callbacks()
+    }
+
+    fn handle<'a>(
+        &'a mut self,
+        event: &'a Arc<Event>,
+        callbacks: &'a [usize],
+    ) -> BoxFuture<'a, Outcome> {
+        self.0.handle(event, callbacks)
+    }
+
+    fn upcoming<'a>(&'a mut self, events: &'a [(Arc<Event>, Vec<usize>)]) -> BoxFuture<'a, usize> {
+        self.0.upcoming(events)
+    }
+
+    fn room(&self) -> usize {
+        usize::MAX
+    }
+}
+
+#[tokio::test]
+async fn hints_are_built_only_for_a_plugin_that_has_room_for_them() {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_shots(&sim, 100);
+    let ledger = Ledger::default();
+    // Both are slow, so that events wait on their queues to be hinted. The first keeps the
+    // trait's default room.
+    let mut keeps_default = Recorder::new("keeps_default", &ledger);
+    keeps_default.delay = Duration::from_millis(2);
+    let mut has_room = Recorder::new("has_room", &ledger);
+    has_room.delay = Duration::from_millis(2);
+    let (no_hints, hints) = (
+        Arc::clone(&keeps_default.hinted),
+        Arc::clone(&has_room.hinted),
+    );
+    let daemon = Daemon::start_with(
+        &sim,
+        &dir.path().join("state.db"),
+        options(),
+        vec![
+            ("keeps_default".to_owned(), Box::new(keeps_default)),
+            ("has_room".to_owned(), Box::new(WithRoom(has_room))),
+        ],
+    );
+    let expected = all_event_ids(&sim).await;
+    wait_until("both plugins saw every event", || {
+        count(&ledger, "keeps_default") >= expected.len()
+            && count(&ledger, "has_room") >= expected.len()
+    })
+    .await;
+    daemon.stop().await;
+    for (plugin, ids) in per_plugin(&ledger) {
+        assert_eq!(ids, expected, "{plugin} sees every event once, in id order");
+    }
+    assert_eq!(
+        *no_hints.lock().unwrap(),
+        Vec::<i64>::new(),
+        "a plugin that keeps the default room is told of no upcoming events"
+    );
+    let hinted = hints.lock().unwrap().clone();
+    assert!(
+        !hinted.is_empty() && hinted.windows(2).all(|pair| pair[0] < pair[1]),
+        "a plugin with room is told of upcoming events, each once, in id order: {hinted:?}"
+    );
 }
 
 #[tokio::test]

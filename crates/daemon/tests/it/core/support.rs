@@ -31,6 +31,8 @@ pub(crate) struct Recorder {
     /// Pretend the plugin's process restarted while handling this event.
     pub(crate) restart_on: Option<i64>,
     pub(crate) restarts: u64,
+    /// The ids of the events [`Plugin::upcoming`] was told of, in the order told.
+    pub(crate) hinted: Arc<Mutex<Vec<i64>>>,
 }
 
 impl Recorder {
@@ -48,6 +50,7 @@ impl Recorder {
             delay: Duration::ZERO,
             restart_on: None,
             restarts: 0,
+            hinted: Arc::default(),
         }
     }
 }
@@ -59,6 +62,13 @@ impl Plugin for Recorder {
 
     fn restarts(&self) -> u64 {
         self.restarts
+    }
+
+    fn upcoming<'a>(&'a mut self, events: &'a [(Arc<Event>, Vec<usize>)]) -> BoxFuture<'a, usize> {
+        let mut hinted = self.hinted.lock().unwrap();
+        hinted.extend(events.iter().map(|(event, _)| event.id));
+        let count = events.len();
+        Box::pin(async move { count })
     }
 
     fn handle<'a>(
@@ -134,15 +144,29 @@ impl Daemon {
         options: Options,
         plugins: Vec<Recorder>,
     ) -> Daemon {
+        let plugins = plugins
+            .into_iter()
+            .map(|plugin| (plugin.name.clone(), Box::new(plugin) as Box<dyn Plugin>))
+            .collect();
+        Daemon::start_with(sim, store_path, options, plugins)
+    }
+
+    /// [`Daemon::start`] with any native plugins, each under its name.
+    pub(crate) fn start_with(
+        sim: &Sim,
+        store_path: &std::path::Path,
+        options: Options,
+        plugins: Vec<(String, Box<dyn Plugin>)>,
+    ) -> Daemon {
         let store = sgevents_store::Store::open(store_path).unwrap();
         let saved = store.load().unwrap();
         let watch = Arc::new(Watch::default());
         let telemetry = Arc::new(sgevents_daemon::telemetry::Telemetry::new());
         let native_plugins = plugins
             .into_iter()
-            .map(|plugin| NativePlugin {
-                key: PluginKey::new("native", plugin.name.clone()),
-                plugin: Box::new(plugin),
+            .map(|(name, plugin)| NativePlugin {
+                key: PluginKey::new("native", name),
+                plugin,
                 filters: PluginFilters::default(),
             })
             .collect();
