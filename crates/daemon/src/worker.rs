@@ -492,7 +492,9 @@ impl Worker {
         } else {
             Vec::new()
         };
-        let (started, clock) = (Timestamp::now(), Instant::now());
+        // The wall-clock start only feeds the timing log: not read otherwise.
+        let started = self.timing_log.then(Timestamp::now);
+        let clock = Instant::now();
         let (outcome, reported) = {
             let run = run_plugin(plugin, event, &matching);
             tokio::pin!(run);
@@ -522,7 +524,7 @@ impl Worker {
         self.metrics
             .get_or_insert_with(|| telemetry.plugin_metrics(plugin_name))
             .record(elapsed, outcome.failures.len() as u64);
-        if self.timing_log {
+        if let Some(started) = started {
             self.write_timing(event, &names, &outcome, started, elapsed);
         }
         let last_error = outcome.failures.last().map(|failure| {
@@ -686,10 +688,6 @@ pub(crate) async fn run_plugin(
 ) -> Outcome {
     use futures_util::FutureExt;
 
-    let first = plugin
-        .callbacks()
-        .get(matching[0])
-        .map(|spec| (spec.name.clone(), spec.stop_on_error));
     let result = AssertUnwindSafe(plugin.handle(event, matching))
         .catch_unwind()
         .await;
@@ -701,7 +699,14 @@ pub(crate) async fn run_plugin(
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            let (callback, stop) = first.unwrap_or_else(|| ("?".to_owned(), true));
+            // Looked up only now: a name per event would be cloned for nothing.
+            let (callback, stop) = matching
+                .first()
+                .and_then(|index| plugin.callbacks().get(*index))
+                .map_or_else(
+                    || ("?".to_owned(), true),
+                    |spec| (spec.name.clone(), spec.stop_on_error),
+                );
             Outcome {
                 failures: vec![Failure {
                     callback,
@@ -710,5 +715,51 @@ pub(crate) async fn run_plugin(
                 }],
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use sgevents_plugin_api::{BoxFuture, CallbackSpec, MatchEvents};
+
+    use super::*;
+
+    /// Panics in `handle`, as a buggy native plugin might.
+    struct Panics(Vec<CallbackSpec>);
+
+    impl Plugin for Panics {
+        fn callbacks(&self) -> &[CallbackSpec] {
+            &self.0
+        }
+
+        fn handle<'a>(
+            &'a mut self,
+            event: &'a Arc<Event>,
+            _: &'a [usize],
+        ) -> BoxFuture<'a, Outcome> {
+            Box::pin(async move { panic!("no frames on event {}", event.id) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_plugin_fails_at_its_first_matching_callback_with_the_message() {
+        let spec = |name: &str, stop_on_error| CallbackSpec {
+            name: name.to_owned(),
+            match_events: MatchEvents::All,
+            stop_on_error,
+        };
+        let mut plugin = Panics(vec![spec("first", true), spec("second", false)]);
+        let row = json!({"id": 7, "event_type": "X", "created_at": "2026-11-22T10:00:00Z"});
+        let event = Arc::new(Event::from_json(row).unwrap());
+        let outcome = run_plugin(&mut plugin, &event, &[1]).await;
+        assert_eq!(
+            outcome.failures,
+            [Failure {
+                callback: "second".to_owned(),
+                message: "panicked: no frames on event 7".to_owned(),
+                stop: false,
+            }]
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -194,12 +194,13 @@ pub(super) fn record(writer: &mut Option<Writer>, id: i64, logger: &str) -> bool
     let Some(page) = writer.as_mut() else {
         return false;
     };
-    // The line is built on the stack (this runs once per event) and copied in whole.
-    let mut line = [0_u8; 24];
-    let mut rest = &mut line[..];
-    let _ = writeln!(rest, "{id}"); // an i64 and a newline fit in 24 bytes
-    let len = 24 - rest.len();
-    match page.append(&line[..len]) {
+    // The line is built on the stack (this runs once per event) and copied in whole; `itoa`
+    // writes the digits without the formatting machinery of `write!`.
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(id).as_bytes();
+    let mut line = [b'\n'; 21]; // an i64's 20 characters at most, and the newline
+    line[..digits.len()].copy_from_slice(digits);
+    match page.append(&line[..=digits.len()]) {
         Ok(()) => true,
         Err(err) => {
             tracing::error!(logger = %logger, "Could not write the progress page {}: {err}. The cursor is saved after every event from now on.", page.path.display());
