@@ -1,9 +1,11 @@
 //! Real `nats-server` processes for the tests: one server, or a three-node JetStream cluster,
 //! each in its own temporary folder on free loopback ports, killed when dropped.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// One running `nats-server`.
@@ -14,9 +16,20 @@ pub(crate) struct Server {
     _dir: tempfile::TempDir,
 }
 
-/// A free loopback port (the listener is closed again before the server binds it).
+/// A free loopback port (the listener is closed again before the server binds it), never
+/// one this test binary was given before: tests run at once, and a port handed out twice
+/// would let one test's server answer, or join the cluster of, another's.
 pub(crate) fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if given.insert(port) {
+            return Ok(port);
+        }
+    }
 }
 
 impl Server {
@@ -118,8 +131,9 @@ pub(crate) fn cluster_of_three() -> std::io::Result<Vec<Server>> {
         let name = format!("n{i}");
         let mut args = base_args(&name, *port, dir.path());
         args.extend([
+            // Named after its first port: a stray route to another test's cluster is refused.
             "--cluster_name".into(),
-            "sgtest".into(),
+            format!("sgtest{}", ports[0].0),
             "--cluster".into(),
             format!("nats://127.0.0.1:{cport}"),
             "--routes".into(),
