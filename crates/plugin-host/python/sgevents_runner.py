@@ -592,24 +592,33 @@ def run_callback(plugin, index, event):
         try:
             callback.function(callback.sg, callback.logger, event, callback.args)
         except BaseException as err:
-            tb = sys.exc_info()[2]
-            callback.logger.critical(
-                "An error occured processing an event.\n\n%s\n\nLocal variables at outer "
-                "most frame in plugin:\n\n%s",
-                _format_exception(),
-                _outermost_plugin_locals(tb),
-            )
-            return {"ok": False, "error": "%s: %s" % (type(err).__name__, err)}
+            return callback_failed(callback, err)
         return OK
     finally:
         STATE["current"] = None
-        # What the callback printed without a newline goes out now, under its name; our
-        # own streams say cheaply when nothing is pending (most callbacks print nothing).
-        out, err = sys.stdout, sys.stderr
-        if out.__class__ is not PrintStream or out._buffer:
-            out.flush()
-        if err.__class__ is not PrintStream or err._buffer:
-            err.flush()
+        flush_streams()
+
+
+def callback_failed(callback, err):
+    """Logs the failure a callback just raised, as upstream does (call it in the ``except``
+    block); the failed reply."""
+    callback.logger.critical(
+        "An error occured processing an event.\n\n%s\n\nLocal variables at outer "
+        "most frame in plugin:\n\n%s",
+        _format_exception(),
+        _outermost_plugin_locals(sys.exc_info()[2]),
+    )
+    return {"ok": False, "error": "%s: %s" % (type(err).__name__, err)}
+
+
+def flush_streams():
+    """What a callback printed without a newline goes out now, under its name; our own
+    streams say cheaply when nothing is pending (most callbacks print nothing)."""
+    out, err = sys.stdout, sys.stderr
+    if out.__class__ is not PrintStream or out._buffer:
+        out.flush()
+    if err.__class__ is not PrintStream or err._buffer:
+        err.flush()
 
 
 # ----------------------------------------------------------------------------------------
@@ -846,7 +855,11 @@ def receive_events(message, converter):
     plugin = PLUGINS.get(message["slot"])
     entries = converter.load(message["payload"])
     half = len(entries) // 2
-    for position, entry in enumerate(entries, 1):
+    done = 0
+    if plugin is not None and plugin.page is not None and not plugin.stopped:
+        done = run_ahead(plugin, entries, half, converter)
+    for position in range(done + 1, len(entries) + 1):
+        entry = entries[position - 1]
         if plugin is None or plugin.stopped:
             # Shipped before the host heard of the stop (it ships them again); kept rows
             # are still counted, as the host counts them.
@@ -865,6 +878,73 @@ def receive_events(message, converter):
         if position == half:
             report_done(plugin)
     report_done(plugin)
+
+
+def run_ahead(plugin, entries, half, converter):
+    """receive_events' loop while the plugin runs ahead with its progress page: what
+    run_event and run_callback do for each entry, with what cannot change between two
+    entries looked up once. Returns how many entries it took; it stops after a stop or a
+    lost page, and receive_events takes the rest."""
+    callbacks = plugin.callbacks
+    count = len(callbacks)
+    logger = plugin.logger
+    enabled = logger.isEnabledFor
+    session = STATE["use_session_uuid"]
+    page = plugin.page
+    write = page.map.write
+    position = 0
+    STATE["current"] = plugin
+    try:
+        for entry in entries:
+            event_id, indexes, row, extras, keep = entry
+            if row is None:
+                row = ROWS[event_id]
+            elif extras is not None or keep:
+                row = take_row(entry, converter)
+            position += 1
+            index = indexes[0] if len(indexes) == 1 else -1
+            if event_id.__class__ is not int or not 0 <= index < count:
+                if not run_event(plugin, event_id, row, indexes):
+                    plugin.stopped = True
+                STATE["current"] = plugin
+            else:
+                callback = callbacks[index]
+                if enabled(logging.DEBUG):
+                    logger.debug("Dispatching event %s to callback %s.", row.get("id"), callback.name)
+                if session:
+                    callback.sg.set_session_uuid(row.get("session_uuid"))
+                try:
+                    callback.function(callback.sg, callback.logger, row, callback.args)
+                    reply = OK
+                except BaseException as err:
+                    reply = callback_failed(callback, err)
+                # As flush_streams, inline: this runs once per event.
+                out = sys.stdout
+                if out.__class__ is not PrintStream or out._buffer:
+                    out.flush()
+                out = sys.stderr
+                if out.__class__ is not PrintStream or out._buffer:
+                    out.flush()
+                if reply is not OK:
+                    if not send_reply(plugin, event_id, index, reply, True):
+                        plugin.stopped = True
+                else:
+                    try:
+                        write(b"%d\n" % event_id)  # one copy: the window has room
+                    except ValueError:
+                        record_progress(plugin, event_id)
+                        if plugin.page is None:
+                            send_result(plugin, RESULT_OK % (plugin.slot, event_id, index))
+                        else:
+                            write = plugin.page.map.write
+            plugin.entries += 1
+            if position == half:
+                report_done(plugin)
+            if plugin.stopped or plugin.page is not page:
+                break
+    finally:
+        STATE["current"] = None
+    return position
 
 
 def open_page(message):

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -88,6 +88,8 @@ pub(crate) struct Loaded {
     pub(crate) emails: Emails,
     /// Whether the slot keeps a progress page now (shared with its slot).
     pub(crate) paged: Arc<AtomicBool>,
+    /// What [`Shared::room`] says of the slot now (shared with its slot).
+    pub(crate) room: Arc<AtomicUsize>,
 }
 
 /// One process (restarted as needed) and the plugins loaded into it.
@@ -126,6 +128,9 @@ struct Slot {
     page: Option<PathBuf>,
     /// `page.is_some()`, for [`PythonPlugin`] to read without the lock.
     paged: Arc<AtomicBool>,
+    /// The slot's room as of the last call that changed it, for [`PythonPlugin`] to read
+    /// without the lock (see [`Slot::publish_room`]).
+    room: Arc<AtomicUsize>,
     /// A stopOnError failure stopped the process's running ahead: `resume` goes first.
     stopped: bool,
     /// A running average of the plugin's time per event, which bounds what is shipped ahead.
@@ -146,6 +151,31 @@ impl Slot {
     fn forget_page(&mut self) {
         self.page = None;
         self.paged.store(false, Ordering::Relaxed);
+    }
+
+    /// Publishes how many events [`Shared::upcoming`] would take now: 0 without a running
+    /// process (a restart ships what it needs), for a broken plugin, or while a process that
+    /// runs ahead holds more than half its limit; `usize::MAX` for a stopped slot (resumed
+    /// in `upcoming`). Only a hint: `upcoming` checks it all again under the lock.
+    fn publish_room(&self, running: bool) {
+        let room = if !running || self.broken.is_some() {
+            0
+        } else if self.stopped {
+            usize::MAX
+        } else {
+            ship_limit(self).map_or(0, |limit| limit.saturating_sub(self.ahead.len()))
+        };
+        self.room.store(room, Ordering::Relaxed);
+    }
+}
+
+impl State {
+    /// [`Slot::publish_room`] for every slot, after a change to the process they share.
+    fn publish_rooms(&self) {
+        let running = self.runner.is_some();
+        for info in self.slots.values() {
+            info.publish_room(running);
+        }
     }
 }
 
@@ -208,6 +238,7 @@ impl Shared {
         match result {
             Ok((callbacks, emails)) => {
                 let paged = Arc::new(AtomicBool::new(false));
+                let room = Arc::new(AtomicUsize::new(0));
                 state.slots.insert(
                     slot,
                     Slot {
@@ -220,15 +251,18 @@ impl Shared {
                         shipped: 0,
                         page: None,
                         paged: Arc::clone(&paged),
+                        room: Arc::clone(&room),
                         stopped: false,
                         event_time: FIRST_EVENT_TIME,
                     },
                 );
+                state.publish_rooms();
                 Ok(Loaded {
                     slot,
                     callbacks,
                     emails,
                     paged,
+                    room,
                 })
             }
             Err(err) => {
@@ -266,6 +300,7 @@ impl Shared {
                 info.page = Some(page.to_owned());
                 info.paged.store(true, Ordering::Relaxed);
                 info.ahead.clear();
+                info.publish_room(true);
                 true
             }
             Err(reason) => {
@@ -309,6 +344,7 @@ impl Shared {
                     ),
                 );
                 info.forget_page();
+                info.publish_room(true);
                 false
             }
         }
@@ -325,27 +361,6 @@ impl Shared {
         })
     }
 
-    /// About how many events [`Shared::upcoming`] would take now for the slot: 0 while a
-    /// process that runs ahead holds more than half its limit (it is shipped more in one
-    /// message once it is down to half), `usize::MAX` when that cannot be told without
-    /// waiting (the state is busy) or when `upcoming` has more to do (a stopped slot is
-    /// resumed there).
-    pub(crate) fn room(&self, slot: u32) -> usize {
-        let Ok(state) = self.state.try_lock() else {
-            return usize::MAX;
-        };
-        let Some(info) = state.slots.get(&slot) else {
-            return 0;
-        };
-        if state.runner.is_none() || info.broken.is_some() {
-            return 0;
-        }
-        if info.stopped {
-            return usize::MAX;
-        }
-        ship_limit(info).map_or(0, |limit| limit.saturating_sub(info.ahead.len()))
-    }
-
     /// Ships the events (with the callbacks that will run on them) that the daemon expects
     /// to hand this slot next, in one message, bounded by [`MAX_AHEAD_EVENTS`] and
     /// [`MAX_AHEAD_BYTES`], and with a progress page by about [`AHEAD_TIME`] of the plugin's
@@ -353,7 +368,21 @@ impl Shared {
     /// until [`Shared::handle`] says to run one. Returns how many events it took.
     pub(crate) async fn upcoming(&self, slot: u32, events: &[(Arc<Event>, Vec<usize>)]) -> usize {
         let mut guard = self.state.lock().await;
-        let state = &mut *guard;
+        let taken = self.ship(&mut guard, slot, events).await;
+        match (guard.runner.is_some(), guard.slots.get(&slot)) {
+            (true, Some(info)) => info.publish_room(true),
+            _ => guard.publish_rooms(),
+        }
+        taken
+    }
+
+    /// [`Shared::upcoming`] under the lock.
+    async fn ship(
+        &self,
+        state: &mut State,
+        slot: u32,
+        events: &[(Arc<Event>, Vec<usize>)],
+    ) -> usize {
         let (Some(runner), Some(info)) = (state.runner.as_mut(), state.slots.get_mut(&slot)) else {
             return 0; // a restart ships what it needs when the events are handled
         };
@@ -416,10 +445,31 @@ impl Shared {
         taken
     }
 
+    /// Whether the event is [`settled`] already, found without waiting: false when another
+    /// call holds the state (then [`Shared::handle`] looks again once it has it).
+    pub(crate) fn try_settle(&self, slot: u32, id: i64, indexes: &[usize]) -> bool {
+        self.state
+            .try_lock()
+            .is_ok_and(|mut state| settled(&mut state, slot, id, indexes))
+    }
+
     /// Runs `indexes` of the slot's callbacks on `event`, in order, as upstream does.
     pub(crate) async fn handle(&self, slot: u32, event: &Event, indexes: &[usize]) -> Outcome {
         let mut guard = self.state.lock().await;
-        let state = &mut *guard;
+        if settled(&mut guard, slot, event.id, indexes) {
+            return Outcome::default();
+        }
+        let restarts = self.restarts();
+        let outcome = self.run(&mut guard, slot, event, indexes).await;
+        match (guard.runner.is_some(), guard.slots.get(&slot)) {
+            (true, Some(info)) if self.restarts() == restarts => info.publish_room(true),
+            _ => guard.publish_rooms(),
+        }
+        outcome
+    }
+
+    /// [`Shared::handle`] under the lock, for an event not [`settled`] at once.
+    async fn run(&self, state: &mut State, slot: u32, event: &Event, indexes: &[usize]) -> Outcome {
         let mut outcome = Outcome::default();
         let mut remaining = indexes;
         while let Some(&first) = remaining.first() {
@@ -509,6 +559,7 @@ impl Shared {
                 for lost in std::mem::take(&mut runner.lost_pages) {
                     if let Some(info) = state.slots.get_mut(&lost) {
                         info.forget_page();
+                        info.publish_room(true);
                     }
                 }
             }
@@ -766,6 +817,38 @@ async fn load_slot(
             other => keep_for_later(runner, other),
         }
     }
+}
+
+/// Settles the event at once when the process ran it ahead and already said so: it is the
+/// first one the slot's process holds, shipped with these callbacks, a `done` counted it
+/// (every callback succeeded) and no result of it waits among the parked ones (a failure,
+/// or an earlier callback's answer). Anything else takes [`Shared::handle`]'s full path.
+fn settled(state: &mut State, slot: u32, id: i64, callbacks: &[usize]) -> bool {
+    let (Some(runner), Some(info)) = (state.runner.as_ref(), state.slots.get_mut(&slot)) else {
+        return false;
+    };
+    let Some(front) = info.ahead.front() else {
+        return false;
+    };
+    let counted = runner
+        .done
+        .get(&slot)
+        .is_some_and(|&done| done >= front.seq);
+    if front.id != id
+        || callbacks.is_empty()
+        || front.callbacks.as_slice() != callbacks
+        || info.page.is_none()
+        || info.broken.is_some()
+        || !counted
+        || runner.parked.iter().any(|p| p.0 == slot && p.1 == id)
+    {
+        return false;
+    }
+    info.ahead.pop_front();
+    // As the full path's running average, for an answer that took no time.
+    info.event_time = info.event_time * 7 / 8;
+    info.publish_room(true);
+    true
 }
 
 /// Where the process already holds `id` (for these callbacks, in run-ahead mode): its place

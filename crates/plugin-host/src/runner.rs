@@ -1,12 +1,13 @@
 //! One running Python runner process: start-up handshake, sending, receiving, killing.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use tokio::io::{AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::process::Child;
@@ -119,10 +120,10 @@ pub(crate) struct Runner {
     /// The rows this process keeps for its plugins (a process shared by a folder's plugins).
     pub(crate) kept: crate::wire::KeptRows,
     /// Per slot with a progress page: how many shipped entries the process said are done.
-    pub(crate) done: HashMap<u32, u64>,
+    pub(crate) done: FxHashMap<u32, u64>,
     /// Per slot, what reading the progress page told after a late answer (see `host::Wait`);
     /// forgotten once the process is heard from again.
-    pub(crate) page_read: HashMap<u32, PageRead>,
+    pub(crate) page_read: FxHashMap<u32, PageRead>,
     pub(crate) hello: Hello,
 }
 
@@ -247,8 +248,8 @@ impl Runner {
             parked: VecDeque::new(),
             lost_pages: Vec::new(),
             kept: crate::wire::KeptRows::default(),
-            done: HashMap::new(),
-            page_read: HashMap::new(),
+            done: FxHashMap::default(),
+            page_read: FxHashMap::default(),
             hello: Hello {
                 python: String::new(),
                 shotgun_api3: String::new(),

@@ -6,7 +6,7 @@
 //! for the rare rows that need it, one conversion per listed path.
 
 use std::borrow::Cow;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write;
 
 use sgevents_api::{Event, PathStep};
@@ -30,7 +30,7 @@ pub(crate) const ROWS_KEPT: usize = 256;
 #[derive(Default)]
 pub(crate) struct KeptRows {
     order: VecDeque<i64>,
-    ids: HashSet<i64>,
+    ids: rustc_hash::FxHashSet<i64>,
 }
 
 impl KeptRows {
