@@ -334,6 +334,57 @@ async fn a_shared_process_gets_each_row_once_and_every_plugin_every_event_past_t
 }
 
 #[tokio::test]
+async fn a_failure_run_ahead_in_a_shared_process_is_reported_though_later_events_are_counted_done()
+{
+    let (logs, _guard) = Logs::capture();
+    let sim = site().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&sim);
+    config.process = sgevents_plugin_host::ProcessMode::PerPath;
+    config
+        .extra_env
+        .push(("LEDGER_FAIL_ID".to_owned(), "602:ledger_a".to_owned()));
+    let host = sgevents_plugin_host::PluginHost::new(config);
+    let mut plugins = Vec::new();
+    for name in ["ledger_a", "ledger_b"] {
+        let path = dir.path().join(format!("{name}.py"));
+        std::fs::copy(test_plugin("ledger.py"), &path).unwrap();
+        let mut plugin = host.load(&path).await.unwrap();
+        assert!(
+            plugin
+                .keep_progress(&dir.path().join(format!("{name}.page")))
+                .await
+        );
+        plugins.push(plugin);
+    }
+    let batch = events(601..=604);
+    for plugin in &mut plugins {
+        assert_eq!(plugin.upcoming(&hints(&batch)).await, 4);
+    }
+    // b runs after a in the one process. Handling b's events reads everything a said first:
+    // its failure on 602, then its `done` for all four, which counts 602 as well.
+    logs.wait_for("plugin.ledger_b.record", "ran 604 ").await;
+    handle_all(&mut plugins[1], &batch).await;
+    let mut failed = Vec::new();
+    for event in &batch {
+        let outcome = plugins[0].handle(event, &[0]).await;
+        assert!(outcome.stopped().is_none(), "{outcome:?}");
+        failed.extend(outcome.failures.into_iter().map(|f| (event.id, f.message)));
+    }
+    for mut plugin in plugins {
+        plugin.shutdown().await;
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, 602);
+    assert!(failed[0].1.contains("failing 602 always"), "{failed:?}");
+    let ids: Vec<i64> = ran(&logs, "plugin.ledger_a.record")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, [601, 603, 604]);
+}
+
+#[tokio::test]
 async fn the_room_a_process_reports_is_what_it_takes_and_none_while_it_holds_over_half() {
     let sim = site().await;
     let dir = tempfile::tempdir().unwrap();
