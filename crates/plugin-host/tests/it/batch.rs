@@ -289,6 +289,28 @@ async fn without_run_ahead_a_process_refuses_the_page_and_waits_for_each_event()
     plugin.shutdown().await;
 }
 
+/// Copies of the ledger test plugin, `ledger_a` and `ledger_b`, loaded into one shared
+/// process (`config` says per-path), each keeping its progress page `<name>.page` in `dir`.
+async fn shared_ledgers(
+    config: HostConfig,
+    dir: &std::path::Path,
+) -> Vec<sgevents_plugin_host::PythonPlugin> {
+    let host = sgevents_plugin_host::PluginHost::new(config);
+    let mut plugins = Vec::new();
+    for name in ["ledger_a", "ledger_b"] {
+        let path = dir.join(format!("{name}.py"));
+        std::fs::copy(test_plugin("ledger.py"), &path).unwrap();
+        let mut plugin = host.load(&path).await.unwrap();
+        assert!(
+            plugin
+                .keep_progress(&dir.join(format!("{name}.page")))
+                .await
+        );
+        plugins.push(plugin);
+    }
+    plugins
+}
+
 #[tokio::test]
 async fn a_shared_process_gets_each_row_once_and_every_plugin_every_event_past_the_kept_rows() {
     let (logs, _guard) = Logs::capture();
@@ -297,19 +319,7 @@ async fn a_shared_process_gets_each_row_once_and_every_plugin_every_event_past_t
     let mut config = config(&sim);
     config.process = sgevents_plugin_host::ProcessMode::PerPath;
     config.callback_timeout = std::time::Duration::from_secs(5); // a lost row fails fast
-    let host = sgevents_plugin_host::PluginHost::new(config);
-    let mut plugins = Vec::new();
-    for name in ["ledger_a", "ledger_b"] {
-        let path = dir.path().join(format!("{name}.py"));
-        std::fs::copy(test_plugin("ledger.py"), &path).unwrap();
-        let mut plugin = host.load(&path).await.unwrap();
-        assert!(
-            plugin
-                .keep_progress(&dir.path().join(format!("{name}.page")))
-                .await
-        );
-        plugins.push(plugin);
-    }
+    let mut plugins = shared_ledgers(config, dir.path()).await;
     // First fewer events than the process keeps rows for: b gets each by id only. Then more:
     // a's first rows are gone by the time b takes them, so those come again in full.
     for ids in [1000..=1229, 1230..=1529] {
@@ -344,19 +354,7 @@ async fn a_failure_run_ahead_in_a_shared_process_is_reported_though_later_events
     config
         .extra_env
         .push(("LEDGER_FAIL_ID".to_owned(), "602:ledger_a".to_owned()));
-    let host = sgevents_plugin_host::PluginHost::new(config);
-    let mut plugins = Vec::new();
-    for name in ["ledger_a", "ledger_b"] {
-        let path = dir.path().join(format!("{name}.py"));
-        std::fs::copy(test_plugin("ledger.py"), &path).unwrap();
-        let mut plugin = host.load(&path).await.unwrap();
-        assert!(
-            plugin
-                .keep_progress(&dir.path().join(format!("{name}.page")))
-                .await
-        );
-        plugins.push(plugin);
-    }
+    let mut plugins = shared_ledgers(config, dir.path()).await;
     let batch = events(601..=604);
     for plugin in &mut plugins {
         assert_eq!(plugin.upcoming(&hints(&batch)).await, 4);
