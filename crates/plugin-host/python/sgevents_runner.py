@@ -657,21 +657,7 @@ def run_event(plugin, event_id, event, callbacks):
     page, the event's id goes on the page before its last result is sent, so whatever the
     host has heard of is on the page; and a successful last result is not sent at all: the
     next ``done`` (see receive_events) stands for it."""
-    page = plugin.page
-    if page is not None and len(callbacks) == 1 and event_id.__class__ is int:
-        # The common case, in short: one callback, run ahead with a progress page.
-        index = callbacks[0]
-        if 0 <= index < len(plugin.callbacks):
-            reply = run_callback(plugin, index, event)
-            if reply is OK:
-                try:
-                    page.map.write(b"%d\n" % event_id)  # one copy: the window has room
-                except ValueError:
-                    record_progress(plugin, event_id)
-                    if plugin.page is None:
-                        send_result(plugin, RESULT_OK % (plugin.slot, event_id, index))
-                return True
-            return send_reply(plugin, event_id, index, reply, True)
+    # (The common case, one callback run ahead with a progress page, is run_ahead's.)
     last = len(callbacks) - 1
     for position, index in enumerate(callbacks):
         if 0 <= index < len(plugin.callbacks):
